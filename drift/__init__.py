@@ -1,0 +1,1 @@
+"""The drift service: ingest gateway events, persist them, detect drift, trigger retrains."""

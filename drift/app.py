@@ -1,0 +1,249 @@
+"""The drift service's HTTP surface: ``create_app(settings)`` (routes parse, call, answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
+from drift.metrics import DriftMetrics
+from drift.service import DriftService
+from drift.settings import DriftSettings
+from drift.store import DriftStore
+from drift.trigger import TriggerManager, make_launcher
+from driftgate.errors import (
+    DriftgateError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Unavailable,
+    install_error_handlers,
+)
+from driftgate.events import MAX_BATCH_EVENTS, EventBatch, FeedbackEvent
+
+log = logging.getLogger(__name__)
+
+
+class UnprocessableEvent(DriftgateError):
+    """A body that is JSON but does not match the event models."""
+
+    status_code = 422
+    error_type = "invalid_request_error"
+    code = "invalid_event"
+
+
+class PinReference(BaseModel):
+    """``POST /v1/drift/reference``: make stored events of a time range the reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapter: str = Field(min_length=1, max_length=128)
+    version: int = Field(ge=0, description="0 for the base model")
+    since: float | None = None
+    until: float | None = None
+
+
+def _json(body: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+@dataclass
+class _State:
+    service: DriftService
+    tasks: list[asyncio.Task[None]]
+
+
+async def _read_body(request: Request, limit: int, metrics: DriftMetrics) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        metrics.rejected.labels("too_large").inc()
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            metrics.rejected.labels("too_large").inc()
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _invalid(exc: ValidationError, metrics: DriftMetrics) -> DriftgateError:
+    errors = exc.errors(include_url=False)
+    first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "invalid body"}
+    if first["type"] == "json_invalid":
+        metrics.rejected.labels("invalid_json").inc()
+        return InvalidRequest(f"body is not valid JSON: {first['msg']}", code="invalid_json")
+    loc = ".".join(str(p) for p in first["loc"]) or None
+    if first["type"] == "too_long" and loc == "events":
+        metrics.rejected.labels("too_many_events").inc()
+        return PayloadTooLarge(f"a batch holds at most {MAX_BATCH_EVENTS} events", param="events")
+    metrics.rejected.labels("invalid_event").inc()
+    message = f"{loc}: {first['msg']}" if loc else str(first["msg"])
+    return UnprocessableEvent(message, param=loc)
+
+
+def _background(service: DriftService, settings: DriftSettings) -> list[asyncio.Task[None]]:
+    async def retention() -> None:
+        while True:
+            try:
+                n_req, n_fb = await service.purge()
+                if n_req or n_fb:
+                    log.info("retention: deleted %d request events, %d feedback", n_req, n_fb)
+            except OSError as exc:  # disk trouble must not end the loop
+                log.error("retention failed: %s", exc)
+            await asyncio.sleep(settings.retention_interval_s)
+
+    tasks = [asyncio.create_task(retention(), name="drift-retention")]
+    if service.embeddings is not None:
+        tasks.append(asyncio.create_task(service.embeddings.run(), name="drift-embeddings"))
+    return tasks
+
+
+@contextlib.contextmanager
+def _retrain_runs_metrics(url: str, metrics: DriftMetrics) -> Iterator[None]:
+    """Export the retrain job's recorded runs (its collector reads its own table at scrape)."""
+    try:
+        from retrain.run_metrics import RetrainRunsCollector
+        from retrain.runs import RunStore
+    except ImportError as exc:  # the retrain package is optional for the drift service
+        log.info("retrain run metrics not exported: %s", exc)
+        yield
+        return
+    runs = RunStore(url)
+    runs.create_all()
+    collector = RetrainRunsCollector(runs)
+    metrics.registry.register(collector)
+    try:
+        yield
+    finally:
+        metrics.registry.unregister(collector)
+        runs.dispose()
+
+
+def create_app(settings: DriftSettings | None = None) -> FastAPI:
+    """The drift service app; nothing is opened before its lifespan starts."""
+    cfg = settings or DriftSettings()
+    metrics = DriftMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = DriftStore.from_url(cfg.state_url, sqlite_synchronous=cfg.sqlite_synchronous)
+        await asyncio.to_thread(store.create_all)
+        trigger = TriggerManager(make_launcher(cfg), store, metrics, cfg.trigger_cooldown_s)
+        embeddings = None
+        if cfg.embeddings:
+            embeddings = EmbeddingMonitor(
+                MiniLMEmbedder(),
+                metrics,
+                cfg.reference_size,
+                cfg.window_size,
+                batch=cfg.embedding_batch,
+                queue_size=cfg.embedding_queue,
+            )
+        service = DriftService(cfg, store, metrics, trigger, embeddings)
+        replayed = await asyncio.to_thread(service.rebuild)
+        log.info("drift state rebuilt from %d stored events", replayed)
+        app.state.drift = _State(service, _background(service, cfg))
+        try:
+            with _retrain_runs_metrics(cfg.state_url, metrics):
+                yield
+        finally:
+            for task in app.state.drift.tasks:
+                task.cancel()
+            await asyncio.gather(*app.state.drift.tasks, return_exceptions=True)
+            await trigger.close()
+            store.close()
+
+    app = FastAPI(title="driftgate drift service", lifespan=lifespan)
+    install_error_handlers(app)
+
+    def service_of(request: Request) -> DriftService:
+        state: _State = request.app.state.drift
+        return state.service
+
+    @app.post("/v1/events", status_code=202)
+    async def post_events(request: Request) -> Response:
+        body = await _read_body(request, cfg.max_body_bytes, metrics)
+        try:
+            batch = EventBatch.model_validate_json(body)
+        except ValidationError as exc:
+            raise _invalid(exc, metrics) from None
+        accepted, duplicates = await service_of(request).ingest(batch)
+        return _json({"accepted": accepted, "duplicates": duplicates}, status_code=202)
+
+    @app.post("/v1/feedback", status_code=202)
+    async def post_feedback(request: Request) -> Response:
+        body = await _read_body(request, cfg.max_body_bytes, metrics)
+        try:
+            event = FeedbackEvent.model_validate_json(body)
+        except ValidationError as exc:
+            raise _invalid(exc, metrics) from None
+        new = await service_of(request).feedback(event)
+        return _json({"feedback_id": event.event_id, "duplicate": not new}, status_code=202)
+
+    @app.get("/v1/drift/status")
+    async def drift_status(request: Request) -> Response:
+        service = service_of(request)
+        body: dict[str, Any] = service.status()
+        body["recent_alarms"] = await asyncio.to_thread(service.store.alarms, None, 50)
+        body["recent_triggers"] = await asyncio.to_thread(service.store.triggers, None, 50)
+        return _json(body)
+
+    @app.post("/v1/drift/reference")
+    async def pin_reference(request: Request) -> Response:
+        body = await _read_body(request, 64 * 1024, metrics)
+        try:
+            pin = PinReference.model_validate_json(body)
+        except ValidationError as exc:
+            raise _invalid(exc, metrics) from None
+        signals = await service_of(request).pin_reference(
+            pin.adapter, pin.version, pin.since, pin.until
+        )
+        return _json({"adapter": pin.adapter, "version": pin.version, "signals": signals})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        try:
+            await asyncio.to_thread(service_of(request).store.ping)
+        except Exception as exc:  # any database failure means not ready; say which
+            log.warning("store not ready: %s", exc)
+            message = f"store unavailable: {type(exc).__name__}"
+            raise Unavailable(message, code="store_down") from exc
+        return _json({"status": "ready"})
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory drift.app:create_app_from_env``.
+
+    The deployed service also carries the rollout API and controller of the retrain
+    package (``retrain.rollout.service.with_rollouts``) when that package is installed.
+    """
+    app = create_app(DriftSettings())
+    try:
+        from retrain.rollout.service import with_rollouts
+        from retrain.rollout.settings import RolloutSettings
+    except ImportError as exc:
+        log.info("rollouts not served: %s", exc)
+        return app
+    return with_rollouts(app, RolloutSettings())

@@ -1,0 +1,25 @@
+"""Drift detectors behind one small protocol (River wrapped, plus our own)."""
+
+from drift.detectors.adwin import StandardizedADWIN
+from drift.detectors.base import Detector
+from drift.detectors.cusum import Cusum
+from drift.detectors.rate import BernoulliCusum
+from drift.detectors.windowed import (
+    TestResult,
+    WindowedTest,
+    chi_square_test,
+    ks_test,
+    psi,
+)
+
+__all__ = [
+    "BernoulliCusum",
+    "Cusum",
+    "Detector",
+    "StandardizedADWIN",
+    "TestResult",
+    "WindowedTest",
+    "chi_square_test",
+    "ks_test",
+    "psi",
+]

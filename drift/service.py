@@ -1,0 +1,422 @@
+"""The drift service's core: ingest -> store -> detectors -> alarms -> trigger.
+
+The FastAPI routes (:mod:`drift.app`) only parse and call this. Store calls
+run in worker threads; detectors are updated in memory after the commit, and
+only for events that were new (a retried batch changes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from drift.embeddings import EmbeddingMonitor
+from drift.features import (
+    RequestFeatures,
+    feedback_signals,
+    request_features,
+    sha256,
+)
+from drift.metrics import DriftMetrics
+from drift.monitor import Alarm, MonitorConfig
+from drift.settings import DriftSettings, TextPolicy
+from drift.store import (
+    BASE_VERSION,
+    DriftStore,
+    Reference,
+    feedback_rows_between,
+    request_rows_between,
+)
+from drift.trigger import TriggerManager
+from drift.versions import DriftMonitor, VersionMonitor
+from driftgate.adapters import BASE_LABEL
+from driftgate.errors import InvalidRequest, NotFound
+from driftgate.events import EventBatch, FeedbackEvent, RequestEvent
+
+log = logging.getLogger(__name__)
+
+#: request id -> (adapter, version) kept in memory for feedback joins.
+_JOIN_CACHE = 200_000
+#: Request ids with feedback but no request event yet, tracked in memory up to this many;
+#: beyond it every batch looks its request ids up in the store.
+_MAX_ORPHANS = 100_000
+
+
+def monitor_config(settings: DriftSettings) -> MonitorConfig:
+    return MonitorConfig(
+        reference_size=settings.reference_size,
+        window_size=settings.window_size,
+        test_every=settings.test_every,
+        cusum_k=settings.cusum_k,
+        cusum_h=settings.cusum_h,
+        adwin_delta=settings.adwin_delta,
+        rate_ratio=settings.rate_ratio,
+        rate_h=settings.rate_h,
+        confirm_alpha=settings.confirm_alpha,
+        confirm_patience=settings.confirm_patience,
+    )
+
+
+def _key(event: RequestEvent) -> tuple[str, int]:
+    if event.adapter is None:
+        return BASE_LABEL, BASE_VERSION
+    return event.adapter, event.version or BASE_VERSION
+
+
+def _version_label(version: int) -> str:
+    return BASE_LABEL if version == BASE_VERSION else str(version)
+
+
+def _features_of_row(row: dict[str, Any]) -> RequestFeatures:
+    return RequestFeatures(
+        ok=row["status_code"] < 400,
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        latency_ms=row["latency_ms"],
+        ttft_ms=row["ttft_ms"],
+        finish_reason=row["finish_reason"],
+        empty=bool(row["empty"]),
+        refusal=bool(row["refusal"]),
+    )
+
+
+def request_row(e: RequestEvent, f: RequestFeatures, policy: TextPolicy) -> dict[str, Any]:
+    """The stored row of a request event: features always, text as the privacy policy says."""
+    adapter, version = _key(e)
+    keep = policy == "keep"
+    hashed = policy == "hash"
+    return {
+        "event_id": e.event_id,
+        "request_id": e.request_id,
+        "ts": e.ts,
+        "tenant": e.tenant,
+        "adapter": adapter,
+        "version": version,
+        "endpoint": e.endpoint,
+        "stream": e.stream,
+        "status_code": e.status_code,
+        "replica": e.replica,
+        "prompt_text": e.prompt_text if keep else None,
+        "completion_text": e.completion_text if keep else None,
+        "prompt_sha256": sha256(e.prompt_text) if hashed else None,
+        "completion_sha256": sha256(e.completion_text) if hashed else None,
+        "prompt_tokens": f.prompt_tokens,
+        "completion_tokens": f.completion_tokens,
+        "latency_ms": f.latency_ms,
+        "ttft_ms": f.ttft_ms,
+        "finish_reason": f.finish_reason,
+        "empty": f.empty,
+        "refusal": f.refusal,
+    }
+
+
+def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "request_id": e.request_id,
+        "ts": e.ts,
+        "tenant": e.tenant,
+        "score": e.score,
+        "label": e.label,
+        "correction": e.correction,
+        "negative": e.is_negative,
+    }
+
+
+class DriftService:
+    """State of one running drift service (built in the app's lifespan)."""
+
+    def __init__(
+        self,
+        settings: DriftSettings,
+        store: DriftStore,
+        metrics: DriftMetrics,
+        trigger: TriggerManager,
+        embeddings: EmbeddingMonitor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.trigger = trigger
+        self.embeddings = embeddings
+        self.monitor = DriftMonitor(monitor_config(settings))
+        self._lock = asyncio.Lock()
+        self._joins: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._orphans: set[str] = set()
+        self._orphans_overflow = False
+
+    # --- rows -------------------------------------------------------------------------
+
+    def _remember(self, request_id: str, key: tuple[str, int]) -> None:
+        joins = self._joins
+        joins[request_id] = key
+        if len(joins) > _JOIN_CACHE:
+            joins.popitem(last=False)
+
+    # --- ingest -----------------------------------------------------------------------
+
+    async def ingest(self, batch: EventBatch) -> tuple[int, int]:
+        """Store new events of a batch and feed them to the detectors; (accepted, duplicates)."""
+        events = batch.events
+        feats = [request_features(e) for e in events]
+        policy = self.settings.text_policy_for
+        rows = [request_row(e, f, policy(e.adapter)) for e, f in zip(events, feats, strict=True)]
+        async with self._lock:
+            new_ids = await asyncio.to_thread(self.store.insert_requests, rows)
+            fresh: list[tuple[RequestEvent, RequestFeatures]] = []
+            for e, f in zip(events, feats, strict=True):
+                if e.event_id in new_ids:
+                    new_ids.discard(e.event_id)  # a duplicate inside one batch counts once
+                    fresh.append((e, f))
+            early: list[dict[str, Any]] = []
+            if self._orphans or self._orphans_overflow:
+                waiting = [
+                    e.request_id
+                    for e, _ in fresh
+                    if self._orphans_overflow or e.request_id in self._orphans
+                ]
+                if waiting:
+                    early = await asyncio.to_thread(self.store.feedback_for_requests, waiting)
+                    self._orphans.difference_update(waiting)
+            columns: dict[tuple[str, int], dict[str, list[float | str]]] = {}
+            remember = self._remember
+            for e, f in fresh:
+                key = _key(e)
+                remember(e.request_id, key)
+                cols = columns.get(key)
+                if cols is None:
+                    cols = columns[key] = {}
+                for name, value in f.signals():
+                    col = cols.get(name)
+                    if col is None:
+                        cols[name] = [value]
+                    else:
+                        col.append(value)
+            by_request = {e.request_id: _key(e) for e, _ in fresh} if early else {}
+            for fb in early:
+                cols = columns.setdefault(by_request[fb["request_id"]], {})
+                for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
+                    cols.setdefault(name, []).append(value)
+            alarms: list[Alarm] = []
+            for (adapter, version), cols in columns.items():
+                alarms.extend(self.monitor.observe_many(adapter, version, cols))
+            touched = set(columns)
+            await self._after_observe(alarms, touched)
+        accepted = len(fresh)
+        self.metrics.ingested.labels("request").inc(accepted)
+        if len(events) > accepted:
+            self.metrics.duplicates.inc(len(events) - accepted)
+        if self.embeddings is not None:
+            for e, _ in fresh:
+                if e.prompt_text and e.status_code < 400:
+                    adapter, version = _key(e)
+                    self.embeddings.offer(adapter, version, e.prompt_text)
+        return accepted, len(events) - accepted
+
+    async def feedback(self, event: FeedbackEvent) -> bool:
+        """Commit one feedback event; return whether it was new. Durable when this returns."""
+        row = feedback_row(event)
+        async with self._lock:
+            new = await asyncio.to_thread(self.store.insert_feedback, row)
+            if not new:
+                self.metrics.duplicates.inc()
+                return False
+            self.metrics.ingested.labels("feedback").inc()
+            key = self._joins.get(event.request_id)
+            if key is None:
+                found = await asyncio.to_thread(self.store.lookup_requests, [event.request_id])
+                key = found.get(event.request_id)
+            if key is None:  # joined when the request event arrives
+                self._add_orphan(event.request_id)
+            else:
+                pairs = feedback_signals(event.score, event.is_negative)
+                alarms = self.monitor.observe(key[0], key[1], pairs)
+                await self._after_observe(alarms, {key})
+        return True
+
+    def _add_orphan(self, request_id: str) -> None:
+        if len(self._orphans) >= _MAX_ORPHANS:
+            self._orphans_overflow = True
+        else:
+            self._orphans.add(request_id)
+
+    # --- alarms, references, gauges ---------------------------------------------------
+
+    async def _after_observe(self, alarms: list[Alarm], touched: set[tuple[str, int]]) -> None:
+        completed = self.monitor.take_completed()
+        if completed:
+            refs = [
+                Reference(a, v, mon.signal, mon.source, time.time(), list(mon.reference))
+                for a, v, mon in completed
+            ]
+            await asyncio.to_thread(self._save_references, refs)
+        if alarms:
+            await self._handle_alarms(alarms)
+        for key in touched:
+            self._update_gauges(self.monitor.version(*key))
+
+    def _save_references(self, refs: Sequence[Reference]) -> None:
+        self.store.save_references(refs)
+
+    async def _handle_alarms(self, alarms: list[Alarm]) -> None:
+        rows = []
+        for a in alarms:
+            version = _version_label(a.version)
+            self.metrics.alarms.labels(a.adapter, version, a.signal, a.detector).inc()
+            rows.append(
+                {
+                    "ts": a.ts,
+                    "adapter": a.adapter,
+                    "version": a.version,
+                    "signal": a.signal,
+                    "detector": a.detector,
+                    "confirmed": a.confirmed,
+                    "score": a.score,
+                    "p_value": a.p_value,
+                    "detail": _json(a.detail),
+                }
+            )
+        await asyncio.to_thread(self.store.record_alarms, rows)
+        for a in alarms:
+            if not a.confirmed:
+                continue
+            version = _version_label(a.version)
+            self.metrics.confirmed.labels(a.adapter, version).inc()
+            reason = f"confirmed {a.signal} drift on {a.adapter}@{version} by {a.detector}" + (
+                f" (p={a.p_value:.2g})" if a.p_value is not None else ""
+            )
+            log.warning("%s", reason)
+            decision = await self.trigger.on_confirmed(a.adapter, a.version, a.signal, reason)
+            log.info("retrain trigger %s: %s (%s)", a.adapter, decision.outcome, decision.detail)
+
+    def _update_gauges(self, vm: VersionMonitor) -> None:
+        adapter, version = vm.adapter, _version_label(vm.version)
+        m = self.metrics
+        for name, mon in vm.signals.items():
+            m.score.labels(adapter, version, name).set(mon.score)
+            cur = mon.current_mean
+            if cur is not None:
+                m.feature_mean.labels(adapter, version, name, "current").set(cur)
+            if mon.ref_mean is not None:
+                m.feature_mean.labels(adapter, version, name, "reference").set(mon.ref_mean)
+        ratio = vm.negative_ratio
+        if ratio is not None:
+            m.negative_ratio.labels(adapter, version).set(ratio)
+
+    # --- restart ----------------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Rebuild detector state from the store (blocking: run in a thread); events replayed.
+
+        Saved reference windows are restored as they were; the newest events of
+        every version are replayed through the detectors without recording
+        alarms again; signals with a confirmed alarm after their reference stay
+        drifted.
+        """
+        monitor = self.monitor
+        created: dict[tuple[str, int, str], float] = {}
+        for ref in self.store.references():
+            monitor.version(ref.adapter, ref.version).set_reference(
+                ref.signal, ref.values, ref.source
+            )
+            created[(ref.adapter, ref.version, ref.signal)] = ref.created_ts
+        for alarm in self.store.confirmed_alarms():
+            k = (alarm["adapter"], alarm["version"], alarm["signal"])
+            if k in created and alarm["ts"] >= created[k]:
+                monitor.version(k[0], k[1]).signal(k[2]).mark_drifted()
+        for request_id in self.store.orphan_feedback_request_ids(_MAX_ORPHANS + 1):
+            self._add_orphan(request_id)
+        limit = self.settings.reference_size + 2 * self.settings.window_size
+        replayed = 0
+        for adapter, version in self.store.versions():
+            for row in self.store.recent_requests(adapter, version, limit):
+                self._remember(row["request_id"], (adapter, version))
+                pairs = _features_of_row(row).signals()
+                if pairs:
+                    monitor.observe(adapter, version, pairs)
+                replayed += 1
+            for fb in self.store.recent_feedback(adapter, version, limit):
+                monitor.observe(adapter, version, feedback_signals(fb["score"], fb["negative"]))
+                replayed += 1
+            self._update_gauges(monitor.version(adapter, version))
+        refs = [
+            Reference(a, v, mon.signal, mon.source, time.time(), list(mon.reference))
+            for a, v, mon in monitor.take_completed()
+        ]
+        self._save_references(refs)
+        return replayed
+
+    # --- operator actions -------------------------------------------------------------
+
+    async def pin_reference(
+        self, adapter: str, version: int, since: float | None, until: float | None
+    ) -> list[str]:
+        """Make stored events of a time range the reference of every signal; returns the signals."""
+        n = self.settings.reference_size
+        rows = await asyncio.to_thread(
+            request_rows_between, self.store, adapter, version, since, until, n
+        )
+        fbs = await asyncio.to_thread(
+            feedback_rows_between, self.store, adapter, version, since, until, n
+        )
+        if not rows and not fbs:
+            raise NotFound(
+                f"no stored events of {adapter} version {version} in that range", code="no_events"
+            )
+        values: dict[str, list[float | str]] = {}
+        for row in rows:
+            for name, value in _features_of_row(row).signals():
+                values.setdefault(name, []).append(value)
+        for fb in fbs:
+            for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
+                values.setdefault(name, []).append(value)
+        usable = {k: v for k, v in values.items() if len(v) >= 20}
+        if not usable:
+            raise InvalidRequest(
+                "fewer than 20 values of every signal in that range", code="reference_too_small"
+            )
+        now = time.time()
+        async with self._lock:
+            vm = self.monitor.version(adapter, version)
+            refs = []
+            for name, vals in usable.items():
+                vm.set_reference(name, vals, "pinned")
+                refs.append(Reference(adapter, version, name, "pinned", now, vals))
+            await asyncio.to_thread(self._save_references, refs)
+            self._update_gauges(vm)
+        return sorted(usable)
+
+    async def purge(self) -> tuple[int, int]:
+        """Apply the retention setting once."""
+        if self.settings.retention_days <= 0:
+            return 0, 0
+        cutoff = time.time() - self.settings.retention_days * 86400.0
+        return await asyncio.to_thread(self.store.purge, cutoff)
+
+    # --- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        versions = []
+        for (adapter, version), vm in sorted(self.monitor.versions.items()):
+            entry: dict[str, Any] = {
+                "adapter": adapter,
+                "version": _version_label(version),
+                "negative_feedback_ratio": vm.negative_ratio,
+                "feedback_count": vm.feedback_count,
+                "drifted": sorted(n for n, m in vm.signals.items() if m.phase == "drifted"),
+                "signals": {name: mon.status() for name, mon in sorted(vm.signals.items())},
+            }
+            if self.embeddings is not None:
+                entry["embedding_distance"] = self.embeddings.distance(adapter, version)
+            versions.append(entry)
+        return {"trigger_mode": self.trigger.mode, "versions": versions}
+
+
+def _json(detail: dict[str, Any]) -> str:
+    return orjson.dumps(detail).decode()

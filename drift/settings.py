@@ -1,0 +1,90 @@
+"""Settings of the drift service (environment prefix ``DRIFTGATE_DRIFT_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftgate.paths import default_state_url, home
+
+TextPolicy = Literal["keep", "hash", "drop"]
+TriggerMode = Literal["subprocess", "kubernetes", "off"]
+
+
+def _state_url() -> str:
+    return os.environ.get("DRIFTGATE_STATE_URL") or default_state_url()
+
+
+def _log_dir() -> Path:
+    return home() / "logs"
+
+
+class DriftSettings(BaseSettings):
+    """Everything the drift service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_DRIFT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    #: SQLAlchemy URL of the store (SQLite in WAL mode by default, PostgreSQL by URL).
+    state_url: str = Field(default_factory=_state_url)
+    #: SQLite ``synchronous`` pragma: FULL makes every acknowledged commit survive power loss.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    #: Largest request body accepted on ``/v1/events`` (bytes).
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+    # --- privacy and retention --------------------------------------------------------
+    #: What is stored of prompt and completion text: the text, its SHA-256, or nothing.
+    text_policy: TextPolicy = "keep"
+    #: Per-adapter override of ``text_policy`` (JSON object in the environment).
+    text_policy_by_adapter: dict[str, TextPolicy] = Field(default_factory=dict)
+    #: Request events and feedback older than this are deleted (0 keeps everything).
+    retention_days: float = Field(default=30.0, ge=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+
+    # --- detection ---------------------------------------------------------------------
+    #: First N values of each signal after a version goes live form its reference window.
+    reference_size: int = Field(default=1000, ge=20)
+    #: Size of the current window compared with the reference.
+    window_size: int = Field(default=500, ge=20)
+    #: Run the periodic windowed tests (KS, chi-square, PSI) every this many values.
+    test_every: int = Field(default=500, ge=1)
+    #: Two-sided CUSUM on standardized numeric signals: slack ``k`` and threshold ``h``.
+    cusum_k: float = Field(default=0.5, gt=0)
+    cusum_h: float = Field(default=11.0, gt=0)
+    #: ADWIN on standardized numeric signals (River), reported as a second streaming detector.
+    adwin_delta: float = Field(default=0.002, gt=0, lt=1)
+    #: Bernoulli CUSUM on rates: detects the rate growing by ``rate_ratio`` times.
+    rate_ratio: float = Field(default=2.0, gt=1)
+    rate_h: float = Field(default=11.5, gt=0)
+    #: Confirmation of a numeric streaming alarm by a KS test at this level ...
+    confirm_alpha: float = Field(default=0.01, gt=0, lt=1)
+    #: ... within this many values after the alarm, else the alarm is dismissed.
+    confirm_patience: int = Field(default=200, ge=1)
+
+    # --- embeddings --------------------------------------------------------------------
+    embeddings: bool = False
+    embedding_batch: int = Field(default=64, ge=1)
+    embedding_queue: int = Field(default=4096, ge=1)
+
+    # --- retrain trigger ----------------------------------------------------------------
+    trigger_mode: TriggerMode = "subprocess"
+    trigger_cooldown_s: float = Field(default=3600.0, ge=0)
+    #: Command prefix of the retrain job; ``run --adapter NAME --reason R`` is appended.
+    #: Empty means ``[sys.executable, "-m", "retrain"]``.
+    trigger_command: list[str] = Field(default_factory=list)
+    trigger_log_dir: Path = Field(default_factory=_log_dir)
+    k8s_api_url: str = "https://kubernetes.default.svc"
+    k8s_namespace: str = "default"
+    k8s_job_template: Path | None = None
+    k8s_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    k8s_ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+
+    def text_policy_for(self, adapter: str | None) -> TextPolicy:
+        if adapter is not None and adapter in self.text_policy_by_adapter:
+            return self.text_policy_by_adapter[adapter]
+        return self.text_policy

@@ -1,0 +1,56 @@
+"""Adapter v1 of the demo: trained once on the original ticket distribution, then cached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
+
+
+def v1_training_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    gen = TicketGenerator(seed=seed)
+    return [(t.text, t.queue) for t in gen.batch(n, shifted=False)]
+
+
+def ensure_v1(
+    cache_dir: Path, model_dir: Path, n: int, seed: int
+) -> tuple[Path, dict[str, object]]:
+    """Return the directory of v1 (training it on first use) and its training summary."""
+    from retrain.examples import ChatExample
+    from retrain.training import TrainConfig, train_lora
+
+    pairs = v1_training_pairs(n, seed)
+    config = TrainConfig(
+        rank=8, batch_size=8, max_epochs=4, patience=1, learning_rate=2e-3, seed=seed
+    )
+    key = hashlib.sha256(
+        json.dumps(
+            [pairs, SYSTEM_PROMPT, config.to_dict(), str(model_dir)], sort_keys=True
+        ).encode()
+    ).hexdigest()[:16]
+    target = cache_dir / f"support-v1-{key}"
+    summary_path = target / "driftgate-train.json"
+    if summary_path.exists():
+        return target, {**json.loads(summary_path.read_text()), "cached": True}
+    examples = [ChatExample(prompt=p, completion=c, system=SYSTEM_PROMPT) for p, c in pairs]
+    n_val = max(8, len(examples) // 6)
+    tmp = cache_dir / f".support-v1-{key}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    result = train_lora(model_dir, examples[n_val:], examples[:n_val], tmp, config)
+    summary = {
+        "examples": len(examples),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "wall_s": round(result.wall_s, 1),
+        "curve": [
+            {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss}
+            for e in result.curve
+        ],
+    }
+    (tmp / "driftgate-train.json").write_text(json.dumps(summary, indent=2))
+    tmp.rename(target)
+    return target, {**summary, "cached": False}

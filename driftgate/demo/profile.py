@@ -1,0 +1,60 @@
+"""What the demo configures before the stack starts: a detector profile sized for a demo,
+and the ticket-routing adapter's task (metric, gate thresholds, frozen golden set)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from driftgate.demo.tickets import ALL_QUEUES, SYSTEM_PROMPT, TicketGenerator
+
+#: Production defaults watch 1,000-event reference windows; a 15-minute demo sends a few
+#: hundred requests, so the windows are smaller. Only set where the user set nothing.
+DEMO_ENV = {
+    "DRIFTGATE_DRIFT_REFERENCE_SIZE": "100",
+    "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
+    "DRIFTGATE_DRIFT_TEST_EVERY": "20",
+    "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
+    "DRIFTGATE_DRIFT_ROLLOUT_MIN_FEEDBACK": "15",
+    "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "15",
+    "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
+    "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.3",
+    "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
+    "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
+    "DRIFTGATE_RETRAIN_EVAL_MAX_TOKENS": "8",
+}
+
+
+def apply_demo_env() -> dict[str, str]:
+    """Set the demo profile in this process's environment (inherited by the stack)."""
+    applied = {}
+    for key, value in DEMO_ENV.items():
+        if key not in os.environ:
+            os.environ[key] = value
+            applied[key] = value
+    return applied
+
+
+def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
+    """The owner's choices for the ticket router: label accuracy over the queue codes, a frozen
+    golden set of original tickets that a new version must still route well."""
+    from retrain.adapter_task import AdapterTask, register_golden, save_task
+    from retrain.examples import ChatExample
+    from retrain.metrics_task import MetricSpec
+    from retrain.registry import Registry
+
+    registry = Registry(registry_root)
+    task = AdapterTask(
+        metric=MetricSpec(kind="label_accuracy", labels=ALL_QUEUES),
+        margin=0.05,
+        golden_floor=0.6,
+        system_prompt=SYSTEM_PROMPT,
+        target_pattern=r"^Q-[A-Z]+$",
+    )
+    path = save_task(registry, adapter, task)
+    golden = [
+        ChatExample(prompt=t.text, completion=t.queue, system=SYSTEM_PROMPT)
+        for t in TicketGenerator(seed=seed + 1000).batch(24, shifted=False)
+    ]
+    register_golden(registry, adapter, golden, replace=True)
+    return path

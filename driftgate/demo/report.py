@@ -1,0 +1,132 @@
+"""The demo's report: a Markdown summary and a PNG plot of the run, from its own numbers."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from driftgate.demo.timeline import Timeline
+from driftgate.demo.traffic import Outcome
+
+
+def _pct(x: object) -> str:
+    return f"{x:.1%}" if isinstance(x, float) else "n/a"
+
+
+def _rolling_accuracy(
+    outcomes: Sequence[Outcome], start: float, window: int = 30
+) -> tuple[list[float], list[float]]:
+    done = sorted((o for o in outcomes if o.ok), key=lambda o: o.ts)
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(len(done)):
+        chunk = done[max(0, i - window + 1) : i + 1]
+        xs.append(done[i].ts - start)
+        ys.append(sum(o.correct for o in chunk) / len(chunk))
+    return xs, ys
+
+
+def plot(path: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    traffic = [o for o in outcomes if o.phase in ("stable", "shifted", "recovered")]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 8.5), sharex=True)
+    xs, ys = _rolling_accuracy(traffic, timeline.start)
+    axes[0].plot(xs, ys, color="tab:blue", label="accuracy (rolling 30 requests)")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("task accuracy")
+    drift = [(s.t, s.drift_score) for s in timeline.samples if s.drift_score is not None]
+    if drift:
+        axes[1].plot(
+            [t for t, _ in drift],
+            [d for _, d in drift],
+            marker="o",
+            color="tab:red",
+            label="drift score (max over signals)",
+        )
+    axes[1].set_ylabel("drift score")
+    canary = [(s.t, s.canary_weight or 0.0) for s in timeline.samples]
+    if canary:
+        axes[2].step(
+            [t for t, _ in canary],
+            [w for _, w in canary],
+            where="post",
+            color="tab:green",
+            label="canary weight",
+        )
+    versions = Counter(o.served_by or "?" for o in traffic)
+    axes[2].set_ylabel("canary weight")
+    axes[2].set_xlabel("seconds since the demo started")
+    for ax in axes:
+        for m in timeline.milestones:
+            if m.kind in ("shift", "drift confirmed", "retrain triggered", "canary", "promoted"):
+                ax.axvline(m.t, color="grey", linestyle="--", linewidth=0.8)
+        ax.legend(loc="lower left", fontsize=8)
+        ax.grid(alpha=0.3)
+    for m in timeline.milestones:
+        if m.kind in ("shift", "drift confirmed", "retrain triggered", "canary", "promoted"):
+            axes[0].text(m.t, 1.0, f" {m.kind}", rotation=90, va="top", fontsize=8)
+    fig.suptitle(f"driftgate demo: requests by version {dict(versions)}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    f = timeline.facts
+    failed = sum(not o.ok for o in outcomes)
+    pre = f.get("stable_accuracy")
+    post = f.get("recovered_accuracy")
+    recovered_ok = isinstance(pre, float) and isinstance(post, float) and post >= 0.95 * pre
+    lines = [
+        "# driftgate demo report",
+        "",
+        "| what | value |",
+        "|---|---|",
+        f"| base model accuracy (held-out original tickets) | {_pct(f.get('base_accuracy'))} |",
+        f"| v1 accuracy (held-out original tickets) | {_pct(f.get('v1_eval_accuracy'))} |",
+        f"| v1 accuracy, live traffic before the shift | {_pct(pre)} |",
+        f"| v1 accuracy, first round after the shift | {_pct(f.get('shifted_accuracy'))} |",
+        f"| accuracy after recovery (v{f.get('promoted_version', '?')}) | {_pct(post)} |",
+        f"| recovered >= 95% of pre-drift accuracy | {'yes' if recovered_ok else 'no'} |",
+        f"| requests sent / failed | {len(outcomes)} / {failed} |",
+        f"| feedback acknowledged / failed | {f.get('feedback_sent', 0)} / "
+        f"{f.get('feedback_failed', 0)} |",
+        "",
+        "## Timeline",
+        "",
+        "| t (s) | event | detail |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m.t:.1f} | {m.kind} | {m.detail} |" for m in timeline.milestones]
+    lines += ["", "![run](demo.png)", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    (out_dir / "facts.json").write_text(json.dumps(f, indent=2, default=str))
+    (out_dir / "requests.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "ts": o.ts,
+                    "phase": o.phase,
+                    "queue": o.ticket.queue,
+                    "answer": o.answer,
+                    "correct": o.correct,
+                    "served_by": o.served_by,
+                    "ok": o.ok,
+                    "request_id": o.request_id,
+                    "error": o.error,
+                }
+            )
+            + "\n"
+            for o in outcomes
+        )
+    )
+    plot(out_dir / "demo.png", timeline, outcomes)
+    return path

@@ -1,0 +1,265 @@
+"""``driftgate demo``: the closed loop on this machine, end to end, with a report.
+
+Phases: start the stack; adapter v1 (trained once on the original tickets, then
+cached) is registered and routed; the base model and v1 are scored on held-out
+tickets; stable traffic with user feedback; the distribution shifts (a new
+product line with its own queue); the drift service confirms drift and
+triggers a retrain; the retrain job curates recent traffic and feedback,
+trains v2 with early stopping and gates it against v1; the rollout canaries
+and promotes it; accuracy is measured again. Every number in the report comes
+from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from openai import OpenAI
+
+from driftgate import paths
+from driftgate.demo.adapter_v1 import ensure_v1
+from driftgate.demo.loop import drift_summary
+from driftgate.demo.observe import LoopObserver
+from driftgate.demo.profile import apply_demo_env, register_task
+from driftgate.demo.report import write_report
+from driftgate.demo.settings import DemoSettings
+from driftgate.demo.tickets import TicketGenerator
+from driftgate.demo.timeline import Sample, Timeline
+from driftgate.demo.traffic import FeedbackPolicy, FeedbackSender, Outcome, accuracy, run_traffic
+from driftgate.settings import EngineSettings
+from driftgate.stack import create_tenant, embedded_stack, exit_on_signals
+
+
+def _register_v1(gateway_admin: Any, adapter: str, v1_dir: Path) -> None:
+    r = gateway_admin.post(
+        f"/admin/adapters/{adapter}/versions", json={"path": str(v1_dir), "version": 1}
+    )
+    if r.status_code == 409:  # already registered in this state store (a re-run)
+        pass
+    elif r.status_code != 201:
+        raise RuntimeError(f"registering v1 failed: HTTP {r.status_code}: {r.text[:300]}")
+    r = gateway_admin.put(f"/admin/routes/{adapter}", json={"weights": {"1": 1.0}})
+    r.raise_for_status()
+
+
+def _progress(phase: str, outcomes: list[Outcome], timeline: Timeline) -> None:
+    print(
+        f"[demo {timeline.now():6.1f}s] {phase}: {len(outcomes)} requests, "
+        f"accuracy {accuracy(outcomes):.0%}, failed {sum(not o.ok for o in outcomes)}",
+        flush=True,
+    )
+
+
+def _serving_version(weights: dict[int, float]) -> int | None:
+    full = [v for v, w in weights.items() if w >= 0.999]
+    return full[0] if full else None
+
+
+def run_scenario(
+    settings: DemoSettings,
+    gateway_url: str,
+    drift_url: str,
+    admin_key: str,
+    home: Path,
+    timeline: Timeline,
+) -> list[Outcome]:
+    """Everything after the stack is up (its files under ``home``); every request's outcome."""
+    import httpx
+
+    adapter = settings.adapter
+
+    _, api_key = create_tenant(gateway_url, admin_key, "demo-app", [adapter])
+    api = OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=120)
+    obs = LoopObserver(gateway_url, drift_url, admin_key, adapter)
+    admin = httpx.Client(
+        base_url=gateway_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120
+    )
+    gen = TicketGenerator(seed=settings.seed + 1, shift_share=settings.shift_share)
+    feedback = FeedbackSender(
+        gateway_url,
+        api_key,
+        FeedbackPolicy(settings.feedback_share, settings.feedback_noise, settings.correction_share),
+        seed=settings.seed,
+    )
+    outcomes: list[Outcome] = []
+    try:
+        timeline.mark(
+            "phase", "adapter v1: train on the original tickets (cached after the first run)"
+        )
+        v1_dir, v1_info = ensure_v1(
+            paths.home() / "demo-cache",
+            EngineSettings().model_dir,
+            settings.v1_examples,
+            settings.seed,
+        )
+        timeline.facts["v1_training"] = v1_info
+        timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
+        register_task(home / "registry", adapter, settings.seed)
+        _register_v1(admin, adapter, v1_dir)
+        timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
+
+        timeline.mark("phase", "baseline: base model vs v1 on held-out original tickets")
+        held_out = gen.batch(settings.eval_tickets, shifted=False)
+        base = run_traffic(
+            api,
+            EngineSettings().served_model_name,
+            held_out,
+            "eval-base",
+            concurrency=settings.concurrency,
+        )
+        v1 = run_traffic(api, f"{adapter}@1", held_out, "eval-v1", concurrency=settings.concurrency)
+        timeline.facts["base_accuracy"] = accuracy(base)
+        timeline.facts["v1_eval_accuracy"] = accuracy(v1)
+        timeline.mark("baseline", f"base model {accuracy(base):.0%}, v1 {accuracy(v1):.0%}")
+
+        def sample() -> None:
+            weights = obs.route()
+            summary = drift_summary(obs.drift_status(), adapter)
+            canary = min(weights.values()) if len(weights) > 1 else None
+            timeline.samples.append(
+                Sample(
+                    timeline.now(), summary.score, canary, {str(v): w for v, w in weights.items()}
+                )
+            )
+
+        def on_outcome(o: Outcome) -> None:
+            outcomes.append(o)
+            feedback.maybe_send(o)
+
+        timeline.mark(
+            "phase",
+            f"stable traffic: {settings.stable_requests} tickets, feedback on "
+            f"{settings.feedback_share:.0%}",
+        )
+        stable = run_traffic(
+            api,
+            adapter,
+            gen.batch(settings.stable_requests, shifted=False),
+            "stable",
+            concurrency=settings.concurrency,
+            on_outcome=on_outcome,
+        )
+        _progress("stable", stable, timeline)
+        sample()
+        timeline.facts["stable_accuracy"] = accuracy(stable)
+
+        timeline.mark(
+            "shift", f"a new product line (Nova) now makes ~{settings.shift_share:.0%} of tickets"
+        )
+        deadline = time.monotonic() + settings.loop_timeout_s
+        promoted_to: int | None = None
+        shifted_all: list[Outcome] = []
+        first_round: list[Outcome] | None = None
+        while time.monotonic() < deadline:
+            batch = run_traffic(
+                api,
+                adapter,
+                gen.batch(settings.shift_round, shifted=True),
+                "shifted",
+                concurrency=settings.concurrency,
+                on_outcome=on_outcome,
+            )
+            shifted_all += batch
+            if first_round is None:
+                first_round = batch
+            _progress("shifted round", batch, timeline)
+            sample()
+            summary = drift_summary(obs.drift_status(), adapter)
+            if summary.confirmed and timeline.first("drift confirmed") is None:
+                timeline.mark("drift confirmed", summary.detail)
+            if summary.retrain_started and timeline.first("retrain triggered") is None:
+                timeline.mark("retrain triggered", summary.retrain_detail)
+            weights = obs.route()
+            if len(weights) > 1 and timeline.first("canary") is None:
+                timeline.mark("canary", f"route {weights}")
+            serving = _serving_version(weights)
+            if serving is not None and serving != 1:
+                promoted_to = serving
+                timeline.mark("promoted", f"{adapter} -> {adapter}@{serving} at 100%")
+                break
+        timeline.facts["shifted_accuracy"] = accuracy(first_round or [])
+        timeline.facts["shifted_all_accuracy"] = accuracy(shifted_all)
+        for ro in obs.rollouts():
+            timeline.facts.setdefault("rollouts", []).append(ro)
+        if promoted_to is None:
+            timeline.mark(
+                "loop incomplete", f"no new version promoted within {settings.loop_timeout_s:.0f} s"
+            )
+        else:
+            timeline.mark(
+                "phase", f"recovered traffic: {settings.recovered_requests} shifted tickets"
+            )
+            recovered = run_traffic(
+                api,
+                adapter,
+                gen.batch(settings.recovered_requests, shifted=True),
+                "recovered",
+                concurrency=settings.concurrency,
+                on_outcome=on_outcome,
+            )
+            _progress("recovered", recovered, timeline)
+            sample()
+            timeline.facts["recovered_accuracy"] = accuracy(recovered)
+            timeline.facts["promoted_version"] = promoted_to
+        summary = drift_summary(obs.drift_status(), adapter)
+        timeline.facts["drift_status"] = summary.raw
+    finally:
+        feedback.close()
+        timeline.facts["feedback_sent"] = feedback.sent
+        timeline.facts["feedback_failed"] = feedback.failed
+        obs.close()
+        admin.close()
+    return outcomes
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    settings = DemoSettings()
+    if getattr(args, "quick", False):
+        settings = settings.quick()
+    out_dir = (settings.results_dir / time.strftime("demo-%Y%m%d-%H%M%S")).resolve()
+    timeline = Timeline()
+    timeline.mark("start", f"results will be written to {out_dir}")
+    timeline.facts["demo_env"] = apply_demo_env()
+    outcomes: list[Outcome] = []
+    code = 1
+    with exit_on_signals():
+        try:
+            with embedded_stack(
+                paths.home(),
+                engine_port=settings.engine_port,
+                drift_port=settings.drift_port,
+                gateway_port=settings.gateway_port,
+                progress=True,
+            ) as stack:
+                timeline.mark(
+                    "stack ready",
+                    f"gateway {stack.urls.gateway}, drift {stack.urls.drift}, "
+                    f"vLLM {stack.urls.engine[0]}",
+                )
+                outcomes = run_scenario(
+                    settings,
+                    stack.urls.gateway,
+                    stack.urls.drift,
+                    stack.admin_key,
+                    paths.home(),
+                    timeline,
+                )
+            code = 0 if "recovered_accuracy" in timeline.facts else 2
+        except KeyboardInterrupt:
+            timeline.mark("interrupted", "Ctrl-C: every process the demo started was stopped")
+            code = 130
+        finally:
+            if outcomes or timeline.facts:
+                report = write_report(out_dir, timeline, outcomes)
+                print(f"[demo] report: {report}", flush=True)
+    return code
+
+
+def main() -> None:  # pragma: no cover - thin wrapper
+    parser = argparse.ArgumentParser(prog="driftgate demo")
+    parser.add_argument("--quick", action="store_true")
+    sys.exit(run_demo(parser.parse_args()))

@@ -1,0 +1,1 @@
+"""driftgate gateway: OpenAI-compatible multi-LoRA front of one or more vLLM replicas."""

@@ -1,0 +1,225 @@
+"""Admin API (``/admin/...``, ``Authorization: Bearer <admin_key>``); see docs/CONTRACTS.md.
+
+Every change goes to the state store first; this gateway then reloads its
+snapshot at once, the others within ``state_refresh_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from driftgate.adapters import is_valid_adapter_name, lora_name
+from driftgate.errors import InvalidRequest, Unavailable
+from driftgate.state import VersionState
+from gateway.auth import check_admin
+from gateway.peft_check import check_peft_dir
+from gateway.runtime import Gateway
+
+log = logging.getLogger(__name__)
+
+
+def _gateway(request: Request) -> Gateway:
+    gw: Gateway = request.state.gw
+    secret = gw.settings.admin_key
+    check_admin(request.headers.get("authorization"), secret.get_secret_value() if secret else None)
+    return gw
+
+
+Admin = Annotated[Gateway, Depends(_gateway)]
+router = APIRouter(prefix="/admin")
+
+
+class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    adapters: list[str] = Field(default_factory=list)
+    rate_limit_rps: float = Field(default=10.0, ge=0)
+    burst: int = Field(default=20, ge=0)
+    max_tokens: int = Field(default=1024, ge=1)
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096)
+    version: int | None = Field(default=None, ge=1)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class RouteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[int, float] = Field(min_length=1)
+
+
+def _json(data: dict[str, Any], status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def _check_adapter(adapter: str) -> None:
+    if not is_valid_adapter_name(adapter):
+        raise InvalidRequest(f"invalid adapter name {adapter!r}", param="adapter")
+
+
+# -- tenants -------------------------------------------------------------------------
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(body: TenantIn, gw: Admin) -> Response:
+    tenant, key = await asyncio.to_thread(
+        gw.store.create_tenant,
+        body.name,
+        adapters=body.adapters,
+        rate_limit_rps=body.rate_limit_rps,
+        burst=body.burst,
+        max_tokens=body.max_tokens,
+    )
+    await gw.refresh()
+    return _json({"tenant": tenant.as_dict(), "api_key": key}, status_code=201)
+
+
+@router.get("/tenants")
+async def list_tenants(gw: Admin) -> dict[str, Any]:
+    tenants = await asyncio.to_thread(gw.store.list_tenants)
+    return {"data": [t.as_dict() for t in tenants]}
+
+
+@router.delete("/tenants/{name}", status_code=204)
+async def delete_tenant(name: str, gw: Admin) -> Response:
+    await asyncio.to_thread(gw.store.delete_tenant, name)
+    await gw.refresh()
+    return Response(status_code=204)
+
+
+@router.post("/tenants/{name}/keys", status_code=201)
+async def add_key(name: str, gw: Admin) -> Response:
+    key = await asyncio.to_thread(gw.store.add_api_key, name)
+    await gw.refresh()
+    return _json({"tenant": name, "api_key": key}, status_code=201)
+
+
+# -- adapter versions --------------------------------------------------------------
+
+
+@router.get("/adapters")
+async def list_versions(gw: Admin, adapter: str | None = None) -> dict[str, Any]:
+    versions = await asyncio.to_thread(gw.store.list_versions, adapter)
+    return {"data": [v.as_dict() for v in versions]}
+
+
+@router.post("/adapters/{adapter}/versions", status_code=201)
+async def register_version(adapter: str, body: VersionIn, gw: Admin) -> Response:
+    """Validate the PEFT directory, load it into every healthy replica, mark it ready."""
+    _check_adapter(adapter)
+    s = gw.settings
+    info = check_peft_dir(
+        body.path, max_rank=s.max_lora_rank, base_names=[s.base_model, *s.base_model_aliases]
+    )
+    async with gw.admin_lock:
+        if not gw.pool.healthy():
+            raise Unavailable("no healthy replica to load the adapter into")
+        meta = {
+            **body.meta,
+            "rank": info.rank,
+            "target_modules": list(info.target_modules),
+            "base_model": info.base_model,
+        }
+        v = await asyncio.to_thread(
+            gw.store.create_version, adapter, info.path, meta=meta, version=body.version
+        )
+        served = lora_name(adapter, v.version)
+        results = await gw.pool.load_everywhere(served, info.path)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            await gw.pool.unload_everywhere(served)
+            reason = "; ".join(f"{r.replica}: {r.detail}" for r in failed)[:2000]
+            await asyncio.to_thread(
+                gw.store.set_version_state, adapter, v.version, VersionState.FAILED, error=reason
+            )
+            await gw.refresh()
+            raise InvalidRequest(
+                f"version {adapter}@{v.version} was refused by the engine: {reason}",
+                param="path",
+                code="adapter_load_failed",
+            )
+        v = await asyncio.to_thread(
+            gw.store.set_version_state, adapter, v.version, VersionState.READY
+        )
+        await gw.refresh()
+    return _json(
+        {**v.as_dict(), "served_name": served, "replicas": [r.replica for r in results]},
+        status_code=201,
+    )
+
+
+@router.delete("/adapters/{adapter}/versions/{version}")
+async def retire_version(adapter: str, version: int, gw: Admin) -> dict[str, Any]:
+    """Retire a version: refuse if routed (409), stop pinning, drain, unload everywhere."""
+    _check_adapter(adapter)
+    async with gw.admin_lock:
+        v = await asyncio.to_thread(gw.store.get_version, adapter, version)
+        served = lora_name(adapter, version)
+        if v.state is not VersionState.RETIRED:
+            v = await asyncio.to_thread(
+                gw.store.set_version_state, adapter, version, VersionState.RETIRED
+            )
+            await gw.refresh()
+            # Let the other gateways see the change, then let this one's requests finish.
+            await asyncio.sleep(2 * gw.settings.state_refresh_s)
+        drained = await gw.drain(served, gw.settings.drain_timeout_s)
+        results = await gw.pool.unload_everywhere(served)
+    return {
+        **v.as_dict(),
+        "served_name": served,
+        "drained": drained,
+        "unloaded": [r.replica for r in results if r.ok],
+        "unload_failed": [r.replica for r in results if not r.ok],
+    }
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+@router.get("/routes")
+async def get_routes(gw: Admin) -> dict[str, Any]:
+    routes = await asyncio.to_thread(gw.store.get_routes)
+    return {"routes": {a: {str(v): w for v, w in ws.items()} for a, ws in routes.items()}}
+
+
+@router.put("/routes/{adapter}")
+async def set_route(adapter: str, body: RouteIn, gw: Admin) -> dict[str, Any]:
+    _check_adapter(adapter)
+    weights = await asyncio.to_thread(gw.store.set_route, adapter, body.weights)
+    await gw.refresh()
+    return {"adapter": adapter, "weights": {str(v): w for v, w in weights.items()}}
+
+
+@router.delete("/routes/{adapter}", status_code=204)
+async def delete_route(adapter: str, gw: Admin) -> Response:
+    await asyncio.to_thread(gw.store.delete_route, adapter)
+    await gw.refresh()
+    return Response(status_code=204)
+
+
+# -- replicas --------------------------------------------------------------------------
+
+
+@router.get("/replicas")
+async def replicas(gw: Admin) -> dict[str, Any]:
+    return {"data": [r.as_dict() for r in gw.pool.replicas]}
+
+
+@router.post("/refresh")
+async def refresh(gw: Admin) -> dict[str, Any]:
+    """Reload the control-plane snapshot and poll every replica now."""
+    await gw.refresh()
+    await gw.pool.poll_all()
+    return {"replicas_healthy": len(gw.pool.healthy())}

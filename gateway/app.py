@@ -1,0 +1,81 @@
+"""``create_app(settings)``: the gateway's FastAPI application.
+
+Run it with ``uvicorn --factory gateway.app:create_app_from_env``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from driftgate.errors import install_error_handlers
+from gateway import admin, feedback, proxy
+from gateway.heartbeat import Heartbeat
+from gateway.hotpath import HotPathMiddleware
+from gateway.metrics import GatewayMetrics
+from gateway.runtime import Gateway
+from gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        gw = Gateway(settings, metrics)
+        await gw.start()
+        beat = Heartbeat(gw, interval_s=settings.heartbeat_interval_s)
+        if settings.heartbeat_interval_s > 0:
+            beat.start()
+        try:
+            yield {"gw": gw}
+        finally:
+            await beat.stop()
+            await gw.stop()
+
+    app = FastAPI(
+        title="driftgate gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(HotPathMiddleware)
+    app.include_router(proxy.router)
+    app.include_router(feedback.router)
+    app.include_router(admin.router)
+
+    @app.get("/metrics")
+    async def metrics_endpoint(request: Request) -> Response:
+        gw: Gateway = request.state.gw
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        gw: Gateway = request.state.gw
+        healthy = len(gw.pool.healthy())
+        ready = gw.state_loaded and healthy > 0
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "state_loaded": gw.state_loaded,
+            "replicas_healthy": healthy,
+            "replicas": len(gw.pool.replicas),
+        }
+        return Response(
+            orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
+        )
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    return create_app(GatewaySettings())

@@ -1,0 +1,58 @@
+"""API keys and the admin key: hashed keys, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from driftgate.errors import Unauthorized
+from driftgate.state.models import TenantInfo
+
+_PREFIX = 16
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or 401."""
+    if not authorization:
+        raise Unauthorized("missing API key (Authorization: Bearer <key>)")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("malformed Authorization header; expected 'Bearer <key>'")
+    return token
+
+
+class KeyIndex:
+    """Tenants by API-key hash.
+
+    Looked up by the first 16 hex digits of the SHA-256, then the whole stored
+    digest is compared with :func:`hmac.compare_digest`, so no secret-dependent
+    ``==`` decides whether a key is valid.
+    """
+
+    __slots__ = ("_by_prefix",)
+
+    def __init__(self, by_hash: Mapping[str, TenantInfo]) -> None:
+        self._by_prefix: dict[str, list[tuple[bytes, TenantInfo]]] = {}
+        for digest, tenant in by_hash.items():
+            self._by_prefix.setdefault(digest[:_PREFIX], []).append((digest.encode(), tenant))
+
+    def tenant_for(self, authorization: str | None) -> TenantInfo:
+        token = bearer_token(authorization)
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest().encode()
+        found: TenantInfo | None = None
+        for stored, tenant in self._by_prefix.get(digest[:_PREFIX].decode(), ()):
+            if hmac.compare_digest(stored, digest):
+                found = tenant
+        if found is None:
+            raise Unauthorized("invalid API key")
+        return found
+
+
+def check_admin(authorization: str | None, admin_key: str | None) -> None:
+    if not admin_key:
+        raise Unauthorized("the admin API is disabled (no admin key configured)")
+    token = bearer_token(authorization)
+    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), admin_key.encode()):
+        raise Unauthorized("invalid admin key")

@@ -1,0 +1,136 @@
+"""Request events toward the drift service: bounded queue, batched, never blocking.
+
+``emit`` is synchronous and O(1): a full queue drops the event and counts it.
+Events are queued as plain dicts with exactly the fields of
+:class:`driftgate.events.RequestEvent` (building the pydantic model cost more
+than the rest of the gateway's own work per request); the batch is the JSON of
+an :class:`~driftgate.events.EventBatch`, which the tests validate against the
+model and the drift service validates on receipt.
+A background task sends batches of up to ``batch_size`` events at least every
+``flush_interval_s``; a failed send drops the batch (counted), inference goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+
+from driftgate.events import RequestEvent
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+_JSON = {"Content-Type": "application/json"}
+
+
+class EventSink:
+    def __init__(
+        self,
+        drift_url: str | None,
+        session: aiohttp.ClientSession,
+        metrics: GatewayMetrics,
+        *,
+        queue_size: int,
+        batch_size: int,
+        flush_interval_s: float,
+        timeout_s: float,
+    ) -> None:
+        self.enabled = drift_url is not None
+        self._url = f"{drift_url}/v1/events" if drift_url else ""
+        self._session = session
+        self._metrics = metrics
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self._batch = batch_size
+        self._interval = flush_interval_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._dropped_full = metrics.events_dropped.labels("queue_full")
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Queue one event (the fields of ``RequestEvent``, JSON-ready)."""
+        if not self.enabled:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._dropped_full.inc()
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="driftgate-event-sink")
+
+    async def stop(self, drain_timeout_s: float = 2.0) -> None:
+        """Stop the sender; try to send what is queued within ``drain_timeout_s``."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_timeout_s):
+                while not self._queue.empty():
+                    await self._send(self._take_now())
+
+    def emit_model(self, event: RequestEvent) -> None:
+        self.emit(event.model_dump(mode="json"))
+
+    def _take_now(self, limit: int | None = None) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        while len(batch) < (self._batch if limit is None else limit):
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _next_batch(self) -> list[dict[str, Any]]:
+        batch = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._interval
+        while len(batch) < self._batch:
+            batch.extend(self._take_now(self._batch - len(batch)))
+            if len(batch) >= self._batch:
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                async with asyncio.timeout(left):
+                    batch.append(await self._queue.get())
+            except TimeoutError:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self._send(await self._next_batch())
+
+    async def _send(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        body = orjson.dumps({"events": batch})
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=_JSON, timeout=self._timeout
+            ) as resp:
+                await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("sending %d events failed: %s", len(batch), e)
+            self._metrics.events_dropped.labels("send_failed").inc(len(batch))
+            return
+        if 200 <= status < 300:
+            self._metrics.events_sent.inc(len(batch))
+        else:
+            log.warning("drift service refused %d events: HTTP %d", len(batch), status)
+            self._metrics.events_dropped.labels("rejected").inc(len(batch))

@@ -1,0 +1,98 @@
+"""``POST /v1/feedback``: acknowledged (202) only after the drift service committed it."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import orjson
+from fastapi import APIRouter
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from driftgate.errors import DriftgateError, InvalidRequest, Unavailable, UnprocessableBody
+from driftgate.events import FeedbackEvent
+from gateway.openai_body import read_body
+from gateway.proxy import error_response
+from gateway.runtime import Gateway
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+_FIELDS = frozenset({"request_id", "score", "label", "correction"})
+_JSON = {"Content-Type": "application/json"}
+
+
+def build_feedback(body: bytes, tenant: str) -> FeedbackEvent:
+    """The feedback event of a client body: 400 if not a JSON object, 422 if invalid."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise UnprocessableBody(f"unknown field {unknown[0]!r}", param=unknown[0])
+    try:
+        return FeedbackEvent(tenant=tenant, **data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first.get("loc", ())) or None
+        msg = str(first.get("msg", "invalid value"))
+        raise UnprocessableBody(f"{param}: {msg}" if param else msg, param=param) from None
+
+
+async def _store(gw: Gateway, event: FeedbackEvent) -> str:
+    """POST the event to the drift service; its feedback id, or 503."""
+    if gw.settings.drift_url is None:
+        raise Unavailable("feedback is not stored: no drift service configured", code="drift_off")
+    timeout = aiohttp.ClientTimeout(total=gw.settings.feedback_timeout_s)
+    try:
+        async with gw.drift_session.post(
+            gw.settings.drift_url + "/v1/feedback",
+            data=event.model_dump_json().encode(),
+            headers=_JSON,
+            timeout=timeout,
+        ) as resp:
+            body = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as e:
+        log.warning("drift service unreachable for feedback: %s", e)
+        raise Unavailable(
+            "feedback could not be stored (drift service unreachable); retry later",
+            code="drift_unavailable",
+        ) from None
+    if not 200 <= status < 300:
+        log.warning("drift service refused feedback: HTTP %d %s", status, body[:200])
+        raise Unavailable(
+            f"feedback could not be stored (drift service answered {status}); retry later",
+            code="drift_unavailable",
+        )
+    try:
+        answer = orjson.loads(body)
+        return str(answer.get("feedback_id") or event.event_id)
+    except (orjson.JSONDecodeError, AttributeError):
+        return event.event_id
+
+
+@router.post("/v1/feedback", status_code=202)
+async def feedback(request: Request) -> Response:
+    gw: Gateway = request.state.gw
+    tenant = "-"
+    try:
+        t = gw.keys.tenant_for(request.headers.get("authorization"))
+        tenant = t.name
+        event = build_feedback(await read_body(request, gw.settings.max_body_bytes), tenant)
+        feedback_id = await _store(gw, event)
+    except DriftgateError as exc:
+        gw.metrics.feedback.labels(tenant, str(exc.status_code)).inc()
+        return error_response(exc)
+    gw.metrics.feedback.labels(tenant, "202").inc()
+    return Response(
+        orjson.dumps({"id": feedback_id, "request_id": event.request_id}),
+        status_code=202,
+        media_type="application/json",
+    )

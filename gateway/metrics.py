@@ -1,0 +1,152 @@
+"""The gateway's Prometheus metrics (names from docs/CONTRACTS.md), one registry per app.
+
+Labelled children are cached by label tuple so the hot path does one dict lookup
+per metric instead of prometheus_client's ``labels()`` validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _Children:
+    """Cache of ``metric.labels(*key)`` per label tuple."""
+
+    __slots__ = ("_cache", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *key: str) -> Any:
+        child = self._cache.get(key)
+        if child is None:
+            child = self._cache[key] = self._metric.labels(*key)
+        return child
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "driftgate_gateway_requests",
+            "Requests answered, by HTTP status.",
+            ["tenant", "adapter", "version", "endpoint", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "driftgate_gateway_request_duration_seconds",
+            "Time from request arrival to the last byte.",
+            ["tenant", "adapter", "version", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "driftgate_gateway_ttft_seconds",
+            "Time to the first streamed token.",
+            ["tenant", "adapter", "version"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "driftgate_gateway_tokens",
+            "Tokens in (prompt) and out (completion).",
+            ["tenant", "adapter", "version", "direction"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "driftgate_gateway_in_flight",
+            "Requests being served.",
+            ["tenant", "adapter"],
+            registry=r,
+        )
+        self.upstream_up = Gauge(
+            "driftgate_gateway_upstream_up",
+            "1 when the replica is healthy.",
+            ["replica"],
+            registry=r,
+        )
+        self.upstream_in_flight = Gauge(
+            "driftgate_gateway_upstream_in_flight",
+            "Requests outstanding at the replica.",
+            ["replica"],
+            registry=r,
+        )
+        self.upstream_retries = Counter(
+            "driftgate_gateway_upstream_retries",
+            "Requests retried on another replica, by reason.",
+            ["replica", "reason"],
+            registry=r,
+        )
+        self.events_sent = Counter(
+            "driftgate_gateway_events_sent",
+            "Request events accepted by the drift service.",
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "driftgate_gateway_events_dropped",
+            "Request events dropped (queue_full, send_failed, rejected).",
+            ["reason"],
+            registry=r,
+        )
+        self.feedback = Counter(
+            "driftgate_gateway_feedback",
+            "Feedback requests by HTTP status.",
+            ["tenant", "status"],
+            registry=r,
+        )
+        self.route_weight = Gauge(
+            "driftgate_gateway_route_weight",
+            "Route weight of an adapter version (normalised to 1 per adapter).",
+            ["adapter", "version"],
+            registry=r,
+        )
+        self.adapter_loads = Counter(
+            "driftgate_gateway_adapter_loads",
+            "LoRA load calls to replicas by outcome.",
+            ["replica", "outcome"],
+            registry=r,
+        )
+        self.c_requests = _Children(self.requests)
+        self.c_duration = _Children(self.duration)
+        self.c_ttft = _Children(self.ttft)
+        self.c_tokens = _Children(self.tokens)
+        self._in_flight_cells: dict[tuple[str, str], list[int]] = {}
+
+    def in_flight_cell(self, tenant: str, adapter: str) -> list[int]:
+        """A one-item list the hot path increments; the gauge reads it at scrape time."""
+        key = (tenant, adapter)
+        cell = self._in_flight_cells.get(key)
+        if cell is None:
+            cell = self._in_flight_cells[key] = [0]
+            self.in_flight.labels(tenant, adapter).set_function(lambda: cell[0])
+        return cell
+
+    def set_route_weights(self, routes: dict[str, dict[int, float]]) -> None:
+        """Export the current routes (normalised); stale series are removed."""
+        self.route_weight.clear()
+        for adapter, weights in routes.items():
+            total = sum(weights.values())
+            for version, w in weights.items():
+                self.route_weight.labels(adapter, str(version)).set(w / total if total else 0.0)

@@ -1,0 +1,151 @@
+"""Reading, checking and summarising OpenAI request and response bodies (no network)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import Request
+
+from driftgate.errors import InvalidRequest, PayloadTooLarge, UnprocessableBody
+from driftgate.events import MAX_TEXT_CHARS
+
+Endpoint = Literal["chat", "completions"]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _bad(param: str, message: str) -> UnprocessableBody:
+    return UnprocessableBody(f"{param}: {message}", param=param)
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int  # bool is not a token count
+
+
+def check_fields(payload: dict[str, Any], endpoint: Endpoint) -> None:
+    """422 for the fields the gateway relies on; the engine checks the rest.
+
+    Hand-written rather than a pydantic model: it runs on every request and is
+    several times cheaper.
+    """
+    model = payload.get("model")
+    if not isinstance(model, str) or not 1 <= len(model) <= 256:
+        raise _bad("model", "must be a non-empty string (at most 256 characters)")
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _bad("stream", "must be a boolean")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = payload.get(key)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise _bad(key, "must be an integer >= 1")
+    options = payload.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _bad("stream_options", "must be an object")
+    if endpoint == "chat":
+        messages = payload.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _bad("messages", "must be a non-empty list of messages")
+        if not all(isinstance(m, dict) for m in messages):
+            raise _bad("messages", "every message must be an object")
+        return
+    prompt = payload.get("prompt")
+    if isinstance(prompt, str):
+        return
+    if isinstance(prompt, list) and prompt:
+        if all(isinstance(p, str) for p in prompt) or all(_is_int(p) for p in prompt):
+            return
+        if all(isinstance(p, list) and all(_is_int(t) for t in p) for p in prompt):
+            return
+    raise _bad("prompt", "must be a string, a list of strings or a list of token ids")
+
+
+def parse_request(body: bytes, endpoint: Endpoint) -> dict[str, Any]:
+    """The JSON object of a chat or completions request: 400 if not JSON, 422 if invalid."""
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    check_fields(payload, endpoint)
+    return payload
+
+
+def apply_max_tokens(payload: dict[str, Any], cap: int) -> None:
+    """Enforce the tenant's cap: a larger request is refused (400), a missing one is set."""
+    asked = [
+        (k, payload[k])
+        for k in ("max_tokens", "max_completion_tokens")
+        if payload.get(k) is not None
+    ]
+    for key, value in asked:
+        if value > cap:
+            raise InvalidRequest(
+                f"{key} {value} exceeds this API key's limit of {cap}",
+                param=key,
+                code="max_tokens_exceeded",
+            )
+    if not asked:
+        payload["max_tokens"] = cap
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        parts = (p for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(str(p.get("text", "")) for p in parts)
+    return ""
+
+
+def prompt_text(payload: dict[str, Any], endpoint: Endpoint) -> str:
+    """The text the drift service looks at: the last user message, or the prompt."""
+    if endpoint == "chat":
+        for message in reversed(payload["messages"]):
+            if message.get("role") == "user":
+                return _text_of(message.get("content"))[:MAX_TEXT_CHARS]
+        return ""
+    prompt = payload["prompt"]
+    if isinstance(prompt, str):
+        return prompt[:MAX_TEXT_CHARS]
+    if prompt and isinstance(prompt[0], str):
+        return str(prompt[0])[:MAX_TEXT_CHARS]
+    return ""
+
+
+def completion_summary(data: dict[str, Any], endpoint: Endpoint) -> tuple[str, str | None]:
+    """(text of the first choice, its finish reason) of a non-streaming response."""
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return "", None
+    first = choices[0]
+    if endpoint == "chat":
+        message = first.get("message") or {}
+        text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+    else:
+        text = str(first.get("text") or "")
+    reason = first.get("finish_reason")
+    return text[:MAX_TEXT_CHARS], (str(reason)[:32] if reason is not None else None)
+
+
+def usage_of(data: dict[str, Any]) -> tuple[int, int]:
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

@@ -1,0 +1,79 @@
+"""The gateway's settings (environment prefix ``DRIFTGATE_GATEWAY_``)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftgate.paths import DEFAULT_BASE_MODEL_NAME, default_state_url
+
+
+def _state_url() -> str:
+    return os.environ.get("DRIFTGATE_STATE_URL") or default_state_url()
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_GATEWAY_", extra="ignore")
+
+    #: vLLM base URLs (JSON list in the environment).
+    upstreams: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
+    #: Served name of the base model in vLLM (``--served-model-name``).
+    base_model: str = DEFAULT_BASE_MODEL_NAME
+    #: Bearer token for ``/admin/...``; admin routes answer 401 while it is unset.
+    admin_key: SecretStr | None = None
+    state_url: str = Field(default_factory=_state_url)
+    #: Drift service base URL; ``None`` turns request events off (feedback answers 503).
+    drift_url: str | None = None
+
+    # timeouts (seconds)
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    #: Longest wait for the next byte from vLLM (first byte included).
+    read_timeout_s: float = Field(default=120.0, gt=0)
+    #: Longest non-streaming request end to end.
+    request_timeout_s: float = Field(default=300.0, gt=0)
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    admin_timeout_s: float = Field(default=60.0, gt=0)
+    feedback_timeout_s: float = Field(default=5.0, gt=0)
+    event_timeout_s: float = Field(default=5.0, gt=0)
+
+    # replicas and retries
+    health_interval_s: float = Field(default=2.0, gt=0)
+    #: Attempts per request over distinct replicas (connect errors, 5xx before the first byte).
+    max_attempts: int = Field(default=3, ge=1)
+    #: Connection pool size per gateway toward all replicas.
+    upstream_connections: int = Field(default=512, ge=1)
+
+    # control plane
+    state_refresh_s: float = Field(default=1.0, gt=0)
+    #: How often this gateway writes its heartbeat row (``gateway/heartbeat.py``); 0 = off.
+    heartbeat_interval_s: float = Field(default=1.0, ge=0)
+    max_lora_rank: int = Field(default=16, ge=1)
+    #: Other names the base model may carry in ``base_model_name_or_path``.
+    base_model_aliases: list[str] = Field(default_factory=list)
+    #: How long unloading a version waits for this gateway's in-flight requests on it.
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+
+    # events
+    event_queue_size: int = Field(default=10_000, ge=1)
+    event_batch_size: int = Field(default=256, ge=1, le=1000)
+    event_flush_interval_s: float = Field(default=0.5, gt=0)
+    #: Put prompt and completion text into request events.
+    event_include_text: bool = True
+
+    # requests
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @field_validator("upstreams")
+    @classmethod
+    def _strip(cls, v: list[str]) -> list[str]:
+        urls = [u.rstrip("/") for u in v]
+        if len(set(urls)) != len(urls):
+            raise ValueError("duplicate upstream URL")
+        return urls
+
+    @field_validator("drift_url")
+    @classmethod
+    def _strip_drift(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else None

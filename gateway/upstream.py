@@ -1,0 +1,179 @@
+"""Requests to vLLM replicas with retries on another replica.
+
+Retried (on a replica not tried yet): connect errors, a connection dropped before
+the response, a 5xx status, and a 404 for a LoRA name the replica no longer holds
+(it restarted). Never retried: a timeout (the engine may still be working), a 4xx.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+
+from driftgate.errors import Unavailable, UpstreamError, UpstreamTimeout
+from gateway.metrics import GatewayMetrics
+from gateway.replicas import Replica, ReplicaPool
+from gateway.routing import choose_replica
+
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """A complete (non-streaming) answer, or the error answer of a stream that did not start."""
+
+    status: int
+    body: bytes
+    replica: str
+
+
+class UpstreamStream:
+    """An open 200 streaming response; ``close()`` releases it (aborting it in vLLM)."""
+
+    __slots__ = ("_done", "_pool", "_replica", "response")
+
+    def __init__(self, response: aiohttp.ClientResponse, replica: Replica, pool: Upstream) -> None:
+        self.response = response
+        self._replica = replica
+        self._pool = pool
+        self._done = False
+
+    @property
+    def replica(self) -> str:
+        return self._replica.name
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self.response.close()
+            self._pool.finished(self._replica)
+
+
+def upstream_error_message(status: int, body: bytes) -> str:
+    """The message of an engine error body (OpenAI or vLLM's older shape), shortened."""
+    try:
+        data = orjson.loads(body)
+        err = data.get("error", data) if isinstance(data, dict) else data
+        msg = err.get("message") if isinstance(err, dict) else None
+    except (orjson.JSONDecodeError, AttributeError):
+        msg = None
+    text = str(msg) if msg else body[:200].decode("utf-8", "replace")
+    return f"upstream answered {status}: {text[:500]}"
+
+
+class Upstream:
+    def __init__(
+        self,
+        pool: ReplicaPool,
+        session: aiohttp.ClientSession,
+        metrics: GatewayMetrics,
+        *,
+        max_attempts: int,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        request_timeout_s: float,
+    ) -> None:
+        self.pool = pool
+        self._session = session
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._tie = itertools.count()
+        self._t_full = aiohttp.ClientTimeout(
+            total=request_timeout_s, connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+        self._t_stream = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+
+    # in-flight accounting per replica
+    # (the upstream_in_flight gauge reads ``Replica.in_flight`` at scrape time)
+    def _started(self, r: Replica) -> None:
+        r.in_flight += 1
+
+    def finished(self, r: Replica) -> None:
+        r.in_flight -= 1
+
+    def _pick(self, served_name: str | None, tried: set[str]) -> Replica | None:
+        return choose_replica(self.pool.replicas, served_name, tried, next(self._tie))
+
+    def _retry(self, r: Replica, reason: str) -> None:
+        self._metrics.upstream_retries.labels(r.name, reason).inc()
+
+    async def request(
+        self, path: str, payload: bytes, served_name: str | None, *, stream: bool = False
+    ) -> UpstreamResponse | UpstreamStream:
+        """POST ``payload`` to a replica holding ``served_name`` (None: the base model).
+
+        Returns an :class:`UpstreamStream` only for a streaming request answered 200.
+        """
+        tried: set[str] = set()
+        #: Replicas that failed for a reason a second try would not fix (connect error, 5xx);
+        #: a replica that only dropped a (pooled) connection may be tried again.
+        failed: set[str] = set()
+        last_5xx: UpstreamResponse | None = None
+        last_connect: str | None = None
+        for _ in range(self._max_attempts):
+            r = self._pick(served_name, tried) or self._pick(served_name, failed)
+            if r is None:
+                break
+            tried.add(r.name)
+            self._started(r)
+            keep_open = False
+            try:
+                resp = await self._session.post(
+                    r.url + path,
+                    data=payload,
+                    headers=_JSON,
+                    timeout=self._t_stream if stream else self._t_full,
+                )
+                try:
+                    if stream and resp.status == 200:
+                        keep_open = True
+                        return UpstreamStream(resp, r, self)
+                    body = await resp.read()
+                finally:
+                    if not keep_open:
+                        resp.release()
+            except aiohttp.ConnectionTimeoutError as e:
+                self.pool.mark_down(r, f"connect timeout: {e}")
+                failed.add(r.name)
+                last_connect = "connect timeout"
+                self._retry(r, "connect")
+                continue
+            except TimeoutError:
+                raise UpstreamTimeout("the engine did not answer in time") from None
+            except aiohttp.ClientConnectorError as e:
+                self.pool.mark_down(r, f"connect error: {e}")
+                failed.add(r.name)
+                last_connect = str(e)
+                self._retry(r, "connect")
+                continue
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+                last_connect = f"{type(e).__name__}: {e}"
+                self._retry(r, "disconnect")
+                continue
+            finally:
+                if not keep_open:
+                    self.finished(r)
+            if resp.status >= 500:
+                last_5xx = UpstreamResponse(resp.status, body, r.name)
+                failed.add(r.name)
+                self._retry(r, "5xx")
+                continue
+            if resp.status == 404 and served_name is not None:
+                # We chose the replica because it held the adapter; it lost it (restart).
+                # The poller will load it again.
+                r.loaded.discard(served_name)
+                failed.add(r.name)
+                self._retry(r, "not_loaded")
+                continue
+            return UpstreamResponse(resp.status, body, r.name)
+        if last_5xx is not None:
+            raise UpstreamError(upstream_error_message(last_5xx.status, last_5xx.body))
+        if last_connect is not None:
+            raise Unavailable(f"no replica could be reached ({last_connect})")
+        what = "the base model" if served_name is None else f"adapter {served_name!r}"
+        raise Unavailable(f"no healthy replica serves {what}")

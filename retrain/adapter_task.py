@@ -1,0 +1,98 @@
+"""Per-adapter retrain configuration and the frozen golden set, kept in the registry.
+
+``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
+``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
+"system"?}`` object per line. Registered once by the owner and frozen: it is never trained
+on (curation drops prompts that duplicate it) and is replaced only on explicit request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from driftgate.errors import Conflict, InvalidRequest
+from retrain.examples import ChatExample
+from retrain.gate import GatePolicy
+from retrain.metrics_task import MetricSpec
+from retrain.registry import Registry, _write_json
+
+TASK_FILE = "task.json"
+GOLDEN_FILE = "golden.jsonl"
+
+
+class AdapterTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: MetricSpec = Field(default_factory=MetricSpec)
+    margin: float = Field(default=0.02, ge=0, le=1)
+    golden_floor: float = Field(default=0.0, ge=0, le=1)
+    golden_max_drop: float | None = Field(default=None, ge=0, le=1)
+    #: Classification adapters: a feedback label is the right answer.
+    label_is_target: bool = True
+    #: Every training target must match this regular expression, if set.
+    target_pattern: str | None = None
+    #: The system prompt the adapter's clients send (the logged prompt lacks it).
+    system_prompt: str | None = None
+
+    def policy(self) -> GatePolicy:
+        return GatePolicy(margin=self.margin, golden_floor=self.golden_floor,
+                          golden_max_drop=self.golden_max_drop)
+
+
+def load_task(registry: Registry, adapter: str) -> AdapterTask:
+    f = registry.adapter_dir(adapter) / TASK_FILE
+    if not f.is_file():
+        return AdapterTask()
+    try:
+        return AdapterTask.model_validate_json(f.read_text())
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid {f}: {exc}") from exc
+
+
+def save_task(registry: Registry, adapter: str, task: AdapterTask) -> Path:
+    d = registry.adapter_dir(adapter)
+    d.mkdir(parents=True, exist_ok=True)
+    _write_json(d / TASK_FILE, task.model_dump(mode="json", by_alias=True))
+    return d / TASK_FILE
+
+
+def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
+    f = registry.adapter_dir(adapter) / GOLDEN_FILE
+    if not f.is_file():
+        return []
+    out = []
+    for n, line in enumerate(f.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append(ChatExample(prompt=row["prompt"], completion=row["completion"],
+                                   system=row.get("system")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidRequest(f"{f}:{n}: invalid golden example: {exc}") from exc
+    return out
+
+
+def register_golden(
+    registry: Registry, adapter: str, examples: Sequence[ChatExample], *, replace: bool = False
+) -> str:
+    """Store the golden set; refuses to change a registered one unless ``replace``."""
+    if not examples:
+        raise InvalidRequest("a golden set needs at least one example")
+    d = registry.adapter_dir(adapter)
+    f = d / GOLDEN_FILE
+    if f.exists() and not replace:
+        raise Conflict(f"{adapter} already has a golden set (frozen); pass replace to change it")
+    lines = [json.dumps({"prompt": e.prompt, "completion": e.completion, "system": e.system},
+                        sort_keys=True) for e in examples]
+    text = "\n".join(lines) + "\n"
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{GOLDEN_FILE}.tmp"
+    tmp.write_text(text)
+    tmp.replace(f)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

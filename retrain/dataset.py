@@ -1,0 +1,345 @@
+"""Dataset curation: logged traffic and feedback for one adapter -> train/validation examples.
+
+Pure and deterministic (no I/O): the job reads records from the drift store and passes them
+here. Rules, in order:
+
+1. Only chat requests that succeeded, single-turn, are usable.
+2. The latest feedback decides the target: a correction replaces the completion; a label is
+   the target when ``label_is_target`` (classification adapters); a positive score keeps the
+   completion; a negative score without correction excludes the request (counted);
+   requests without feedback are excluded unless ``include_unrated``.
+3. Length and format filters (a truncated completion is never a target).
+4. Prompts that duplicate a golden-set prompt (exactly or nearly) are dropped: the golden
+   set is never trained on. Then exact and near duplicates are removed, the newest kept.
+5. Weights favour the drifted window; older traffic decays with a half-life.
+6. A deterministic split by a hash of the prompt; too little data raises
+   :class:`~retrain.errors.InsufficientData` with the counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftgate.events import FeedbackEvent, RequestEvent
+from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
+from retrain.errors import InsufficientData
+from retrain.examples import ChatExample
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficRecord:
+    """One logged request with the feedback given on it."""
+
+    request_id: str
+    ts: float
+    prompt_text: str | None
+    completion_text: str | None
+    endpoint: str = "chat"
+    status_code: int = 200
+    finish_reason: str | None = None
+    feedback: tuple[FeedbackEvent, ...] = ()
+
+    @classmethod
+    def from_events(
+        cls, request: RequestEvent, feedback: Iterable[FeedbackEvent] = ()
+    ) -> TrafficRecord:
+        return cls(
+            request_id=request.request_id,
+            ts=request.ts,
+            prompt_text=request.prompt_text,
+            completion_text=request.completion_text,
+            endpoint=request.endpoint,
+            status_code=request.status_code,
+            finish_reason=request.finish_reason,
+            feedback=tuple(f for f in feedback if f.request_id == request.request_id),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurationConfig:
+    include_unrated: bool = False
+    label_is_target: bool = True
+    min_prompt_chars: int = 2
+    max_prompt_chars: int = 4000
+    min_target_chars: int = 1
+    max_target_chars: int = 2000
+    #: If set, every target must match this regular expression (fully).
+    target_pattern: str | None = None
+    near_dup_threshold: float = 0.85
+    shingle_k: int = 5
+    validation_fraction: float = 0.2
+    min_validation: int = 4
+    min_train: int = 16
+    #: Weight of examples inside the drifted window (at or after ``drift_start``).
+    window_weight: float = 2.0
+    #: Older examples: weight halves every ``half_life_s`` before the window, floored.
+    half_life_s: float = 7 * 86400.0
+    min_weight: float = 0.25
+    #: Keep at most this many (newest) examples after deduplication.
+    max_examples: int | None = None
+    split_salt: str = "driftgate-split-v1"
+    #: System prompt for logged prompts that carry none (the gateway logs the last user
+    #: message only): set it to the one the adapter's clients send.
+    default_system: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError("validation_fraction must be in (0, 1)")
+        if self.min_train < 1 or self.min_validation < 1:
+            raise ValueError("min_train and min_validation must be >= 1")
+        if self.half_life_s <= 0 or self.window_weight <= 0 or not 0 < self.min_weight <= 1:
+            raise ValueError("weights: half_life_s, window_weight > 0 and min_weight in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedDataset:
+    train: list[ChatExample]
+    validation: list[ChatExample]
+    #: Counts: ``total``, ``kept_*`` by source, ``excluded_*`` by reason, ``duplicates_*``.
+    stats: dict[str, int]
+    dataset_hash: str
+    drift_start: float | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.train) + len(self.validation)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "hash": self.dataset_hash,
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "stats": dict(self.stats),
+            "drift_start": self.drift_start,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    record: TrafficRecord
+    system: str | None
+    prompt: str
+    target: str
+    source: str  # the kept_* counter key
+
+
+def split_prompt(prompt_text: str) -> tuple[str | None, str] | None:
+    """(system, user) from a logged prompt: plain text is the user message; a JSON list of
+    chat messages gives its system and its single user message. ``None`` if multi-turn."""
+    text = prompt_text.strip()
+    if not text.startswith("["):
+        return None, prompt_text
+    try:
+        msgs = json.loads(text)
+    except ValueError:
+        return None, prompt_text
+    if not isinstance(msgs, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) for m in msgs
+    ):
+        return None, prompt_text
+    systems = [m["content"] for m in msgs if m.get("role") in ("system", "developer")]
+    users = [m["content"] for m in msgs if m.get("role") == "user"]
+    others = [m for m in msgs if m.get("role") not in ("system", "developer", "user")]
+    if len(users) != 1 or others or len(systems) > 1:
+        return None
+    return (systems[0] if systems else None), users[0]
+
+
+def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
+    """(target text or None, counter key) for one record."""
+    if rec.endpoint != "chat":
+        return None, "excluded_not_chat"
+    if rec.status_code != 200 or rec.prompt_text is None:
+        return None, "excluded_failed"
+    if not rec.feedback:
+        if cfg.include_unrated and rec.completion_text and rec.finish_reason != "length":
+            return rec.completion_text, "kept_unrated"
+        return None, "excluded_unrated"
+    fb = max(rec.feedback, key=lambda f: (f.ts, f.event_id))
+    if fb.correction is not None:
+        return fb.correction, "kept_correction"
+    if cfg.label_is_target and fb.label is not None:
+        return fb.label, "kept_label"
+    if fb.score is None:
+        return None, "excluded_label_only"
+    if fb.score < 0.5:
+        return None, "excluded_negative_no_correction"
+    if not rec.completion_text:
+        return None, "excluded_failed"
+    if rec.finish_reason == "length":
+        return None, "excluded_truncated"
+    return rec.completion_text, "kept_positive"
+
+
+def _weight(ts: float, anchor: float, in_window: bool, cfg: CurationConfig) -> float:
+    if in_window:
+        return cfg.window_weight
+    age = max(0.0, anchor - ts)
+    return max(cfg.min_weight, float(0.5 ** (age / cfg.half_life_s)))
+
+
+def _split_key(ex: ChatExample, salt: str) -> int:
+    text = f"{salt}\x00{normalize_for_dedup(ex.system or '')}\x00{normalize_for_dedup(ex.prompt)}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def dataset_hash(train: Sequence[ChatExample], validation: Sequence[ChatExample]) -> str:
+    """Content hash of both splits (order-independent within a split)."""
+
+    def rows(xs: Sequence[ChatExample]) -> list[list[Any]]:
+        return sorted([x.system or "", x.prompt, x.completion, round(x.weight, 6)] for x in xs)
+
+    blob = json.dumps({"train": rows(train), "validation": rows(validation)}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def curate(
+    records: Iterable[TrafficRecord],
+    config: CurationConfig | None = None,
+    *,
+    golden: Sequence[ChatExample] = (),
+    drift_start: float | None = None,
+) -> CuratedDataset:
+    """Curate ``records``; raises :class:`InsufficientData` when too little is usable."""
+    cfg = config or CurationConfig()
+    pattern = re.compile(cfg.target_pattern, re.DOTALL) if cfg.target_pattern else None
+    stats: Counter[str] = Counter()
+    candidates: list[_Candidate] = []
+    for rec in records:
+        stats["total"] += 1
+        target, key = _target(rec, cfg)
+        if target is None:
+            stats[key] += 1
+            continue
+        parts = split_prompt(rec.prompt_text or "")
+        if parts is None:
+            stats["excluded_multi_turn"] += 1
+            continue
+        system, prompt = parts
+        system = system if system is not None else cfg.default_system
+        target = target.strip()
+        reason = _filter(prompt, target, cfg, pattern)
+        if reason is not None:
+            stats[reason] += 1
+            continue
+        candidates.append(_Candidate(rec, system, prompt, target, key))
+
+    # Newest first: the newest of duplicates is kept.
+    candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
+    indexes: dict[str, NearDuplicateIndex] = {}
+    golden_keys: set[str] = set()
+    for i, g in enumerate(golden):
+        idx = _index_for(indexes, g.system, cfg)
+        idx.add(f"golden:{i}", g.prompt)
+        golden_keys.add(f"golden:{i}")
+    kept: list[_Candidate] = []
+    for c in candidates:
+        idx = _index_for(indexes, c.system, cfg)
+        hit = idx.find(c.prompt)
+        if hit is not None:
+            if hit in golden_keys:
+                stats["excluded_golden_overlap"] += 1
+            elif idx.is_exact(c.prompt):
+                stats["duplicates_exact"] += 1
+            else:
+                stats["duplicates_near"] += 1
+            continue
+        idx.add(f"req:{len(kept)}", c.prompt)
+        kept.append(c)
+    if cfg.max_examples is not None and len(kept) > cfg.max_examples:
+        stats["excluded_over_cap"] += len(kept) - cfg.max_examples
+        kept = kept[: cfg.max_examples]
+
+    anchor = drift_start if drift_start is not None else max((c.record.ts for c in kept),
+                                                              default=0.0)
+    examples = [
+        ChatExample(
+            prompt=c.prompt,
+            completion=c.target,
+            system=c.system,
+            weight=_weight(c.record.ts, anchor,
+                           drift_start is not None and c.record.ts >= drift_start, cfg),
+        )
+        for c in kept
+    ]
+    stats.update(c.source for c in kept)
+    # Stratify by where an example comes from (a correction of a wrong answer or an approved
+    # one) and whether it is from the drifted window: corrections are few and they are what
+    # the gate must see, or the serving version looks perfect on its own approved answers.
+    strata = [
+        (c.source, drift_start is not None and c.record.ts >= drift_start) for c in kept
+    ]
+    train, validation = _split(examples, cfg, strata)
+    stats["train"], stats["validation"] = len(train), len(validation)
+    if len(train) < cfg.min_train or len(validation) < cfg.min_validation:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v)
+        raise InsufficientData(
+            f"too little usable data: {len(examples)} curated examples, need at least "
+            f"{cfg.min_train} to train and {cfg.min_validation} to validate ({detail})"
+        )
+    return CuratedDataset(
+        train=train,
+        validation=validation,
+        stats=dict(stats),
+        dataset_hash=dataset_hash(train, validation),
+        drift_start=drift_start,
+    )
+
+
+def _filter(
+    prompt: str, target: str, cfg: CurationConfig, pattern: re.Pattern[str] | None
+) -> str | None:
+    if len(prompt.strip()) < cfg.min_prompt_chars or len(target) < cfg.min_target_chars:
+        return "excluded_too_short"
+    if len(prompt) > cfg.max_prompt_chars or len(target) > cfg.max_target_chars:
+        return "excluded_too_long"
+    if "\ufffd" in prompt or "\ufffd" in target or "\x00" in prompt or "\x00" in target:
+        return "excluded_format"
+    if pattern is not None and pattern.fullmatch(target) is None:
+        return "excluded_format"
+    return None
+
+
+def _index_for(
+    indexes: dict[str, NearDuplicateIndex], system: str | None, cfg: CurationConfig
+) -> NearDuplicateIndex:
+    """One index per system prompt: near-duplicates are judged on the user prompt."""
+    key = normalize_for_dedup(system or "")
+    if key not in indexes:
+        indexes[key] = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
+    return indexes[key]
+
+
+def _split(
+    examples: list[ChatExample], cfg: CurationConfig, strata: Sequence[object] | None = None
+) -> tuple[list[ChatExample], list[ChatExample]]:
+    """Deterministic split by prompt hash, per stratum: in each stratum the examples whose
+    hash falls under the fraction go to validation, and at least one when the stratum has
+    three or more examples; overall at least ``min_validation`` (lowest hashes) when there
+    are enough examples for both splits."""
+    groups: dict[object, list[ChatExample]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(strata[i] if strata is not None else None, []).append(ex)
+    train: list[ChatExample] = []
+    validation: list[ChatExample] = []
+    for _, group in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        keyed = sorted(group, key=lambda e: _split_key(e, cfg.split_salt))
+        cut = sum(
+            1 for e in keyed if _split_key(e, cfg.split_salt) / 2**64 < cfg.validation_fraction
+        )
+        if cut == 0 and len(keyed) >= 3:
+            cut = 1
+        validation += keyed[:cut]
+        train += keyed[cut:]
+    if len(validation) < cfg.min_validation and len(examples) >= cfg.min_validation + cfg.min_train:
+        train.sort(key=lambda e: _split_key(e, cfg.split_salt))
+        need = cfg.min_validation - len(validation)
+        validation, train = validation + train[:need], train[need:]
+    return train, validation

@@ -1,0 +1,131 @@
+"""Evaluation through the real serving path: vLLM's OpenAI API, greedy decoding.
+
+The candidate is loaded into the engine under its own LoRA name
+(``driftgate.adapters.lora_name``) with ``/v1/load_lora_adapter`` and unloaded after the
+evaluation: it is never registered with the gateway or routed, so a rejected candidate
+never receives traffic. The serving version (or the base model) is already loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from retrain.errors import EvaluationError
+from retrain.examples import ChatExample
+from retrain.gate import EvalReport, SplitScores
+from retrain.metrics_task import MetricFn, mean_score, rouge_l
+
+
+class Generator(Protocol):
+    """Something that answers chat examples with a named model (vLLM in production)."""
+
+    def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]: ...
+
+
+class VllmEngine:
+    """A small synchronous client of one vLLM replica's OpenAI-compatible API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_tokens: int = 64,
+        concurrency: int = 8,
+        timeout_s: float = 120.0,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers,
+            limits=httpx.Limits(max_connections=concurrency), transport=transport,
+        )
+        self.max_tokens = max_tokens
+        self.concurrency = concurrency
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> VllmEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return self._client.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"engine unreachable at {self._client.base_url}: {exc}") from exc
+
+    def models(self) -> list[str]:
+        try:
+            r = self._client.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"engine unreachable at {self._client.base_url}: {exc}") from exc
+        r.raise_for_status()
+        return [str(m["id"]) for m in r.json().get("data", [])]
+
+    def load_lora(self, name: str, path: Path) -> None:
+        r = self._post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(path)})
+        if r.status_code >= 400 and "already" not in r.text.lower():
+            raise EvaluationError(f"engine refused adapter {name} from {path}: {r.text[:500]}")
+
+    def unload_lora(self, name: str) -> None:
+        r = self._post("/v1/unload_lora_adapter", {"lora_name": name})
+        if r.status_code >= 400 and "not found" not in r.text.lower():
+            raise EvaluationError(f"engine could not unload {name}: {r.text[:500]}")
+
+    def chat(self, model: str, example: ChatExample) -> str:
+        r = self._post("/v1/chat/completions", {
+            "model": model,
+            "messages": example.messages(with_completion=False),
+            "temperature": 0.0,
+            "max_tokens": self.max_tokens,
+        })
+        if r.status_code != 200:
+            raise EvaluationError(f"generation with {model} failed: {r.status_code} {r.text[:300]}")
+        content = r.json()["choices"][0]["message"].get("content")
+        return str(content or "").strip()
+
+    def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]:
+        if not examples:
+            return []
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(lambda ex: self.chat(model, ex), examples))
+
+
+def score_split(
+    generator: Generator, model: str, examples: Sequence[ChatExample], metric: MetricFn
+) -> tuple[SplitScores, list[str]]:
+    answers = generator.generate(model, examples)
+    refs = [e.completion for e in examples]
+    return (
+        SplitScores(
+            task=mean_score(metric, answers, refs),
+            rouge_l=mean_score(rouge_l, answers, refs),
+            n=len(examples),
+        ),
+        answers,
+    )
+
+
+def evaluate_model(
+    generator: Generator,
+    model: str,
+    heldout: Sequence[ChatExample],
+    golden: Sequence[ChatExample],
+    metric: MetricFn,
+) -> tuple[EvalReport, dict[str, list[str]]]:
+    """Scores of one served model on the held-out split and the golden set (if any)."""
+    held, held_answers = score_split(generator, model, heldout, metric)
+    answers = {"heldout": held_answers}
+    gold: SplitScores | None = None
+    if golden:
+        gold, answers["golden"] = score_split(generator, model, golden, metric)
+    return EvalReport(heldout=held, golden=gold), answers

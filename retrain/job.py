@@ -1,0 +1,165 @@
+"""One retrain run: curate -> train -> register -> evaluate -> gate -> hand off or reject.
+
+Every run is recorded in ``retrain_runs`` with its outcome, whatever happens. The I/O
+edges (data source, serving version lookup, generator, hand-off) are fields of
+:class:`JobContext`, so tests replace an edge without patching globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftgate.adapters import is_valid_adapter_name, lora_name
+from retrain.adapter_task import load_golden, load_task
+from retrain.base_model import LoadedBase, load_base
+from retrain.dataset import CuratedDataset, CurationConfig, TrafficRecord, curate
+from retrain.errors import RetrainError, UnknownAdapter
+from retrain.evaluate import Generator, evaluate_model
+from retrain.gate import GateDecision, decide
+from retrain.metrics_task import build_metric
+from retrain.registry import Registry, VersionMetadata
+from retrain.runs import RunRecord, RunStore
+from retrain.settings import RetrainSettings
+from retrain.training import ProgressFn, TrainConfig, train_lora
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A trained, registered and evaluated version (what the rollout receives)."""
+
+    adapter: str
+    version: int
+    path: Path
+    run_id: str
+    serving_version: int | None
+    decision: GateDecision
+
+
+@dataclass
+class JobContext:
+    settings: RetrainSettings
+    registry: Registry
+    runs: RunStore
+    #: adapter -> its logged traffic with feedback
+    source: Callable[[str], Iterable[TrafficRecord]]
+    #: adapter -> (serving version or None, every version number the state store knows)
+    serving: Callable[[str], tuple[int | None, list[int]]]
+    #: whether the adapter exists anywhere (state store, registry, drift store)
+    known: Callable[[str], bool]
+    generator: Generator
+    hand_off: Callable[[Candidate], None]
+    reject: Callable[[Candidate], None] = lambda _c: None
+    drift_start: Callable[[str], float | None] = lambda _a: None
+    base: LoadedBase | None = None
+    progress: ProgressFn | None = None
+
+
+def train_config(s: RetrainSettings) -> TrainConfig:
+    return TrainConfig(
+        rank=s.rank, max_rank=s.max_rank, target_modules=tuple(s.target_modules),
+        learning_rate=s.learning_rate, batch_size=s.batch_size, max_epochs=s.max_epochs,
+        patience=s.patience, seed=s.seed, device=s.device,
+    )
+
+
+def run_retrain(ctx: JobContext, adapter: str, reason: str) -> RunRecord:
+    """Run once for ``adapter``; returns the finished run record.
+
+    Raises only for an invalid/unknown adapter (nothing recorded: there is no such
+    adapter); every other failure is recorded as the run's outcome and returned.
+    """
+    if not is_valid_adapter_name(adapter) or not ctx.known(adapter):
+        raise UnknownAdapter(f"unknown adapter {adapter!r}", param="adapter")
+    run_id = ctx.runs.start(adapter, reason)
+    t0 = time.perf_counter()
+    try:
+        return _run(ctx, adapter, reason, run_id)
+    except RetrainError as exc:
+        log.warning("retrain run %s for %s ended: %s", run_id, adapter, exc.message)
+        return ctx.runs.finish(run_id, exc.outcome, exc.message)  # type: ignore[arg-type]
+    except Exception as exc:  # recorded whole, then re-raised: never a silent failure
+        ctx.runs.finish(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        log.info("retrain run %s took %.1f s", run_id, time.perf_counter() - t0)
+
+
+def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
+    s = ctx.settings
+    task = load_task(ctx.registry, adapter)
+    metric = build_metric(task.metric)
+    golden = load_golden(ctx.registry, adapter)
+    cur_cfg = CurationConfig(
+        min_train=s.min_train, min_validation=s.min_validation,
+        validation_fraction=s.validation_fraction, max_examples=s.max_examples,
+        label_is_target=task.label_is_target, target_pattern=task.target_pattern,
+        default_system=task.system_prompt,
+    )
+    data: CuratedDataset = curate(ctx.source(adapter), cur_cfg, golden=golden,
+                                  drift_start=ctx.drift_start(adapter))
+    serving, known_versions = ctx.serving(adapter)
+    init_dir = None
+    if s.init_from_serving and serving is not None:
+        parent = ctx.registry.path(adapter, serving)
+        init_dir = parent if (parent / "adapter_config.json").is_file() else None
+    base = ctx.base or load_base(s.base_model_dir, device=s.device)
+    ctx.base = base
+    with ctx.registry.stage(adapter) as staging:
+        result = train_lora(base, data.train, data.validation, staging, train_config(s),
+                            init_adapter_dir=init_dir, progress=ctx.progress)
+        meta = VersionMetadata(
+            adapter=adapter, version=1, lora_name=lora_name(adapter, 1), status="candidate",
+            parent_version=serving if init_dir is not None else None,
+            base_model=str(s.base_model_dir), reason=reason, run_id=run_id,
+            dataset=data.metadata(), training=result.to_dict() | {"config": train_config(s)
+                                                                 .to_dict()},
+        )
+        meta = ctx.registry.commit(staging, meta, reserved=known_versions)
+    version, path = meta.version, ctx.registry.path(adapter, meta.version)
+    name = lora_name(adapter, version)
+    serving_model = lora_name(adapter, serving) if serving is not None else s.served_model_name
+    load = getattr(ctx.generator, "load_lora", None)
+    unload = getattr(ctx.generator, "unload_lora", None)
+    try:
+        if load is not None:
+            load(name, path)
+        try:
+            cand, cand_answers = evaluate_model(ctx.generator, name, data.validation, golden,
+                                                metric)
+            serv, _ = evaluate_model(ctx.generator, serving_model, data.validation, golden,
+                                     metric)
+        finally:
+            if unload is not None:
+                unload(name)
+    except RetrainError as exc:  # kept for inspection, never served
+        ctx.registry.update(adapter, version, status="rejected",
+                            decision=[f"evaluation failed: {exc.message}"])
+        raise
+    decision = decide(cand, serv, task.policy())
+    status = "accepted" if decision.promote else "rejected"
+    samples = [{"prompt": e.prompt, "expected": e.completion, "answer": a}
+               for e, a in zip(data.validation[:5], cand_answers["heldout"][:5], strict=False)]
+    ctx.registry.update(adapter, version, status=status,
+                        evaluation=decision.to_dict() | {"samples": samples},
+                        decision=decision.reasons)
+    candidate = Candidate(adapter, version, path, run_id, serving, decision)
+    if decision.promote:
+        ctx.hand_off(candidate)
+    else:
+        ctx.reject(candidate)
+    return ctx.runs.finish(
+        run_id, "promoted" if decision.promote else "rejected", "; ".join(decision.reasons),
+        candidate_version=version, serving_version=serving,
+        candidate_score=cand.heldout.task, serving_score=serv.heldout.task,
+        candidate_golden=cand.golden.task if cand.golden else None,
+        serving_golden=serv.golden.task if serv.golden else None,
+        dataset_size=data.size, dataset_hash=data.dataset_hash,
+        details={"stats": data.stats, "best_epoch": result.best_epoch,
+                 "stopped_early": result.stopped_early, "train_wall_s": result.wall_s},
+    )

@@ -1,0 +1,99 @@
+"""Completion-only loss over batches of encoded examples (training and validation).
+
+Runs the decoder, then the LM head only on positions that predict completion tokens: the
+49k-wide head on prompt positions would be wasted work.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from retrain.base_model import LoadedBase
+from retrain.encoding import EncodedExample
+
+if TYPE_CHECKING:
+    import torch
+
+
+def batches(
+    data: list[EncodedExample], batch_size: int, rng: random.Random
+) -> list[list[EncodedExample]]:
+    """Shuffle, sort by length within chunks (less padding), shuffle the batches."""
+    order = list(range(len(data)))
+    rng.shuffle(order)
+    chunk = batch_size * 16
+    out: list[list[EncodedExample]] = []
+    for i in range(0, len(order), chunk):
+        part = sorted(order[i : i + chunk], key=lambda j: len(data[j].input_ids))
+        out.extend(
+            [data[j] for j in part[k : k + batch_size]] for k in range(0, len(part), batch_size)
+        )
+    rng.shuffle(out)
+    return out
+
+
+def batch_loss(
+    model: Any, batch: list[EncodedExample], loaded: LoadedBase, *, weighted: bool
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(weighted mean of per-example completion losses, summed token loss, token count).
+
+    Runs the decoder, then the LM head only on positions that predict completion tokens:
+    the 49k-wide head on prompt positions would be wasted work.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    dev = loaded.device
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), loaded.pad_token_id, dtype=torch.long)
+    attn = torch.zeros((len(batch), width), dtype=torch.long)
+    target = torch.zeros((len(batch), width), dtype=torch.bool)
+    for i, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids, dtype=torch.long)
+        attn[i, :n] = 1
+        target[i, e.n_prompt : n] = True
+    ids, attn, target = ids.to(dev), attn.to(dev), target.to(dev)
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=attn, use_cache=False)[0]
+    sel = target[:, 1:]  # position t predicts token t+1
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][sel])
+    tok_loss = F.cross_entropy(logits.float(), ids[:, 1:][sel], reduction="none")
+    rows = torch.arange(len(batch), device=dev).unsqueeze(1).expand_as(sel)[sel]
+    per_ex = torch.zeros(len(batch), device=dev).index_add_(0, rows, tok_loss)
+    per_ex = per_ex / sel.sum(dim=1).clamp(min=1)
+    if weighted:
+        w = torch.tensor([e.weight for e in batch], device=dev)
+        loss = (per_ex * w).sum() / w.sum()
+    else:
+        loss = per_ex.mean()
+    return loss, tok_loss.sum().detach(), int(sel.sum())
+
+
+def mean_loss(model: Any, data: list[EncodedExample], loaded: LoadedBase, bs: int) -> float:
+    """Mean loss per completion token over the validation split (unweighted)."""
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    ordered = sorted(data, key=lambda e: len(e.input_ids))
+    with torch.no_grad():
+        for i in range(0, len(ordered), bs):
+            _, s, n = batch_loss(model, ordered[i : i + bs], loaded, weighted=False)
+            total += float(s)
+            count += n
+    return total / max(1, count)
+
+
+class PlainView:
+    """Lets :func:`batch_loss` run on an unwrapped model (``get_base_model``)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def get_base_model(self) -> Any:
+        return self._model
+
+    def eval(self) -> None:
+        self._model.eval()

@@ -1,0 +1,166 @@
+"""Every retrain run's outcome, in the ``retrain_runs`` table of the shared state database.
+
+Own SQLAlchemy ``MetaData`` on the shared URL (``DRIFTGATE_STATE_URL``). A run is inserted
+as ``running`` when it starts and finished exactly once with its outcome:
+``promoted`` (handed to the rollout), ``rejected`` (kept for inspection, never served),
+``insufficient_data`` or ``failed``; duration, scores and details are stored with it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+
+from retrain.errors import UnknownAdapter
+
+Outcome = Literal["running", "promoted", "rejected", "insufficient_data", "failed"]
+OUTCOMES: tuple[str, ...] = ("promoted", "rejected", "insufficient_data", "failed")
+
+metadata = MetaData()
+
+retrain_runs = Table(
+    "retrain_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("adapter", String(64), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("started_at", Float, nullable=False, index=True),
+    Column("finished_at", Float),
+    Column("duration_s", Float),
+    Column("outcome", String(32), nullable=False),
+    Column("message", Text),
+    Column("candidate_version", Integer),
+    Column("serving_version", Integer),
+    Column("candidate_score", Float),
+    Column("serving_score", Float),
+    Column("candidate_golden", Float),
+    Column("serving_golden", Float),
+    Column("dataset_size", Integer),
+    Column("dataset_hash", String(80)),
+    Column("details", JSON),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    adapter: str
+    reason: str
+    started_at: float
+    outcome: str
+    finished_at: float | None = None
+    duration_s: float | None = None
+    message: str | None = None
+    candidate_version: int | None = None
+    serving_version: int | None = None
+    candidate_score: float | None = None
+    serving_score: float | None = None
+    candidate_golden: float | None = None
+    serving_golden: float | None = None
+    dataset_size: int | None = None
+    dataset_hash: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def _engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    eng = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(eng, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return eng
+
+
+class RunStore:
+    def __init__(self, url: str) -> None:
+        self.engine = _engine(url)
+
+    def create_all(self) -> None:
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def start(self, adapter: str, reason: str) -> str:
+        run_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(retrain_runs.insert().values(
+                id=run_id, adapter=adapter, reason=reason, started_at=time.time(),
+                outcome="running",
+            ))
+        return run_id
+
+    def finish(self, run_id: str, outcome: Outcome, message: str, **fields: Any) -> RunRecord:
+        """Record the outcome once; ``fields`` are any other columns."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        now = time.time()
+        with self.engine.begin() as conn:
+            started = conn.execute(
+                select(retrain_runs.c.started_at).where(retrain_runs.c.id == run_id)
+            ).scalar()
+            if started is None:
+                raise UnknownAdapter(f"retrain run {run_id} not found")
+            conn.execute(
+                update(retrain_runs)
+                .where(retrain_runs.c.id == run_id, retrain_runs.c.outcome == "running")
+                .values(outcome=outcome, message=message, finished_at=now,
+                        duration_s=now - float(started), **fields)
+            )
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(retrain_runs).where(retrain_runs.c.id == run_id)).first()
+        if row is None:
+            raise UnknownAdapter(f"retrain run {run_id} not found")
+        return RunRecord(**{str(k): v for k, v in row._mapping.items()})
+
+    def recent(self, adapter: str | None = None, limit: int = 50) -> list[RunRecord]:
+        q = select(retrain_runs).order_by(retrain_runs.c.started_at.desc()).limit(limit)
+        if adapter is not None:
+            q = q.where(retrain_runs.c.adapter == adapter)
+        with self.engine.connect() as conn:
+            return [RunRecord(**{str(k): v for k, v in r._mapping.items()})
+                    for r in conn.execute(q)]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(adapter, outcome) -> number of finished runs."""
+        q = (select(retrain_runs.c.adapter, retrain_runs.c.outcome, func.count())
+             .where(retrain_runs.c.outcome != "running")
+             .group_by(retrain_runs.c.adapter, retrain_runs.c.outcome))
+        with self.engine.connect() as conn:
+            return {(a, o): int(n) for a, o, n in conn.execute(q)}
+
+    def last_finished(self) -> list[RunRecord]:
+        """The newest finished run of each adapter."""
+        out: dict[str, RunRecord] = {}
+        for r in self.recent(limit=10_000):
+            if r.outcome != "running" and r.adapter not in out:
+                out[r.adapter] = r
+        return list(out.values())

@@ -1,0 +1,50 @@
+"""Settings of the retrain job (``DRIFTGATE_RETRAIN_`` environment prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftgate import paths
+
+
+class RetrainSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_RETRAIN_", extra="ignore")
+
+    #: Shared state database; empty: ``DRIFTGATE_STATE_URL`` or the default SQLite file.
+    state_url: str = ""
+    registry_dir: Path = Field(default_factory=paths.registry_dir)
+    base_model_dir: Path = Field(default_factory=paths.default_model_dir)
+    #: vLLM replica used for the evaluation gate, and the base model's served name there.
+    engine_url: str = "http://127.0.0.1:8000"
+    served_model_name: str = paths.DEFAULT_BASE_MODEL_NAME
+    eval_max_tokens: int = Field(default=64, ge=1)
+    eval_concurrency: int = Field(default=8, ge=1)
+    eval_timeout_s: float = Field(default=120.0, gt=0)
+    #: Start from the serving version's weights (True) or fresh LoRA weights.
+    init_from_serving: bool = True
+    device: str | None = None
+    rank: int = Field(default=8, ge=1)
+    max_rank: int = Field(default=16, ge=1)
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    learning_rate: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    max_epochs: int = Field(default=5, ge=1)
+    patience: int = Field(default=1, ge=1)
+    seed: int = 0
+    min_train: int = Field(default=16, ge=1)
+    min_validation: int = Field(default=4, ge=1)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1)
+    max_examples: int | None = Field(default=1000, ge=1)
+    #: What a passing candidate does: start its rollout at once, or wait for approval.
+    approval: Literal["auto", "manual"] = "auto"
+    canary_weight: float = Field(default=0.1, gt=0, lt=1)
+
+    def resolved_state_url(self) -> str:
+        import os
+
+        return self.state_url or os.environ.get("DRIFTGATE_STATE_URL") or \
+            paths.default_state_url()

@@ -1,0 +1,160 @@
+"""The real edges of a retrain run: drift store, state store, vLLM, rollout hand-off.
+
+:func:`build_context` wires a :class:`~retrain.job.JobContext` from settings; the
+functions here are its edges, each usable on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from driftgate.events import FeedbackEvent
+from retrain.dataset import TrafficRecord
+from retrain.evaluate import VllmEngine
+from retrain.job import Candidate, JobContext
+from retrain.registry import Registry
+from retrain.runs import RunStore
+from retrain.settings import RetrainSettings
+
+log = logging.getLogger(__name__)
+
+#: Alarms this long before the latest trigger count as the drifted window.
+DRIFT_LOOKBACK_S = 24 * 3600.0
+
+
+def read_traffic(state_url: str, adapter: str) -> list[TrafficRecord]:
+    """Requests of ``adapter`` with their feedback, from the drift service's store."""
+    from drift.store import DriftStore
+
+    store = DriftStore.from_url(state_url)
+    try:
+        store.create_all()
+        rows = store.requests_with_feedback(adapter)
+    finally:
+        store.close()
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        grouped[r.request_id].append(r)
+    out = []
+    for rid, items in grouped.items():
+        first = items[0]
+        fbs = tuple(
+            FeedbackEvent(request_id=rid, tenant="unknown", ts=i.feedback_ts, score=i.score,
+                          label=i.label, correction=i.correction)
+            for i in items
+            if i.score is not None or i.label is not None or i.correction is not None
+        )
+        out.append(TrafficRecord(request_id=rid, ts=first.ts, prompt_text=first.prompt,
+                                 completion_text=first.completion, feedback=fbs))
+    return out
+
+
+def drift_start(state_url: str, adapter: str) -> float | None:
+    """Start of the drifted window: the earliest alarm in the day before the last trigger."""
+    from drift.store import DriftStore
+
+    store = DriftStore.from_url(state_url)
+    try:
+        store.create_all()
+        triggers = store.triggers(adapter, limit=1)
+        alarms = store.alarms(adapter, limit=1000)
+    finally:
+        store.close()
+    if not triggers:
+        return None
+    end = float(triggers[0]["ts"])
+    window = [float(a["ts"]) for a in alarms if end - DRIFT_LOOKBACK_S <= float(a["ts"]) <= end]
+    return min(window) if window else end
+
+
+def serving_versions(state_url: str, adapter: str) -> tuple[int | None, list[int]]:
+    """(the version with the largest route weight, every version number recorded)."""
+    from driftgate.state.store import StateStore
+
+    store = StateStore(state_url)
+    try:
+        store.create_all()
+        route = store.get_routes().get(adapter, {})
+        versions = [v.version for v in store.list_versions(adapter)]
+    finally:
+        store.dispose()
+    serving = max(route, key=lambda v: (route[v], v)) if route else None
+    return serving, versions
+
+
+def adapter_known(state_url: str, registry: Registry, adapter: str) -> bool:
+    if registry.adapter_dir(adapter).is_dir():
+        return True
+    from drift.store import DriftStore
+
+    if serving_versions(state_url, adapter)[1]:
+        return True
+    store = DriftStore.from_url(state_url)
+    try:
+        store.create_all()
+        return any(a == adapter for a, _ in store.versions())
+    finally:
+        store.close()
+
+
+def hand_off(candidate: Candidate, *, state_url: str, approval: str, canary_weight: float) -> None:
+    """Give a passing candidate to the rollout (issue "Hot swap"): it records a rollout of
+    the registry directory, approved at once when ``approval`` is ``auto``."""
+    from retrain.rollout.submit import submit_candidate
+
+    d = candidate.decision
+    rollout = submit_candidate(
+        state_url, candidate.adapter, str(candidate.path),
+        approval="auto" if approval == "auto" else "manual",
+        canary_weight=canary_weight,
+        meta={
+            "version": candidate.version,
+            "run_id": candidate.run_id,
+            "serving_version": candidate.serving_version,
+            "candidate_score": d.candidate.heldout.task,
+            "serving_score": d.serving.heldout.task if d.serving else None,
+        },
+    )
+    log.info("handed %s@%d to the rollout (%s)", candidate.adapter, candidate.version, rollout)
+
+
+def record_rejected(candidate: Candidate, *, state_url: str) -> None:
+    """Record a rejected candidate in the state store as ``failed``: its number is never
+    reused and it can never be routed (routes accept only ``ready`` versions)."""
+    from driftgate.state.models import VersionState
+    from driftgate.state.store import StateStore
+
+    store = StateStore(state_url)
+    try:
+        store.create_all()
+        store.create_version(candidate.adapter, str(candidate.path), version=candidate.version,
+                             meta={"run_id": candidate.run_id, "rejected": True})
+        store.set_version_state(candidate.adapter, candidate.version, VersionState.FAILED,
+                                error="rejected by the evaluation gate: "
+                                + "; ".join(candidate.decision.reasons))
+    finally:
+        store.dispose()
+
+
+def build_context(settings: RetrainSettings) -> JobContext:
+    url = settings.resolved_state_url()
+    registry = Registry(settings.registry_dir)
+    runs = RunStore(url)
+    runs.create_all()
+    engine = VllmEngine(settings.engine_url, max_tokens=settings.eval_max_tokens,
+                        concurrency=settings.eval_concurrency, timeout_s=settings.eval_timeout_s)
+    return JobContext(
+        settings=settings,
+        registry=registry,
+        runs=runs,
+        source=lambda a: read_traffic(url, a),
+        serving=lambda a: serving_versions(url, a),
+        known=lambda a: adapter_known(url, registry, a),
+        generator=engine,
+        hand_off=lambda c: hand_off(c, state_url=url, approval=settings.approval,
+                                    canary_weight=settings.canary_weight),
+        reject=lambda c: record_rejected(c, state_url=url),
+        drift_start=lambda a: drift_start(url, a),
+    )

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make test`: the test-only tools (promtool, Prometheus, the schema checkers, a throwaway
+# PostgreSQL), then lint, doctests, unit tests and the end-to-end tests with the real vLLM.
+# Extra arguments go to the main pytest run (e.g. -m "not e2e").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+scripts/sre_tools.sh
+export DRIFTGATE_TEST_POSTGRES_URL="$(scripts/start_test_postgres.sh)"
+trap 'scripts/start_test_postgres.sh stop || true' EXIT
+
+echo "[test] lint"
+$BIN/ruff check driftgate gateway drift retrain tests benchmarks grafana
+$BIN/mypy
+
+echo "[test] doctests"
+$BIN/pytest -q -p no:cacheprovider --doctest-modules drift driftgate/adapters.py driftgate/demo
+
+echo "[test] unit and end-to-end tests"
+$BIN/pytest -ra -p no:cacheprovider --durations=15 "$@" tests

