@@ -292,6 +292,8 @@ class DriftService:
                 f" (p={a.p_value:.2g})" if a.p_value is not None else ""
             )
             log.warning("%s", reason)
+            if a.signal not in self.settings.trigger_signals:
+                continue  # alerted on, but retraining cannot fix it (e.g. latency)
             decision = await self.trigger.on_confirmed(a.adapter, a.version, a.signal, reason)
             log.info("retrain trigger %s: %s (%s)", a.adapter, decision.outcome, decision.detail)
 

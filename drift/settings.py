@@ -74,6 +74,14 @@ class DriftSettings(BaseSettings):
     # --- retrain trigger ----------------------------------------------------------------
     trigger_mode: TriggerMode = "subprocess"
     trigger_cooldown_s: float = Field(default=3600.0, ge=0)
+    #: Signals whose confirmed drift starts a retrain. Latency and time to first token are
+    #: alerted on (metrics, status) but a new adapter cannot fix them, so they do not retrain.
+    trigger_signals: list[str] = Field(
+        default_factory=lambda: [
+            "feedback_score", "negative_feedback", "empty_output", "refusal",
+            "finish_length", "finish_reason", "completion_tokens", "prompt_tokens",
+        ]
+    )  # fmt: skip
     #: Command prefix of the retrain job; ``run --adapter NAME --reason R`` is appended.
     #: Empty means ``[sys.executable, "-m", "retrain"]``.
     trigger_command: list[str] = Field(default_factory=list)

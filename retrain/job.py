@@ -90,6 +90,42 @@ def run_retrain(ctx: JobContext, adapter: str, reason: str) -> RunRecord:
         log.info("retrain run %s took %.1f s", run_id, time.perf_counter() - t0)
 
 
+def usable_in_window(records: Iterable[TrafficRecord], since: float) -> int:
+    """Requests since ``since`` whose feedback makes them training data (approved or
+    corrected); the rest (unrated, negative without correction) cannot teach anything."""
+    n = 0
+    for r in records:
+        if r.ts < since or not r.feedback:
+            continue
+        last = max(r.feedback, key=lambda f: f.ts)
+        if last.correction is not None or (last.score is not None and last.score >= 0.5):
+            n += 1
+    return n
+
+
+def wait_for_drift_data(
+    ctx: JobContext, adapter: str, drift_start: float | None, *, poll_s: float = 10.0
+) -> list[TrafficRecord]:
+    """Drift is often confirmed within a few dozen requests, before users have labelled
+    enough of the new traffic to learn from. Wait (up to ``data_wait_s``) until the
+    drifted window holds ``min_drift_examples`` usable examples, then read the traffic."""
+    s = ctx.settings
+    records = list(ctx.source(adapter))
+    if drift_start is None or s.min_drift_examples <= 0:
+        return records
+    deadline = time.monotonic() + s.data_wait_s
+    while (have := usable_in_window(records, drift_start)) < s.min_drift_examples:
+        if time.monotonic() >= deadline:
+            log.warning("drifted window has %d usable examples (wanted %d); going on",
+                        have, s.min_drift_examples)
+            break
+        log.info("waiting for feedback on the drifted traffic: %d/%d usable examples",
+                 have, s.min_drift_examples)
+        time.sleep(poll_s)
+        records = list(ctx.source(adapter))
+    return records
+
+
 def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
     s = ctx.settings
     task = load_task(ctx.registry, adapter)
@@ -101,8 +137,9 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
         label_is_target=task.label_is_target, target_pattern=task.target_pattern,
         default_system=task.system_prompt,
     )
-    data: CuratedDataset = curate(ctx.source(adapter), cur_cfg, golden=golden,
-                                  drift_start=ctx.drift_start(adapter))
+    drift_start = ctx.drift_start(adapter)
+    records = wait_for_drift_data(ctx, adapter, drift_start)
+    data: CuratedDataset = curate(records, cur_cfg, golden=golden, drift_start=drift_start)
     serving, known_versions = ctx.serving(adapter)
     init_dir = None
     if s.init_from_serving and serving is not None:

@@ -35,6 +35,10 @@ class RetrainSettings(BaseSettings):
     max_epochs: int = Field(default=5, ge=1)
     patience: int = Field(default=1, ge=1)
     seed: int = 0
+    #: Usable (approved or corrected) examples wanted from the drifted window before
+    #: training; the job waits for them up to ``data_wait_s``. 0: train on what is there.
+    min_drift_examples: int = Field(default=0, ge=0)
+    data_wait_s: float = Field(default=600.0, ge=0)
     min_train: int = Field(default=16, ge=1)
     min_validation: int = Field(default=4, ge=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)

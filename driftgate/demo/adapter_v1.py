@@ -6,13 +6,30 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
+
+if TYPE_CHECKING:
+    from retrain.training import Progress
 
 
 def v1_training_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     gen = TicketGenerator(seed=seed)
     return [(t.text, t.queue) for t in gen.batch(n, shifted=False)]
+
+
+def _print_progress(p: Progress) -> None:
+    if p.epoch_done:
+        val = "n/a" if p.val_loss is None else f"{p.val_loss:.4f}"
+        print(
+            f"[demo] v1 epoch {p.epoch}: train loss {p.train_loss:.4f}, val loss {val}", flush=True
+        )
+    elif p.step % 5 == 0:
+        print(
+            f"[demo] v1 training: step {p.step}/{p.total_steps}, loss {p.train_loss:.4f}",
+            flush=True,
+        )
 
 
 def ensure_v1(
@@ -40,7 +57,9 @@ def ensure_v1(
     tmp = cache_dir / f".support-v1-{key}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    result = train_lora(model_dir, examples[n_val:], examples[:n_val], tmp, config)
+    result = train_lora(
+        model_dir, examples[n_val:], examples[:n_val], tmp, config, progress=_print_progress
+    )
     summary = {
         "examples": len(examples),
         "best_epoch": result.best_epoch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,3 +51,28 @@ class LoopObserver:
         except (httpx.HTTPError, ValueError, AttributeError):
             return []
         return [d for d in data if isinstance(d, dict)]
+
+
+class RetrainLogTail:
+    """New progress lines (epochs, the run's outcome) of the retrain job's log files."""
+
+    _INTERESTING = ("epoch ", "retrain run", "waiting for feedback", '"outcome"', '"message"')
+
+    def __init__(self, log_dir: Path, adapter: str) -> None:
+        self._log_dir = log_dir
+        self._adapter = adapter
+        self._offsets: dict[Path, int] = {}
+
+    def new_lines(self) -> list[str]:
+        out: list[str] = []
+        for path in sorted(self._log_dir.glob(f"retrain-{self._adapter}-*.log")):
+            start = self._offsets.get(path, 0)
+            with path.open("rb") as f:
+                f.seek(start)
+                chunk = f.read()
+            self._offsets[path] = start + len(chunk)
+            for raw in chunk.decode("utf-8", "replace").replace("\r", "\n").splitlines():
+                line = raw.strip()
+                if any(key in line for key in self._INTERESTING):
+                    out.append(line)
+        return out

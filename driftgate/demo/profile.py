@@ -19,6 +19,9 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "15",
     "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.3",
+    # Wait for enough labelled examples of the new traffic before training on it.
+    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "60",
+    "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
     "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
     "DRIFTGATE_RETRAIN_EVAL_MAX_TOKENS": "8",
@@ -58,3 +61,29 @@ def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
     ]
     register_golden(registry, adapter, golden, replace=True)
     return path
+
+
+def register_v1_in_registry(registry_root: Path, adapter: str, v1_dir: Path) -> Path:
+    """Put v1 into the adapter registry (PEFT layout plus metadata), as its owner would,
+    so a retrain starts from its weights; returns the registered directory."""
+    import shutil
+
+    from driftgate.adapters import lora_name
+    from retrain.registry import Registry, VersionMetadata
+
+    registry = Registry(registry_root)
+    if 1 in registry.versions(adapter):
+        return registry.path(adapter, 1)
+    with registry.stage(adapter) as staging:
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copy2(v1_dir / name, staging / name)
+        meta = VersionMetadata(
+            adapter=adapter,
+            version=1,
+            lora_name=lora_name(adapter, 1),
+            status="accepted",
+            base_model="SmolLM2-135M-Instruct",
+            reason="demo: trained on the original ticket distribution",
+        )
+        meta = registry.commit(staging, meta)
+    return registry.path(adapter, meta.version)

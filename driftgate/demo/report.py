@@ -10,6 +10,9 @@ from pathlib import Path
 from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
 
+#: Milestones drawn as vertical lines on the plot.
+_MARKED = ("shift", "drift confirmed", "retrain triggered", "canary", "promoted", "rolled back")
+
 
 def _pct(x: object) -> str:
     return f"{x:.1%}" if isinstance(x, float) else "n/a"
@@ -64,13 +67,15 @@ def plot(path: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> None:
     axes[2].set_xlabel("seconds since the demo started")
     for ax in axes:
         for m in timeline.milestones:
-            if m.kind in ("shift", "drift confirmed", "retrain triggered", "canary", "promoted"):
+            if m.kind in _MARKED:
                 ax.axvline(m.t, color="grey", linestyle="--", linewidth=0.8)
-        ax.legend(loc="lower left", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower left", fontsize=8)
         ax.grid(alpha=0.3)
-    for m in timeline.milestones:
-        if m.kind in ("shift", "drift confirmed", "retrain triggered", "canary", "promoted"):
-            axes[0].text(m.t, 1.0, f" {m.kind}", rotation=90, va="top", fontsize=8)
+    shown = [m for m in timeline.milestones if m.kind in _MARKED]
+    for i, m in enumerate(shown):
+        # Milestones often coincide (drift confirmed and retrain triggered): stagger labels.
+        axes[0].text(m.t, 0.98 - 0.22 * (i % 3), f" {m.kind}", va="top", fontsize=8)
     fig.suptitle(f"driftgate demo: requests by version {dict(versions)}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

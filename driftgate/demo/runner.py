@@ -23,8 +23,8 @@ from openai import OpenAI
 from driftgate import paths
 from driftgate.demo.adapter_v1 import ensure_v1
 from driftgate.demo.loop import drift_summary
-from driftgate.demo.observe import LoopObserver
-from driftgate.demo.profile import apply_demo_env, register_task
+from driftgate.demo.observe import LoopObserver, RetrainLogTail
+from driftgate.demo.profile import apply_demo_env, register_task, register_v1_in_registry
 from driftgate.demo.report import write_report
 from driftgate.demo.settings import DemoSettings
 from driftgate.demo.tickets import TicketGenerator
@@ -66,8 +66,10 @@ def run_scenario(
     admin_key: str,
     home: Path,
     timeline: Timeline,
-) -> list[Outcome]:
-    """Everything after the stack is up (its files under ``home``); every request's outcome."""
+    outcomes: list[Outcome],
+) -> None:
+    """Everything after the stack is up (its files under ``home``). Every request's outcome
+    is appended to ``outcomes`` as it happens, so an interrupted run still reports them."""
     import httpx
 
     adapter = settings.adapter
@@ -85,7 +87,6 @@ def run_scenario(
         FeedbackPolicy(settings.feedback_share, settings.feedback_noise, settings.correction_share),
         seed=settings.seed,
     )
-    outcomes: list[Outcome] = []
     try:
         timeline.mark(
             "phase", "adapter v1: train on the original tickets (cached after the first run)"
@@ -99,6 +100,7 @@ def run_scenario(
         timeline.facts["v1_training"] = v1_info
         timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
         register_task(home / "registry", adapter, settings.seed)
+        v1_dir = register_v1_in_registry(home / "registry", adapter, v1_dir)
         _register_v1(admin, adapter, v1_dir)
         timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
 
@@ -150,6 +152,7 @@ def run_scenario(
         timeline.mark(
             "shift", f"a new product line (Nova) now makes ~{settings.shift_share:.0%} of tickets"
         )
+        retrain_log = RetrainLogTail(home / "logs", adapter)
         deadline = time.monotonic() + settings.loop_timeout_s
         promoted_to: int | None = None
         shifted_all: list[Outcome] = []
@@ -166,8 +169,12 @@ def run_scenario(
             shifted_all += batch
             if first_round is None:
                 first_round = batch
+                timeline.facts["shifted_accuracy"] = accuracy(first_round)
+            timeline.facts["shifted_all_accuracy"] = accuracy(shifted_all)
             _progress("shifted round", batch, timeline)
             sample()
+            for line in retrain_log.new_lines():
+                print(f"[demo {timeline.now():6.1f}s] retrain job: {line}", flush=True)
             summary = drift_summary(obs.drift_status(), adapter)
             if summary.confirmed and timeline.first("drift confirmed") is None:
                 timeline.mark("drift confirmed", summary.detail)
@@ -181,8 +188,6 @@ def run_scenario(
                 promoted_to = serving
                 timeline.mark("promoted", f"{adapter} -> {adapter}@{serving} at 100%")
                 break
-        timeline.facts["shifted_accuracy"] = accuracy(first_round or [])
-        timeline.facts["shifted_all_accuracy"] = accuracy(shifted_all)
         for ro in obs.rollouts():
             timeline.facts.setdefault("rollouts", []).append(ro)
         if promoted_to is None:
@@ -213,7 +218,6 @@ def run_scenario(
         timeline.facts["feedback_failed"] = feedback.failed
         obs.close()
         admin.close()
-    return outcomes
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -240,13 +244,14 @@ def run_demo(args: argparse.Namespace) -> int:
                     f"gateway {stack.urls.gateway}, drift {stack.urls.drift}, "
                     f"vLLM {stack.urls.engine[0]}",
                 )
-                outcomes = run_scenario(
+                run_scenario(
                     settings,
                     stack.urls.gateway,
                     stack.urls.drift,
                     stack.admin_key,
                     paths.home(),
                     timeline,
+                    outcomes,
                 )
             code = 0 if "recovered_accuracy" in timeline.facts else 2
         except KeyboardInterrupt:

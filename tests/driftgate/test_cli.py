@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 import types
@@ -67,21 +66,11 @@ def test_bad_port_is_a_clear_error(tmp_path):
     ]
 
 
-def test_demo_without_module(monkeypatch, capsys):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda n, *a: None if n == "driftgate.demo" else real(n, *a)
-    )
-    assert cli.main(["demo"]) == 1
-    assert "the demo is not available yet" in capsys.readouterr().err
-
-
 def test_demo_calls_run_demo(monkeypatch):
     seen: list[argparse.Namespace] = []
     fake = types.ModuleType("driftgate.demo")
     fake.run_demo = lambda args: seen.append(args) or 7  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "driftgate.demo", fake)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object())
     assert cli.main(["demo", "--quick"]) == 7
     assert seen[0].quick is True
 
