@@ -86,6 +86,9 @@ class DriftSettings(BaseSettings):
     #: Empty means ``[sys.executable, "-m", "retrain"]``.
     trigger_command: list[str] = Field(default_factory=list)
     trigger_log_dir: Path = Field(default_factory=_log_dir)
+    #: Subprocess mode: stop a running retrain when the service stops (the embedded
+    #: stack stops every process it started). False leaves it running to finish.
+    trigger_stop_on_shutdown: bool = True
     k8s_api_url: str = "https://kubernetes.default.svc"
     k8s_namespace: str = "default"
     k8s_job_template: Path | None = None

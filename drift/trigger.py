@@ -16,7 +16,10 @@ the label ``driftgate.io/adapter``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -57,9 +60,10 @@ class SubprocessLauncher:
 
     mode = "subprocess"
 
-    def __init__(self, command: list[str], log_dir: Path) -> None:
+    def __init__(self, command: list[str], log_dir: Path, *, stop_on_close: bool = True) -> None:
         self.command = list(command) or [sys.executable, "-m", "retrain"]
         self.log_dir = log_dir
+        self.stop_on_close = stop_on_close
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
     async def running(self, adapter: str) -> bool:
@@ -88,10 +92,25 @@ class SubprocessLauncher:
     def processes(self) -> dict[str, asyncio.subprocess.Process]:
         return dict(self._procs)
 
-    async def close(self) -> None:
-        """Reap finished children; running retrains are left to finish."""
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Reap finished children. Running retrains are stopped (their whole process
+        group: SIGTERM, then SIGKILL after ``grace_s``) when ``stop_on_close``, so that
+        stopping the embedded stack stops everything it started; else left to finish."""
         for adapter in list(self._procs):
+            proc = self._procs[adapter]
+            if self.stop_on_close and proc.returncode is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), grace_s)
+                except TimeoutError:
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    await proc.wait()
             await self.running(adapter)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
 
 
 def _job_name(adapter: str) -> str:
@@ -298,4 +317,8 @@ def make_launcher(settings: Any) -> Launcher | None:
             settings.k8s_token_file,
             settings.k8s_ca_file,
         )
-    return SubprocessLauncher(settings.trigger_command, settings.trigger_log_dir)
+    return SubprocessLauncher(
+        settings.trigger_command,
+        settings.trigger_log_dir,
+        stop_on_close=settings.trigger_stop_on_shutdown,
+    )

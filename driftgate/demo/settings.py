@@ -22,7 +22,7 @@ class DemoSettings(BaseSettings):
     #: Requests per round of shifted traffic while waiting for drift, retrain and rollout.
     shift_round: int = 40
     #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion).
-    loop_timeout_s: float = 720.0
+    loop_timeout_s: float = 1200.0
     recovered_requests: int = 120
     concurrency: int = 8
     shift_share: float = Field(default=0.4, gt=0, lt=1)

@@ -193,3 +193,52 @@ async def test_kubernetes_errors_are_recorded_not_raised(
         await mgr.close()
     assert decision.outcome == "failed" and "HTTP 401" in decision.detail
     assert api.jobs == [] and api.auth == ["Bearer wrong"]
+
+
+async def test_closing_stops_a_running_retrain_and_its_children(tmp_path: Path) -> None:
+    """Stopping the embedded stack must stop the retrain job it started (a stand-in job
+    that sleeps, with a child of its own), unless configured to let it finish."""
+    sleeper = tmp_path / "job.py"
+    sleeper.write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "time.sleep(120)\n"
+    )
+    launcher = SubprocessLauncher([sys.executable, str(sleeper)], tmp_path / "logs")
+    await launcher.start("support", 1, "test")
+    proc = launcher.processes()["support"]
+    await asyncio.sleep(1.0)  # the child is started
+    await launcher.close(grace_s=5.0)
+    assert proc.returncode is not None
+    for _ in range(50):  # the child gets the signal too; give it a moment to exit
+        if not _live_in_group(proc.pid):
+            break
+        await asyncio.sleep(0.1)
+    assert _live_in_group(proc.pid) == []
+
+
+def _live_in_group(pgid: int) -> list[int]:
+    """Pids of running (not zombie) processes in a process group, from /proc."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(stat.parent.name))
+    return live
+
+
+async def test_closing_can_leave_a_running_retrain_to_finish(tmp_path: Path) -> None:
+    launcher = SubprocessLauncher(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        tmp_path / "logs",
+        stop_on_close=False,
+    )
+    await launcher.start("support", 1, "test")
+    proc = launcher.processes()["support"]
+    await launcher.close()
+    assert proc.returncode is None
+    proc.kill()
+    await proc.wait()
