@@ -188,10 +188,11 @@ def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
         assert current > 140
         trig = status["recent_triggers"][0]
         assert trig["outcome"] == "started" and "latency_ms" in trig["reason"]
-    for _ in range(600):  # a subprocess start can take seconds on a busy 2-core machine
-        if out.exists():
-            break
-        time.sleep(0.05)
+        # wait while the service runs: stopping it stops a retrain still running
+        for _ in range(600):  # a subprocess start can take seconds on a busy 2-core machine
+            if out.exists() and out.read_text().strip():
+                break
+            time.sleep(0.05)
     assert json.loads(out.read_text().splitlines()[0])[:3] == ["run", "--adapter", "support"]
     # restart: references and the drifted state come back from the store
     with TestClient(create_app(settings)) as c:
