@@ -176,14 +176,17 @@ def substitute(expr: str, variables: dict[str, str], rate_interval: str, range_:
 def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: str,
                    range_: str) -> dict[str, str]:
     """Each query variable gets the first value its label_values() query finds (in order, so
-    later variables see earlier ones); ``.*`` (Grafana's "All") when there is none."""
+    later variables see earlier ones; the placeholder ``-`` last); ``.*`` (Grafana's "All")
+    when there is none."""
     variables: dict[str, str] = {}
     for name, query in variable_queries(dashboard):
         match = _LABEL_VALUES.match(substitute(query, variables, rate_interval, range_))
         if match is None:
             raise PrometheusError(f"variable {name}: unsupported query {query!r}")
         selector, label = match.group(1), match.group(2)
-        found = prom.label_values(label, selector)
+        # "-" is the gateway's label for requests refused before their tenant or model was
+        # known (401, 403, 429): a real value but never what an SRE picks first.
+        found = sorted(prom.label_values(label, selector), key=lambda v: v == "-")
         # A regex inside a PromQL double-quoted string: backslashes doubled, as Grafana does.
         variables[name] = re.escape(found[0]).replace("\\", "\\\\") if found else ".*"
     return variables
