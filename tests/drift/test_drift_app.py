@@ -147,6 +147,20 @@ def shifted_traffic(
     return [factory(latency_ms=max(1.0, rng.gauss(latency, 10))) for _ in range(n)]
 
 
+def with_fake_retrain(
+    settings: DriftSettings, out: Path, monkeypatch: pytest.MonkeyPatch, **update: Any
+) -> DriftSettings:
+    """Subprocess trigger running the stand-in job, which appends its argv to ``out``."""
+    monkeypatch.setenv("FAKE_RETRAIN_OUT", str(out))
+    return settings.model_copy(
+        update={
+            "trigger_mode": "subprocess",
+            "trigger_command": [sys.executable, str(HERE / "fake_retrain_job.py")],
+            **update,
+        }
+    )
+
+
 def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
     settings: DriftSettings,
     request_factory: Callable[..., RequestEvent],
@@ -154,15 +168,8 @@ def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("FAKE_RETRAIN_OUT", str(out))
-    settings = settings.model_copy(
-        update={
-            "trigger_mode": "subprocess",
-            "trigger_command": [sys.executable, str(HERE / "fake_retrain_job.py")],
-            # latency does not retrain by default (see the next test); opted in here
-            "trigger_signals": ["latency_ms"],
-        }
-    )
+    # latency does not retrain by default (see the next test); opted in here
+    settings = with_fake_retrain(settings, out, monkeypatch, trigger_signals=["latency_ms"])
     with TestClient(create_app(settings)) as c:
         assert post_batch(c, shifted_traffic(request_factory, 400, 100, 1)).status_code == 202
         status = c.get("/v1/drift/status").json()
@@ -223,13 +230,7 @@ def test_latency_drift_alerts_but_does_not_retrain_by_default(
 ) -> None:
     """A slower engine is confirmed drift (metrics, status) but no new adapter can fix it."""
     out = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("FAKE_RETRAIN_OUT", str(out))
-    settings = settings.model_copy(
-        update={
-            "trigger_mode": "subprocess",
-            "trigger_command": [sys.executable, str(HERE / "fake_retrain_job.py")],
-        }
-    )
+    settings = with_fake_retrain(settings, out, monkeypatch)
     with TestClient(create_app(settings)) as c:
         post_batch(c, shifted_traffic(request_factory, 400, 100, 1))
         post_batch(c, shifted_traffic(request_factory, 300, 160, 2))
