@@ -140,6 +140,8 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
     drift_start = ctx.drift_start(adapter)
     records = wait_for_drift_data(ctx, adapter, drift_start)
     data: CuratedDataset = curate(records, cur_cfg, golden=golden, drift_start=drift_start)
+    log.info("training on %d curated examples (%d held out for validation)",
+             len(data.train), len(data.validation))
     serving, known_versions = ctx.serving(adapter)
     init_dir = None
     if s.init_from_serving and serving is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from driftgate.events import FeedbackEvent
@@ -20,7 +21,7 @@ from retrain.settings import RetrainSettings
 
 log = logging.getLogger(__name__)
 
-#: Alarms this long before the latest trigger count as the drifted window.
+#: Alarms at most this long before the latest trigger count as the drifted window.
 DRIFT_LOOKBACK_S = 24 * 3600.0
 
 
@@ -51,21 +52,39 @@ def read_traffic(state_url: str, adapter: str) -> list[TrafficRecord]:
     return out
 
 
-def drift_start(state_url: str, adapter: str) -> float | None:
-    """Start of the drifted window: the earliest alarm in the day before the last trigger."""
+def drift_start(
+    state_url: str, adapter: str, signals: Collection[str] | None = None
+) -> float | None:
+    """Start of the drifted window that the latest started trigger acted on.
+
+    The earliest alarm of the triggered version on a signal that can trigger a retrain
+    (``signals``; default: the drift service's ``trigger_signals``), after the trigger
+    before it and at most a day back. Alarms on other signals (latency moves with load)
+    or other versions do not say when the *task* drifted, so they do not count.
+    """
+    from drift.settings import DriftSettings
     from drift.store import DriftStore
 
+    wanted = set(signals if signals is not None else DriftSettings().trigger_signals)
     store = DriftStore.from_url(state_url)
     try:
         store.create_all()
-        triggers = store.triggers(adapter, limit=1)
+        started = [t for t in store.triggers(adapter, limit=100) if t["outcome"] == "started"]
         alarms = store.alarms(adapter, limit=1000)
     finally:
         store.close()
-    if not triggers:
+    if not started:
         return None
-    end = float(triggers[0]["ts"])
-    window = [float(a["ts"]) for a in alarms if end - DRIFT_LOOKBACK_S <= float(a["ts"]) <= end]
+    end, version = float(started[0]["ts"]), int(started[0]["version"])
+    since = end - DRIFT_LOOKBACK_S
+    if len(started) > 1:
+        since = max(since, float(started[1]["ts"]))
+    window = [
+        float(a["ts"])
+        for a in alarms
+        if a["signal"] in wanted and int(a["version"]) == version
+        and since < float(a["ts"]) <= end
+    ]
     return min(window) if window else end
 
 

@@ -33,7 +33,7 @@ def _print_progress(p: Progress) -> None:
 
 
 def ensure_v1(
-    cache_dir: Path, model_dir: Path, n: int, seed: int
+    cache_dir: Path, model_dir: Path, n: int, seed: int, *, epochs: int = 3
 ) -> tuple[Path, dict[str, object]]:
     """Return the directory of v1 (training it on first use) and its training summary."""
     from retrain.examples import ChatExample
@@ -41,7 +41,7 @@ def ensure_v1(
 
     pairs = v1_training_pairs(n, seed)
     config = TrainConfig(
-        rank=8, batch_size=8, max_epochs=4, patience=1, learning_rate=2e-3, seed=seed
+        rank=8, batch_size=8, max_epochs=epochs, patience=1, learning_rate=2e-3, seed=seed
     )
     key = hashlib.sha256(
         json.dumps(

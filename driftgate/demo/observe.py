@@ -56,7 +56,9 @@ class LoopObserver:
 class RetrainLogTail:
     """New progress lines (epochs, the run's outcome) of the retrain job's log files."""
 
-    _INTERESTING = ("epoch ", "retrain run", "waiting for feedback", '"outcome"', '"message"')
+    _INTERESTING = (
+        "epoch ", "retrain run", "waiting for feedback", "training on", '"outcome"', '"message"',
+    )
 
     def __init__(self, log_dir: Path, adapter: str) -> None:
         self._log_dir = log_dir

@@ -11,7 +11,7 @@ from driftgate.demo.tickets import ALL_QUEUES, SYSTEM_PROMPT, TicketGenerator
 #: Production defaults watch 1,000-event reference windows; a 15-minute demo sends a few
 #: hundred requests, so the windows are smaller. Only set where the user set nothing.
 DEMO_ENV = {
-    "DRIFTGATE_DRIFT_REFERENCE_SIZE": "100",
+    "DRIFTGATE_DRIFT_REFERENCE_SIZE": "80",
     "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
     "DRIFTGATE_DRIFT_TEST_EVERY": "20",
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
@@ -20,9 +20,11 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.3",
     # Wait for enough labelled examples of the new traffic before training on it.
-    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "60",
+    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "48",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
+    # The newest curated examples: the drifted window plus recent original traffic.
+    "DRIFTGATE_RETRAIN_MAX_EXAMPLES": "140",
     "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
     "DRIFTGATE_RETRAIN_EVAL_MAX_TOKENS": "8",
 }

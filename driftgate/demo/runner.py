@@ -46,6 +46,16 @@ def _register_v1(gateway_admin: Any, adapter: str, v1_dir: Path) -> None:
     r.raise_for_status()
 
 
+def _ensure_v1(settings: DemoSettings) -> tuple[Path, dict[str, object]]:
+    return ensure_v1(
+        paths.home() / "demo-cache",
+        EngineSettings().model_dir,
+        settings.v1_examples,
+        settings.seed,
+        epochs=settings.v1_epochs,
+    )
+
+
 def _progress(phase: str, outcomes: list[Outcome], timeline: Timeline) -> None:
     print(
         f"[demo {timeline.now():6.1f}s] {phase}: {len(outcomes)} requests, "
@@ -91,12 +101,7 @@ def run_scenario(
         timeline.mark(
             "phase", "adapter v1: train on the original tickets (cached after the first run)"
         )
-        v1_dir, v1_info = ensure_v1(
-            paths.home() / "demo-cache",
-            EngineSettings().model_dir,
-            settings.v1_examples,
-            settings.seed,
-        )
+        v1_dir, v1_info = _ensure_v1(settings)
         timeline.facts["v1_training"] = v1_info
         timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
         register_task(home / "registry", adapter, settings.seed)
@@ -157,13 +162,17 @@ def run_scenario(
         promoted_to: int | None = None
         shifted_all: list[Outcome] = []
         first_round: list[Outcome] | None = None
+        trickle = False
         while time.monotonic() < deadline:
+            if trickle:
+                time.sleep(settings.trickle_pause_s)
+            size = settings.trickle_round if trickle else settings.shift_round
             batch = run_traffic(
                 api,
                 adapter,
-                gen.batch(settings.shift_round, shifted=True),
+                gen.batch(size, shifted=True),
                 "shifted",
-                concurrency=settings.concurrency,
+                concurrency=min(size, settings.concurrency),
                 on_outcome=on_outcome,
             )
             shifted_all += batch
@@ -175,6 +184,16 @@ def run_scenario(
             sample()
             for line in retrain_log.new_lines():
                 print(f"[demo {timeline.now():6.1f}s] retrain job: {line}", flush=True)
+                if "training on" in line and timeline.first("canary") is None:
+                    trickle = True
+                    timeline.mark(
+                        "phase",
+                        "the retrain job trains and gates v2 on these 2 shared cores: traffic "
+                        f"slows to {settings.trickle_round} requests every "
+                        f"~{settings.trickle_pause_s:.0f} s until the canary starts",
+                    )
+                elif '"outcome"' in line:
+                    trickle = False  # the run ended (a canary, or no new version)
             summary = drift_summary(obs.drift_status(), adapter)
             if summary.confirmed and timeline.first("drift confirmed") is None:
                 timeline.mark("drift confirmed", summary.detail)
@@ -183,6 +202,7 @@ def run_scenario(
             weights = obs.route()
             if len(weights) > 1 and timeline.first("canary") is None:
                 timeline.mark("canary", f"route {weights}")
+                trickle = False
             serving = _serving_version(weights)
             if serving is not None and serving != 1:
                 promoted_to = serving
@@ -232,6 +252,9 @@ def run_demo(args: argparse.Namespace) -> int:
     code = 1
     with exit_on_signals():
         try:
+            # Trained before the stack starts, so training has both cores to itself.
+            timeline.mark("phase", "adapter v1: trained before the stack starts (then cached)")
+            _ensure_v1(settings)
             with embedded_stack(
                 paths.home(),
                 engine_port=settings.engine_port,

@@ -15,15 +15,23 @@ class DemoSettings(BaseSettings):
     #: The logical adapter the demo's ticket router is served as.
     adapter: str = "support"
     #: Tickets adapter v1 is trained on (original distribution), a sixth held for validation.
-    v1_examples: int = 160
+    v1_examples: int = 120
+    v1_epochs: int = 3
     #: Held-out tickets to score the base model and v1 before traffic starts.
-    eval_tickets: int = 40
-    stable_requests: int = 160
+    eval_tickets: int = 24
+    #: At least the drift reference (``DRIFTGATE_DRIFT_REFERENCE_SIZE`` in the demo profile)
+    #: divided by ``feedback_share``, so feedback's reference is all pre-shift traffic.
+    stable_requests: int = 120
     #: Requests per round of shifted traffic while waiting for drift, retrain and rollout.
-    shift_round: int = 40
+    shift_round: int = 32
+    #: While the retrain job trains and gates on the same 2 cores, traffic slows to rounds
+    #: of this many requests with a pause between them (a production retrain runs on its
+    #: own node); full rounds resume when the canary starts, so it is judged on real traffic.
+    trickle_round: int = Field(default=4, ge=1)
+    trickle_pause_s: float = Field(default=4.0, ge=0)
     #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion).
     loop_timeout_s: float = 1200.0
-    recovered_requests: int = 120
+    recovered_requests: int = 64
     concurrency: int = 8
     shift_share: float = Field(default=0.4, gt=0, lt=1)
     feedback_share: float = Field(default=0.8, ge=0, le=1)
@@ -39,8 +47,8 @@ class DemoSettings(BaseSettings):
         return self.model_copy(
             update={
                 "eval_tickets": 16,
-                "stable_requests": 80,
-                "shift_round": 32,
-                "recovered_requests": 48,
+                "stable_requests": 110,
+                "shift_round": 24,
+                "recovered_requests": 40,
             }
         )
