@@ -15,14 +15,16 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
     "DRIFTGATE_DRIFT_TEST_EVERY": "20",
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
-    "DRIFTGATE_DRIFT_ROLLOUT_MIN_FEEDBACK": "15",
-    "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "15",
+    "DRIFTGATE_DRIFT_ROLLOUT_MIN_FEEDBACK": "12",
+    "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "12",
     "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
-    "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.3",
+    "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.5",
     # Wait for enough labelled examples of the new traffic before training on it.
-    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "48",
+    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "40",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
+    # Stop once an epoch improves the validation loss by less than this (v2 starts from v1).
+    "DRIFTGATE_RETRAIN_MIN_DELTA": "0.005",
     # The newest curated examples: the drifted window plus recent original traffic.
     "DRIFTGATE_RETRAIN_MAX_EXAMPLES": "140",
     "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
@@ -59,7 +61,7 @@ def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
     path = save_task(registry, adapter, task)
     golden = [
         ChatExample(prompt=t.text, completion=t.queue, system=SYSTEM_PROMPT)
-        for t in TicketGenerator(seed=seed + 1000).batch(24, shifted=False)
+        for t in TicketGenerator(seed=seed + 1000).batch(16, shifted=False)
     ]
     register_golden(registry, adapter, golden, replace=True)
     return path

@@ -21,7 +21,7 @@ class DemoSettings(BaseSettings):
     eval_tickets: int = 24
     #: At least the drift reference (``DRIFTGATE_DRIFT_REFERENCE_SIZE`` in the demo profile)
     #: divided by ``feedback_share``, so feedback's reference is all pre-shift traffic.
-    stable_requests: int = 120
+    stable_requests: int = 110
     #: Requests per round of shifted traffic while waiting for drift, retrain and rollout.
     shift_round: int = 32
     #: While the retrain job trains and gates on the same 2 cores, traffic slows to rounds
@@ -31,7 +31,7 @@ class DemoSettings(BaseSettings):
     trickle_pause_s: float = Field(default=4.0, ge=0)
     #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion).
     loop_timeout_s: float = 1200.0
-    recovered_requests: int = 64
+    recovered_requests: int = 48
     concurrency: int = 8
     shift_share: float = Field(default=0.4, gt=0, lt=1)
     feedback_share: float = Field(default=0.8, ge=0, le=1)
@@ -47,7 +47,6 @@ class DemoSettings(BaseSettings):
         return self.model_copy(
             update={
                 "eval_tickets": 16,
-                "stable_requests": 110,
                 "shift_round": 24,
                 "recovered_requests": 40,
             }

@@ -1,14 +1,23 @@
-"""The closed loop, shortened: drift caught and fixed on the real stack, in order.
+"""The closed loop, shortened: drift caught and fixed on the real stack, in order, watched
+by a real Prometheus.
 
 The same scenario as ``make demo`` (``driftgate.demo``) with fewer requests, on the
 session's shared vLLM, with a real drift service (its trigger starts the real retrain
 job as a subprocess) and a real gateway. The adapter is named ``helpdesk`` so its vLLM
 LoRA names cannot collide with the other tests' adapters on the shared engine.
+
+A real Prometheus (Debian's package) scrapes the gateway, the drift service and vLLM for
+the whole loop; afterwards every dashboard panel's query must return data, the drift and
+lifecycle dashboards included (they need a detector alarm, a retrain run and a rollout,
+which only this loop produces).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,33 +29,52 @@ from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
 from driftgate.engine import EngineProcess
 from tests.live import start_services
+from tests.sre.live_prometheus import LiveReport, check_live
+from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
 
 pytestmark = pytest.mark.e2e
 
+#: The demo profile plus prompt-embedding drift (off by default; the drift dashboard has a
+#: panel for it).
+LOOP_ENV = {**DEMO_ENV, "DRIFTGATE_DRIFT_EMBEDDINGS": "true"}
 
-@pytest.mark.timeout(1800)
-def test_closed_loop_catches_drift_and_recovers(engine: EngineProcess, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    stack, config = start_services([engine.base_url], home, env=DEMO_ENV)
+
+@dataclass
+class LoopRun:
+    timeline: Timeline
+    outcomes: list[Outcome]
+    prometheus: LiveReport
+
+
+@pytest.fixture(scope="module")
+def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) -> LoopRun:
+    prometheus = require_binary("prometheus")
+    root = tmp_path_factory.mktemp("closed-loop")
+    home = root / "home"
+    stack, config = start_services([engine.base_url], home, env=LOOP_ENV)
     timeline = Timeline()
     outcomes: list[Outcome] = []
+    settings = DemoSettings(adapter="helpdesk", results_dir=root / "results").quick()
+    dashboards = [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
+    targets = {"gateway": config.urls.gateway, "drift": config.urls.drift,
+               "vllm": engine.base_url}
+
+    def scenario() -> None:
+        run_scenario(settings, config.urls.gateway, config.urls.drift, config.admin_key, home,
+                     timeline, outcomes)
+
     try:
-        settings = DemoSettings(adapter="helpdesk", results_dir=tmp_path / "results").quick()
-        run_scenario(
-            settings,
-            config.urls.gateway,
-            config.urls.drift,
-            config.admin_key,
-            home,
-            timeline,
-            outcomes,
-        )
+        report = check_live(prometheus, targets, dashboards, sorted(ALERTS.glob("*.yaml")),
+                            rate_interval="2m", range_="1h", settle_s=5.0, during=scenario)
     finally:
         stack.stop()
-        print(write_report(tmp_path / "results", timeline, outcomes).read_text())
+        print(write_report(root / "results", timeline, outcomes).read_text())
+    return LoopRun(timeline, outcomes, report)
 
-    facts = timeline.facts
-    order = [m.kind for m in timeline.milestones]
+
+def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
+    facts = loop_run.timeline.facts
+    order = [m.kind for m in loop_run.timeline.milestones]
     # The events of the loop happened, in this order.
     expected = [
         "v1 serving",
@@ -54,6 +82,7 @@ def test_closed_loop_catches_drift_and_recovers(engine: EngineProcess, tmp_path:
         "shift",
         "drift confirmed",
         "retrain triggered",
+        "canary",
         "promoted",
     ]
     positions = [order.index(kind) for kind in expected]
@@ -65,7 +94,27 @@ def test_closed_loop_catches_drift_and_recovers(engine: EngineProcess, tmp_path:
     # Recovery: the new version is back to >= 95% of the pre-drift accuracy.
     assert facts["promoted_version"] >= 2
     assert facts["recovered_accuracy"] >= 0.95 * facts["stable_accuracy"], facts
-    # No request failed at any point, the swap included.
-    assert [o for o in outcomes if not o.ok] == []
-    served = {o.served_by for o in outcomes if o.phase == "recovered"}
+    # No request failed at any point, the swap included, and no feedback was lost.
+    assert [o for o in loop_run.outcomes if not o.ok] == []
+    assert facts["feedback_failed"] == 0 and facts["feedback_sent"] > 0
+    served = {o.served_by for o in loop_run.outcomes if o.phase == "recovered"}
     assert served == {f"helpdesk@{facts['promoted_version']}"}, served
+
+
+def test_every_dashboard_panel_has_data_after_the_loop(loop_run: LoopRun) -> None:
+    report = loop_run.prometheus
+    summary: dict[str, Any] = {
+        "without_data": report.panels_without_data(),
+        "unexported": sorted(report.unexported),
+        "failed": report.failed(),
+        "variables": report.variables,
+    }
+    out = Path(__file__).resolve().parents[2] / "results"
+    out.mkdir(exist_ok=True)
+    (out / "sre_live_full_cycle.json").write_text(json.dumps(summary, indent=2))
+    assert report.failed() == [], summary
+    assert sorted(report.unexported) == [], summary
+    assert report.panels_without_data() == [], summary
+    assert len(report.panels) > 60
+    # The variables were filled from what the loop produced.
+    assert report.variables["driftgate-drift"]["adapter"] == "helpdesk"

@@ -3,6 +3,7 @@ stopping, the written PEFT directory, reuse of the loaded base, bad inputs."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
@@ -101,6 +102,23 @@ def test_early_stopping_keeps_best_epoch(tiny: LoadedBase, tmp_path: Path) -> No
     assert len(res.curve) == res.best_epoch + 2  # patience 2
     saved = evaluate_loss(tiny, val, adapter_dir=tmp_path / "a")
     assert saved == pytest.approx(vals[best], rel=1e-4)  # best weights kept, not the last
+
+
+def test_min_delta_stops_when_gains_become_small(tiny: LoadedBase, tmp_path: Path) -> None:
+    """A learnable task keeps improving a little every epoch; with ``min_delta`` an epoch
+    that gains less than it counts as no better, so the run stops before the cap."""
+    train, val = examples(8, answer="QUEUE"), examples(4, answer="QUEUE", seed=3)
+    full = train_lora(tiny, train, val, tmp_path / "full", fast(learning_rate=1e-2,
+                                                                   max_epochs=6))
+    vals = [r.val_loss or 0.0 for r in full.curve]
+    assert len(full.curve) == 6 and vals == sorted(vals, reverse=True)  # always improving
+    gains = [a - b for a, b in itertools.pairwise(vals)]
+    delta = sorted(gains)[len(gains) // 2]  # some epochs gain more than this, some less
+    res = train_lora(tiny, train, val, tmp_path / "d", fast(learning_rate=1e-2, max_epochs=6,
+                                                            min_delta=delta))
+    assert res.stopped_early and len(res.curve) < 6
+    small = next(i for i, g in enumerate(gains) if g <= delta)  # first epoch gaining <= delta
+    assert res.best_epoch == small + 1
 
 
 def test_starts_from_existing_adapter(tiny: LoadedBase, tmp_path: Path) -> None:
