@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
@@ -82,6 +83,65 @@ def plot(path: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> None:
     plt.close(fig)
 
 
+def retrain_facts(registry_root: Path, adapter: str, version: int) -> dict[str, Any]:
+    """What the retrain job recorded for ``version`` in the registry: data, curve, gate."""
+    from retrain.registry import Registry
+
+    meta = Registry(registry_root).read(adapter, version)
+    evaluation = meta.evaluation or {}
+    training = meta.training
+    return {
+        "version": version,
+        "parent_version": meta.parent_version,
+        "train_examples": training.get("train_examples"),
+        "validation_examples": training.get("validation_examples"),
+        "dataset_stats": meta.dataset.get("stats", {}),
+        "epochs_run": len(training.get("curve", [])),
+        "best_epoch": training.get("best_epoch"),
+        "stopped_early": training.get("stopped_early"),
+        "train_wall_s": training.get("wall_s"),
+        "curve": training.get("curve", []),
+        "candidate": evaluation.get("candidate"),
+        "serving": evaluation.get("serving"),
+        "gate": meta.decision,
+    }
+
+
+def _since(timeline: Timeline, later: str, earlier: str) -> str:
+    a, b = timeline.first(later), timeline.first(earlier)
+    return "-" if a is None or b is None else f"{a.t - b.t:.0f} s"
+
+
+def _loop_rows(timeline: Timeline) -> list[str]:
+    """The loop's own figures: how fast drift was caught, what the retrain did, the gate."""
+    rows = [
+        f"| drift confirmed after the shift | {_since(timeline, 'drift confirmed', 'shift')} |",
+        f"| shift to promotion of the new version | {_since(timeline, 'promoted', 'shift')} |",
+    ]
+    r = timeline.facts.get("retrain")
+    if isinstance(r, dict):
+        def score(side: str, split: str) -> str:
+            report = r.get(side) or {}
+            return _pct((report.get(split) or {}).get("task"))
+
+        rows += [
+            f"| retrain data (v{r['version']} from v{r['parent_version']}) | "
+            f"{r['train_examples']} train / {r['validation_examples']} validation examples "
+            "(curated from traffic and feedback) |",
+            f"| retrain training | {r['epochs_run']} epochs, best epoch {r['best_epoch']}, "
+            f"stopped early: {'yes' if r['stopped_early'] else 'no'}, "
+            f"{r['train_wall_s']:.0f} s |",
+            f"| gate, held-out task accuracy (new vs serving) | {score('candidate', 'heldout')}"
+            f" vs {score('serving', 'heldout')} |",
+            f"| gate, golden set task accuracy (new vs serving) | "
+            f"{score('candidate', 'golden')} vs {score('serving', 'golden')} |",
+            f"| gate decision | {'; '.join(r['gate'])} |",
+        ]
+    end = timeline.milestones[-1].t if timeline.milestones else 0.0
+    rows.append(f"| wall time of the run (to the last milestone) | {end:.0f} s |")
+    return rows
+
+
 def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     f = timeline.facts
@@ -103,6 +163,7 @@ def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome])
         f"| requests sent / failed | {len(outcomes)} / {failed} |",
         f"| feedback acknowledged / failed | {f.get('feedback_sent', 0)} / "
         f"{f.get('feedback_failed', 0)} |",
+        *_loop_rows(timeline),
         "",
         "## Timeline",
         "",

@@ -25,7 +25,7 @@ from driftgate.demo.adapter_v1 import ensure_v1
 from driftgate.demo.loop import drift_summary
 from driftgate.demo.observe import LoopObserver, RetrainLogTail
 from driftgate.demo.profile import apply_demo_env, register_task, register_v1_in_registry
-from driftgate.demo.report import write_report
+from driftgate.demo.report import retrain_facts, write_report
 from driftgate.demo.settings import DemoSettings
 from driftgate.demo.tickets import TicketGenerator
 from driftgate.demo.timeline import Sample, Timeline
@@ -230,6 +230,7 @@ def run_scenario(
             sample()
             timeline.facts["recovered_accuracy"] = accuracy(recovered)
             timeline.facts["promoted_version"] = promoted_to
+            timeline.facts["retrain"] = retrain_facts(home / "registry", adapter, promoted_to)
         summary = drift_summary(obs.drift_status(), adapter)
         timeline.facts["drift_status"] = summary.raw
     finally:
