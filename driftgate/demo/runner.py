@@ -192,8 +192,8 @@ def run_scenario(
                         f"slows to {settings.trickle_round} requests every "
                         f"~{settings.trickle_pause_s:.0f} s until the canary starts",
                     )
-                elif '"outcome"' in line:
-                    trickle = False  # the run ended (a canary, or no new version)
+                elif '"outcome"' in line and '"promoted"' not in line:
+                    trickle = False  # the run ended without a new version to canary
             summary = drift_summary(obs.drift_status(), adapter)
             if summary.confirmed and timeline.first("drift confirmed") is None:
                 timeline.mark("drift confirmed", summary.detail)
