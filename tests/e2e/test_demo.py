@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai import OpenAI
 
 from driftgate.demo.profile import DEMO_ENV
 from driftgate.demo.report import write_report
@@ -28,6 +29,7 @@ from driftgate.demo.settings import DemoSettings
 from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
 from driftgate.engine import EngineProcess
+from driftgate.stack import create_tenant
 from tests.live import start_services
 from tests.sre.live_prometheus import LiveReport, check_live
 from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
@@ -46,6 +48,16 @@ class LoopRun:
     prometheus: LiveReport
 
 
+def _stream(gateway_url: str, admin_key: str, adapter: str, n: int) -> None:
+    _, key = create_tenant(gateway_url, admin_key, "streaming-app", [adapter])
+    client = OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=120)
+    for i in range(n):
+        chunks = client.chat.completions.create(
+            model=adapter, max_tokens=8, temperature=0, stream=True,
+            messages=[{"role": "user", "content": f"My Nova hub {i} keeps rebooting."}])
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
 @pytest.fixture(scope="module")
 def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) -> LoopRun:
     prometheus = require_binary("prometheus")
@@ -62,10 +74,13 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
     def scenario() -> None:
         run_scenario(settings, config.urls.gateway, config.urls.drift, config.admin_key, home,
                      timeline, outcomes)
+        # The demo's client does not stream; the time-to-first-token panels need some.
+        _stream(config.urls.gateway, config.admin_key, "helpdesk", n=4)
 
     try:
         report = check_live(prometheus, targets, dashboards, sorted(ALERTS.glob("*.yaml")),
-                            rate_interval="2m", range_="1h", settle_s=5.0, during=scenario)
+                            rate_interval="2m", range_="1h", settle_s=5.0, during=scenario,
+                            prefer={"adapter": "helpdesk"})
     finally:
         stack.stop()
         print(write_report(root / "results", timeline, outcomes).read_text())

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,10 +174,12 @@ def substitute(expr: str, variables: dict[str, str], rate_interval: str, range_:
 
 
 def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: str,
-                   range_: str) -> dict[str, str]:
+                   range_: str, prefer: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each query variable gets the first value its label_values() query finds (in order, so
-    later variables see earlier ones; the placeholder ``-`` last); ``.*`` (Grafana's "All")
-    when there is none."""
+    later variables see earlier ones; the placeholder ``-`` last), or the ``prefer`` value
+    for its name when that is among them (as an SRE picks the adapter under watch);
+    ``.*`` (Grafana's "All") when there is none."""
+    prefer = prefer or {}
     variables: dict[str, str] = {}
     for name, query in variable_queries(dashboard):
         match = _LABEL_VALUES.match(substitute(query, variables, rate_interval, range_))
@@ -186,7 +188,8 @@ def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: s
         selector, label = match.group(1), match.group(2)
         # "-" is the gateway's label for requests refused before their tenant or model was
         # known (401, 403, 429): a real value but never what an SRE picks first.
-        found = sorted(prom.label_values(label, selector), key=lambda v: v == "-")
+        found = sorted(prom.label_values(label, selector),
+                       key=lambda v: (v != prefer.get(name), v == "-"))
         # A regex inside a PromQL double-quoted string: backslashes doubled, as Grafana does.
         variables[name] = re.escape(found[0]).replace("\\", "\\\\") if found else ".*"
     return variables
@@ -287,6 +290,7 @@ def check_live(
     range_: str = "5m",
     settle_s: float = 4.0,
     during: Callable[[], None] | None = None,
+    prefer: Mapping[str, str] | None = None,
 ) -> LiveReport:
     """Scrape ``targets`` with a fresh Prometheus and run every query; see the module doc.
 
@@ -313,7 +317,7 @@ def check_live(
             n for n in wanted if n not in exported and base_metric(n) not in exported
         }
         for dash in dashboards:
-            variables = fill_variables(prom, dash, rate_interval, range_)
+            variables = fill_variables(prom, dash, rate_interval, range_, prefer)
             report.variables[dash["uid"]] = variables
             for title, expr in panel_queries(dash):
                 report.panels.append(run_query(
