@@ -227,6 +227,9 @@ def run_scenario(
                 on_outcome=on_outcome,
             )
             _progress("recovered", recovered, timeline)
+            timeline.mark(
+                "recovered", f"{adapter}@{promoted_to}: accuracy {accuracy(recovered):.0%}"
+            )
             sample()
             timeline.facts["recovered_accuracy"] = accuracy(recovered)
             timeline.facts["promoted_version"] = promoted_to
