@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drift.batch import parse_batch
 from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
 from drift.metrics import DriftMetrics
 from drift.service import DriftService
@@ -28,7 +29,7 @@ from driftgate.errors import (
     Unavailable,
     install_error_handlers,
 )
-from driftgate.events import MAX_BATCH_EVENTS, EventBatch, FeedbackEvent
+from driftgate.events import MAX_BATCH_EVENTS, FeedbackEvent
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
     async def post_events(request: Request) -> Response:
         body = await _read_body(request, cfg.max_body_bytes, metrics)
         try:
-            batch = EventBatch.model_validate_json(body)
+            batch = parse_batch(body)
         except ValidationError as exc:
             raise _invalid(exc, metrics) from None
         accepted, duplicates = await service_of(request).ingest(batch)

@@ -16,16 +16,12 @@ from typing import Any
 
 import orjson
 
+from drift.batch import request_rows, signal_columns, version_key
 from drift.embeddings import EmbeddingMonitor
-from drift.features import (
-    RequestFeatures,
-    feedback_signals,
-    request_features,
-    sha256,
-)
+from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics
 from drift.monitor import Alarm, MonitorConfig
-from drift.settings import DriftSettings, TextPolicy
+from drift.settings import DriftSettings
 from drift.store import (
     BASE_VERSION,
     DriftStore,
@@ -63,12 +59,6 @@ def monitor_config(settings: DriftSettings) -> MonitorConfig:
     )
 
 
-def _key(event: RequestEvent) -> tuple[str, int]:
-    if event.adapter is None:
-        return BASE_LABEL, BASE_VERSION
-    return event.adapter, event.version or BASE_VERSION
-
-
 def _version_label(version: int) -> str:
     return BASE_LABEL if version == BASE_VERSION else str(version)
 
@@ -84,36 +74,6 @@ def _features_of_row(row: dict[str, Any]) -> RequestFeatures:
         empty=bool(row["empty"]),
         refusal=bool(row["refusal"]),
     )
-
-
-def request_row(e: RequestEvent, f: RequestFeatures, policy: TextPolicy) -> dict[str, Any]:
-    """The stored row of a request event: features always, text as the privacy policy says."""
-    adapter, version = _key(e)
-    keep = policy == "keep"
-    hashed = policy == "hash"
-    return {
-        "event_id": e.event_id,
-        "request_id": e.request_id,
-        "ts": e.ts,
-        "tenant": e.tenant,
-        "adapter": adapter,
-        "version": version,
-        "endpoint": e.endpoint,
-        "stream": e.stream,
-        "status_code": e.status_code,
-        "replica": e.replica,
-        "prompt_text": e.prompt_text if keep else None,
-        "completion_text": e.completion_text if keep else None,
-        "prompt_sha256": sha256(e.prompt_text) if hashed else None,
-        "completion_sha256": sha256(e.completion_text) if hashed else None,
-        "prompt_tokens": f.prompt_tokens,
-        "completion_tokens": f.completion_tokens,
-        "latency_ms": f.latency_ms,
-        "ttft_ms": f.ttft_ms,
-        "finish_reason": f.finish_reason,
-        "empty": f.empty,
-        "refusal": f.refusal,
-    }
 
 
 def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
@@ -159,63 +119,62 @@ class DriftService:
         if len(joins) > _JOIN_CACHE:
             joins.popitem(last=False)
 
+    def _remember_many(self, request_ids: Sequence[str], keys: Sequence[tuple[str, int]]) -> None:
+        joins = self._joins
+        joins.update(zip(request_ids, keys, strict=True))
+        while len(joins) > _JOIN_CACHE:
+            joins.popitem(last=False)
+
     # --- ingest -----------------------------------------------------------------------
 
     async def ingest(self, batch: EventBatch) -> tuple[int, int]:
         """Store new events of a batch and feed them to the detectors; (accepted, duplicates)."""
         events = batch.events
-        feats = [request_features(e) for e in events]
-        policy = self.settings.text_policy_for
-        rows = [request_row(e, f, policy(e.adapter)) for e, f in zip(events, feats, strict=True)]
+        rows, empties, refusals = request_rows(events, self.settings.text_policy_for)
         async with self._lock:
             new_ids = await asyncio.to_thread(self.store.insert_requests, rows)
-            fresh: list[tuple[RequestEvent, RequestFeatures]] = []
-            for e, f in zip(events, feats, strict=True):
-                if e.event_id in new_ids:
-                    new_ids.discard(e.event_id)  # a duplicate inside one batch counts once
-                    fresh.append((e, f))
+            fresh: Sequence[RequestEvent] = events
+            if len(new_ids) < len(events):  # a retry, or a duplicate inside the batch
+                keep = []
+                for i, e in enumerate(events):
+                    if e.event_id in new_ids:
+                        new_ids.discard(e.event_id)  # a duplicate inside one batch counts once
+                        keep.append(i)
+                fresh = [events[i] for i in keep]
+                empties = [empties[i] for i in keep]
+                refusals = [refusals[i] for i in keep]
             early: list[dict[str, Any]] = []
             if self._orphans or self._orphans_overflow:
                 waiting = [
                     e.request_id
-                    for e, _ in fresh
+                    for e in fresh
                     if self._orphans_overflow or e.request_id in self._orphans
                 ]
                 if waiting:
                     early = await asyncio.to_thread(self.store.feedback_for_requests, waiting)
                     self._orphans.difference_update(waiting)
-            columns: dict[tuple[str, int], dict[str, list[float | str]]] = {}
-            remember = self._remember
-            for e, f in fresh:
-                key = _key(e)
-                remember(e.request_id, key)
-                cols = columns.get(key)
-                if cols is None:
-                    cols = columns[key] = {}
-                for name, value in f.signals():
-                    col = cols.get(name)
-                    if col is None:
-                        cols[name] = [value]
-                    else:
-                        col.append(value)
-            by_request = {e.request_id: _key(e) for e, _ in fresh} if early else {}
-            for fb in early:
-                cols = columns.setdefault(by_request[fb["request_id"]], {})
-                for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
-                    cols.setdefault(name, []).append(value)
+            keys = [version_key(e) for e in fresh]
+            self._remember_many([e.request_id for e in fresh], keys)
+            columns = signal_columns(fresh, empties, refusals)
+            for key in set(keys):  # a version seen only failing still shows in the status
+                columns.setdefault(key, {})
+            if early:
+                by_request = {e.request_id: k for e, k in zip(fresh, keys, strict=True)}
+                for fb in early:
+                    cols = columns.setdefault(by_request[fb["request_id"]], {})
+                    for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
+                        cols.setdefault(name, []).append(value)
             alarms: list[Alarm] = []
             for (adapter, version), cols in columns.items():
                 alarms.extend(self.monitor.observe_many(adapter, version, cols))
-            touched = set(columns)
-            await self._after_observe(alarms, touched)
+            await self._after_observe(alarms, set(columns))
         accepted = len(fresh)
         self.metrics.ingested.labels("request").inc(accepted)
         if len(events) > accepted:
             self.metrics.duplicates.inc(len(events) - accepted)
         if self.embeddings is not None:
-            for e, _ in fresh:
+            for e, (adapter, version) in zip(fresh, keys, strict=True):
                 if e.prompt_text and e.status_code < 400:
-                    adapter, version = _key(e)
                     self.embeddings.offer(adapter, version, e.prompt_text)
         return accepted, len(events) - accepted
 

@@ -32,7 +32,10 @@ class DriftSettings(BaseSettings):
     port: int = 8090
     #: SQLAlchemy URL of the store (SQLite in WAL mode by default, PostgreSQL by URL).
     state_url: str = Field(default_factory=_state_url)
-    #: SQLite ``synchronous`` pragma: FULL makes every acknowledged commit survive power loss.
+    #: SQLite ``synchronous`` pragma (the store runs in WAL mode). FULL (the default) makes
+    #: every acknowledged commit survive power loss. NORMAL survives a crash of the process
+    #: but the last commits before a power loss or OS crash may roll back; it saves little
+    #: CPU (see benchmarks/drift/RESULTS.md), so keep FULL unless fsync latency matters.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     #: Largest request body accepted on ``/v1/events`` (bytes).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

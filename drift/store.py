@@ -11,7 +11,6 @@ The retrain job reads its data through :meth:`DriftStore.requests_with_feedback`
 from __future__ import annotations
 
 import json
-import operator
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from drift.tables import (
     BASE_VERSION,
+    REQUEST_COLUMNS,
     alarms,
     feedback,
     metadata,
@@ -56,11 +56,9 @@ __all__ = [
     "triggers",
 ]
 
-_REQUEST_COLUMNS = [c.name for c in requests.columns if c.name != "id"]
-_REQUEST_VALUES = operator.itemgetter(*_REQUEST_COLUMNS)
 _SQLITE_INSERT_REQUESTS = (
-    f"INSERT INTO drift_requests ({', '.join(_REQUEST_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_REQUEST_COLUMNS))}) ON CONFLICT(event_id) DO NOTHING"
+    f"INSERT INTO drift_requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))}) ON CONFLICT(event_id) DO NOTHING"
 )
 
 
@@ -156,27 +154,34 @@ class DriftStore:
         )
         return {r[0] for r in conn.execute(stmt, list(rows))}
 
-    def insert_requests(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert request rows, skipping known event ids; return the ids that were new."""
+    def insert_requests(self, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+        """Insert request rows, skipping known event ids; return the ids that were new.
+
+        Rows are tuples in :data:`drift.tables.REQUEST_COLUMNS` order (event id first), as
+        :func:`drift.batch.request_rows` builds them; committed when this returns.
+        """
         if not rows:
             return set()
         with self._write, self.engine.begin() as conn:
             if self.engine.dialect.name == "sqlite":
                 return self._insert_requests_sqlite(conn, rows)
-            return self._insert_new(conn, requests, rows)
+            dicts = [dict(zip(REQUEST_COLUMNS, r, strict=True)) for r in rows]
+            return self._insert_new(conn, requests, dicts)
 
-    def _insert_requests_sqlite(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    def _insert_requests_sqlite(
+        self, conn: Connection, rows: Sequence[tuple[Any, ...]]
+    ) -> set[str]:
         # SQLAlchemy's RETURNING path costs ~3x the DBAPI's executemany here. Under the
         # write lock, new rows are exactly those with an id above the maximum before.
         before = conn.execute(select(func.max(requests.c.id))).scalar() or 0
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cur.executemany(_SQLITE_INSERT_REQUESTS, map(_REQUEST_VALUES, rows))
+            cur.executemany(_SQLITE_INSERT_REQUESTS, rows)
             inserted = cur.rowcount
         finally:
             cur.close()
         if inserted == len(rows):
-            return {r["event_id"] for r in rows}
+            return {r[0] for r in rows}
         stmt = select(requests.c.event_id).where(requests.c.id > before)
         return {r[0] for r in conn.execute(stmt)}
 

@@ -48,6 +48,33 @@ requests = Table(
     Index("ix_drift_requests_adapter_version_id", "adapter", "version", "id"),
 )
 
+#: Stored columns of a request row, in the order of the tuples that
+#: :func:`drift.batch.request_rows` builds and :meth:`drift.store.DriftStore.insert_requests` takes.
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "request_id",
+    "ts",
+    "tenant",
+    "adapter",
+    "version",
+    "endpoint",
+    "stream",
+    "status_code",
+    "replica",
+    "prompt_text",
+    "completion_text",
+    "prompt_sha256",
+    "completion_sha256",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "finish_reason",
+    "empty",
+    "refusal",
+)
+
+
 feedback = Table(
     "drift_feedback",
     metadata,

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from driftgate.errors import install_error_handlers
 from gateway import admin, feedback, proxy
 from gateway.heartbeat import Heartbeat
-from gateway.hotpath import HotPathMiddleware
+from gateway.hotpath import GatewayApp
 from gateway.metrics import GatewayMetrics
 from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
@@ -37,7 +37,7 @@ def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None)
             await beat.stop()
             await gw.stop()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="driftgate gateway",
         lifespan=lifespan,
         docs_url=None,
@@ -45,7 +45,6 @@ def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None)
         openapi_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(HotPathMiddleware)
     app.include_router(proxy.router)
     app.include_router(feedback.router)
     app.include_router(admin.router)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any
 
 import aiohttp
@@ -44,25 +45,32 @@ class EventSink:
         self._url = f"{drift_url}/v1/events" if drift_url else ""
         self._session = session
         self._metrics = metrics
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        # A plain deque, not an asyncio.Queue: ``emit`` is an append, and the sender wakes
+        # once per batch (full, or the flush interval), not once per event.
+        self._queue: deque[dict[str, Any]] = deque()
+        self._max = queue_size
         self._batch = batch_size
         self._interval = flush_interval_s
+        self._full = asyncio.Event()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._dropped_full = metrics.events_dropped.labels("queue_full")
         self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def emit(self, event: dict[str, Any]) -> None:
         """Queue one event (the fields of ``RequestEvent``, JSON-ready)."""
         if not self.enabled:
             return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        q = self._queue
+        if len(q) >= self._max:
             self._dropped_full.inc()
+            return
+        q.append(event)
+        if len(q) == self._batch:
+            self._full.set()
 
     def start(self) -> None:
         if self.enabled and self._task is None:
@@ -78,42 +86,25 @@ class EventSink:
         self._task = None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_timeout_s):
-                while not self._queue.empty():
+                while self._queue:
                     await self._send(self._take_now())
 
     def emit_model(self, event: RequestEvent) -> None:
         self.emit(event.model_dump(mode="json"))
 
-    def _take_now(self, limit: int | None = None) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
-        while len(batch) < (self._batch if limit is None else limit):
-            try:
-                batch.append(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        return batch
-
-    async def _next_batch(self) -> list[dict[str, Any]]:
-        batch = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._interval
-        while len(batch) < self._batch:
-            batch.extend(self._take_now(self._batch - len(batch)))
-            if len(batch) >= self._batch:
-                break
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            try:
-                async with asyncio.timeout(left):
-                    batch.append(await self._queue.get())
-            except TimeoutError:
-                break
-        return batch
+    def _take_now(self) -> list[dict[str, Any]]:
+        q = self._queue
+        return [q.popleft() for _ in range(min(self._batch, len(q)))]
 
     async def _run(self) -> None:
         while True:
-            await self._send(await self._next_batch())
+            if len(self._queue) < self._batch:
+                # Wait for a full batch, at most one flush interval.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._full.wait()
+            self._full.clear()
+            await self._send(self._take_now())
 
     async def _send(self, batch: list[dict[str, Any]]) -> None:
         if not batch:

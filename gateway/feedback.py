@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from driftgate.errors import DriftgateError, InvalidRequest, Unavailable, UnprocessableBody
 from driftgate.events import FeedbackEvent
-from gateway.openai_body import read_body
+from gateway.asgi_io import read_body
 from gateway.proxy import error_response
 from gateway.runtime import Gateway
 
@@ -85,7 +85,10 @@ async def feedback(request: Request) -> Response:
     try:
         t = gw.keys.tenant_for(request.headers.get("authorization"))
         tenant = t.name
-        event = build_feedback(await read_body(request, gw.settings.max_body_bytes), tenant)
+        body = await read_body(
+            request.receive, request.headers.get("content-length"), gw.settings.max_body_bytes
+        )
+        event = build_feedback(body, tenant)
         feedback_id = await _store(gw, event)
     except DriftgateError as exc:
         gw.metrics.feedback.labels(tenant, str(exc.status_code)).inc()

@@ -1,36 +1,45 @@
-"""Pure-ASGI fast path for the two inference routes.
+"""The gateway's application class: the two inference routes answered before FastAPI.
 
-``POST /v1/chat/completions`` and ``POST /v1/completions`` skip FastAPI's
-routing, dependency solving and exception middleware (more than half of the
-per-request CPU in a profile) and go straight to :func:`gateway.proxy.proxy`,
-which answers every expected error itself. Anything unexpected still reaches
-the outer ``ServerErrorMiddleware`` and its OpenAI-shaped 500. Safe for
-streaming: the response object is an ordinary Starlette ASGI response.
+``POST /v1/chat/completions`` and ``POST /v1/completions`` skip FastAPI's routing,
+dependency solving and middleware stack (more than half of the per-request CPU in a
+profile) and go straight to :func:`gateway.proxy.serve`, which answers every expected
+error itself. An unexpected one is answered with the OpenAI-shaped 500 and re-raised,
+as Starlette's ``ServerErrorMiddleware`` does, so the server logs it whole.
+Everything else (admin, feedback, models, metrics) is ordinary FastAPI.
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+import contextlib
 
+import orjson
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from driftgate.errors import error_body
+from gateway.asgi_io import send_json
 from gateway.openai_body import Endpoint
-from gateway.proxy import proxy
+from gateway.proxy import serve
 
 _ROUTES: dict[str, Endpoint] = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completions",
 }
+_INTERNAL = orjson.dumps(error_body("internal error", "server_error"))
 
 
-class HotPathMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
+class GatewayApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = _ROUTES.get(scope["path"])
             if endpoint is not None:
-                response = await proxy(Request(scope, receive), endpoint)
-                await response(scope, receive, send)
+                scope["app"] = self
+                try:
+                    await serve(scope, receive, send, endpoint)
+                except Exception:
+                    # A RuntimeError here means the response had started: nothing to add.
+                    with contextlib.suppress(RuntimeError):
+                        await send_json(send, 500, _INTERNAL, [])
+                    raise
                 return
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)

@@ -1,7 +1,8 @@
 """The gateway's Prometheus metrics (names from docs/CONTRACTS.md), one registry per app.
 
-Labelled children are cached by label tuple so the hot path does one dict lookup
-per metric instead of prometheus_client's ``labels()`` validation.
+The hot path's labelled children are resolved once per label set
+(:class:`RequestLabels`): one dict lookup per request instead of prometheus_client's
+``labels()`` validation per metric.
 """
 
 from __future__ import annotations
@@ -29,19 +30,36 @@ LATENCY_BUCKETS = (
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class _Children:
-    """Cache of ``metric.labels(*key)`` per label tuple."""
+class RequestLabels:
+    """The children one (tenant, adapter, version, endpoint) counts into, resolved once.
 
-    __slots__ = ("_cache", "_metric")
+    The hot path takes one of these per request (one dict lookup) instead of one
+    label lookup per metric.
+    """
 
-    def __init__(self, metric: Any) -> None:
-        self._metric = metric
-        self._cache: dict[tuple[str, ...], Any] = {}
+    __slots__ = (
+        "_labels",
+        "_requests",
+        "_status",
+        "completion",
+        "duration",
+        "prompt",
+        "ttft",
+    )
 
-    def __call__(self, *key: str) -> Any:
-        child = self._cache.get(key)
+    def __init__(self, m: GatewayMetrics, tenant: str, adapter: str, version: str, endpoint: str):
+        self._requests = m.requests
+        self._status: dict[int, Any] = {}
+        self.duration = m.duration.labels(tenant, adapter, version, endpoint)
+        self.ttft = m.ttft.labels(tenant, adapter, version)
+        self.prompt = m.tokens.labels(tenant, adapter, version, "prompt")
+        self.completion = m.tokens.labels(tenant, adapter, version, "completion")
+        self._labels = (tenant, adapter, version, endpoint)
+
+    def requests(self, status: int) -> Any:
+        child = self._status.get(status)
         if child is None:
-            child = self._cache[key] = self._metric.labels(*key)
+            child = self._status[status] = self._requests.labels(*self._labels, str(status))
         return child
 
 
@@ -128,11 +146,17 @@ class GatewayMetrics:
             ["replica", "outcome"],
             registry=r,
         )
-        self.c_requests = _Children(self.requests)
-        self.c_duration = _Children(self.duration)
-        self.c_ttft = _Children(self.ttft)
-        self.c_tokens = _Children(self.tokens)
         self._in_flight_cells: dict[tuple[str, str], list[int]] = {}
+        self._request_labels: dict[tuple[str, str, str, str], RequestLabels] = {}
+
+    def request_labels(
+        self, tenant: str, adapter: str, version: str, endpoint: str
+    ) -> RequestLabels:
+        key = (tenant, adapter, version, endpoint)
+        found = self._request_labels.get(key)
+        if found is None:
+            found = self._request_labels[key] = RequestLabels(self, *key)
+        return found
 
     def in_flight_cell(self, tenant: str, adapter: str) -> list[int]:
         """A one-item list the hot path increments; the gauge reads it at scrape time."""

@@ -5,27 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from starlette.requests import Request
 
-from driftgate.errors import InvalidRequest, PayloadTooLarge, UnprocessableBody
+from driftgate.errors import InvalidRequest, UnprocessableBody
 from driftgate.events import MAX_TEXT_CHARS
 
 Endpoint = Literal["chat", "completions"]
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _bad(param: str, message: str) -> UnprocessableBody:

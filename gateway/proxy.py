@@ -9,7 +9,6 @@ event on the non-blocking queue. No database access per request.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import AsyncIterator
@@ -20,17 +19,16 @@ import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive
+from starlette.types import Receive, Scope, Send
 
 from driftgate.errors import DriftgateError, RateLimited, error_body
-from driftgate.state.models import TenantInfo
+from gateway.asgi_io import Headers, auth_and_length, read_body, send_json
+from gateway.call import Call
 from gateway.openai_body import (
     Endpoint,
     apply_max_tokens,
     completion_summary,
     parse_request,
-    prompt_text,
-    read_body,
     usage_of,
 )
 from gateway.routing import Target
@@ -44,6 +42,9 @@ _PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 #: Which version served the response (``support@3``, or the base model's name).
 VERSION_HEADER = "x-driftgate-version"
+_VERSION = VERSION_HEADER.encode()
+#: How long an engine call runs before a task starts watching for the client leaving.
+_WATCH_AFTER_S = 0.05
 
 router = APIRouter()
 
@@ -60,7 +61,7 @@ def error_response(exc: DriftgateError, request_id: str | None = None) -> Respon
     )
 
 
-def _engine_error(res: UpstreamResponse, request_id: str) -> Response:
+def _engine_error_body(res: UpstreamResponse) -> bytes:
     """A 4xx answer of the engine, passed on in the OpenAI shape."""
     try:
         data = orjson.loads(res.body)
@@ -70,107 +71,57 @@ def _engine_error(res: UpstreamResponse, request_id: str) -> Response:
         msg = data.get("message") if isinstance(data, dict) else None
         text = str(msg) if msg else res.body[:500].decode("utf-8", "replace")
         data = error_body(text or "request refused by the engine", "invalid_request_error")
-    return Response(
-        orjson.dumps(data),
-        status_code=res.status,
-        media_type="application/json",
-        headers={"x-request-id": request_id},
-    )
+    return orjson.dumps(data)
 
 
-class _Call:
-    """Book-keeping of one request: labels, timings, and the closing metrics and event."""
-
-    __slots__ = (
-        "endpoint",
-        "gw",
-        "payload",
-        "request_id",
-        "stream",
-        "t0",
-        "target",
-        "tenant",
-        "ts",
-    )
-
-    def __init__(self, gw: Gateway, endpoint: Endpoint) -> None:
-        self.gw = gw
-        self.endpoint: Endpoint = endpoint
-        self.t0 = time.perf_counter()
-        self.ts = time.time()
-        prefix = "chatcmpl-" if endpoint == "chat" else "cmpl-"
-        self.request_id = prefix + os.urandom(16).hex()
-        self.tenant: TenantInfo | None = None
-        self.target: Target | None = None
-        self.payload: dict[str, Any] | None = None
-        self.stream = False
-
-    def finish(
-        self,
-        status: int,
-        *,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        completion: str | None = None,
-        finish_reason: str | None = None,
-        ttft_s: float | None = None,
-        replica: str | None = None,
-    ) -> None:
-        elapsed = time.perf_counter() - self.t0
-        m = self.gw.metrics
-        tenant = self.tenant.name if self.tenant else "-"
-        target = self.target
-        adapter = target.label_adapter if target else "-"
-        version = target.label_version if target else "-"
-        m.c_requests(tenant, adapter, version, self.endpoint, str(status)).inc()
-        m.c_duration(tenant, adapter, version, self.endpoint).observe(elapsed)
-        if prompt_tokens:
-            m.c_tokens(tenant, adapter, version, "prompt").inc(prompt_tokens)
-        if completion_tokens:
-            m.c_tokens(tenant, adapter, version, "completion").inc(completion_tokens)
-        if ttft_s is not None:
-            m.c_ttft(tenant, adapter, version).observe(ttft_s)
-        if self.tenant is None or not self.gw.sink.enabled:
-            return  # unauthenticated requests produce no event
-        include_text = self.gw.settings.event_include_text
-        self.gw.sink.emit(
-            {  # exactly the fields of driftgate.events.RequestEvent (see event_sink)
-                "kind": "request",
-                "event_id": os.urandom(16).hex(),
-                "request_id": self.request_id,
-                "ts": self.ts,
-                "tenant": self.tenant.name,
-                "adapter": target.adapter if target else None,
-                "version": target.version if target else None,
-                "endpoint": self.endpoint,
-                "stream": self.stream,
-                "prompt_text": (
-                    prompt_text(self.payload, self.endpoint)
-                    if include_text and self.payload is not None
-                    else None
-                ),
-                "completion_text": completion if include_text else None,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "latency_ms": elapsed * 1000.0,
-                "ttft_ms": ttft_s * 1000.0 if ttft_s is not None else None,
-                "finish_reason": finish_reason,
-                "status_code": status,
-                "replica": replica,
-            }
-        )
+def _error_headers(exc: DriftgateError, request_id: str) -> Headers:
+    out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    out.append((b"x-request-id", request_id.encode()))
+    return out
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class _DisconnectWatch:
+    """Cancels the request's task when the client goes away mid-request.
+
+    The watcher task (the only reader of ``receive`` once the body is read) starts
+    only when the engine call outlasts ``after_s``: a task per request was a visible
+    share of the hot path's CPU, and a request answered within milliseconds has
+    nothing worth aborting.
+    """
+
+    __slots__ = ("_main", "_receive", "_task", "_timer", "gone")
+
+    def __init__(self, receive: Receive, after_s: float) -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        self._main = main
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self.gone = False
+        self._timer = asyncio.get_running_loop().call_later(after_s, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self._main.cancel()  # aborts the engine request (its connection is closed)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
-async def _proxy(request: Request, endpoint: Endpoint) -> Response:
-    gw: Gateway = request.state.gw
-    call = _Call(gw, endpoint)
+async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> None:
+    """Serve one ``/v1/chat/completions`` or ``/v1/completions`` request (see ``hotpath``)."""
+    gw: Gateway = scope["state"]["gw"]
+    call = Call(gw, endpoint)
     try:
-        tenant = call.tenant = gw.keys.tenant_for(request.headers.get("authorization"))
+        auth, length = auth_and_length(scope)
+        tenant = call.tenant = gw.keys.tenant_for(auth)
         wait = gw.limiter.acquire(
             tenant.name, rate=tenant.rate_limit_rps, burst=tenant.burst, now=call.t0
         )
@@ -180,41 +131,38 @@ async def _proxy(request: Request, endpoint: Endpoint) -> Response:
                 retry_after_s=wait,
             )
         payload = call.payload = parse_request(
-            await read_body(request, gw.settings.max_body_bytes), endpoint
+            await read_body(receive, length, gw.settings.max_body_bytes), endpoint
         )
         target = call.target = gw.table.resolve(tenant, payload["model"], random.random())
         apply_max_tokens(payload, tenant.max_tokens)
         payload["model"] = target.served_name
         call.stream = payload.get("stream") is True
         if call.stream:
-            return await _streaming(request, call, payload, target)
-        return await _complete(request, call, payload, target)
+            response = await _streaming(call, payload, target)
+        else:
+            status, body, headers = await _complete(receive, call, payload, target)
     except DriftgateError as exc:
         call.finish(exc.status_code)
-        return error_response(exc, call.request_id)
+        body = orjson.dumps(exc.body())
+        await send_json(send, exc.status_code, body, _error_headers(exc, call.request_id))
+        return
+    if call.stream:
+        await response(scope, receive, send)
+    else:
+        await send_json(send, status, body, headers)
 
 
 async def _complete(
-    request: Request, call: _Call, payload: dict[str, Any], target: Target
-) -> Response:
+    receive: Receive, call: Call, payload: dict[str, Any], target: Target
+) -> tuple[int, bytes, Headers]:
     gw = call.gw
     tenant = call.tenant
     assert tenant is not None
-    main = asyncio.current_task()
-    assert main is not None
-    gone = False
-
-    async def watch() -> None:
-        # The only reader of ``receive`` once the body is read: it returns on disconnect.
-        nonlocal gone
-        await _until_disconnect(request.receive)
-        gone = True
-        main.cancel()  # aborts the engine request below (its connection is closed)
-
+    rid = call.request_id.encode()
     in_flight = gw.metrics.in_flight_cell(tenant.name, target.label_adapter)
     in_flight[0] += 1
     gw.served_in_flight[target.served_name] += 1
-    watcher = asyncio.create_task(watch())
+    watch = _DisconnectWatch(receive, _WATCH_AFTER_S)
     try:
         res = await gw.upstream.request(
             _PATHS[call.endpoint],
@@ -222,19 +170,19 @@ async def _complete(
             target.served_name if target.adapter else None,
         )
     except asyncio.CancelledError:
-        if not gone:
+        if not watch.gone:
             raise  # server shutdown, not the client
-        main.uncancel()
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
         call.finish(CLIENT_CLOSED)
-        return Response(status_code=CLIENT_CLOSED)
+        return CLIENT_CLOSED, b"", [(b"x-request-id", rid)]
     finally:
-        watcher.cancel()
+        watch.stop()
         in_flight[0] -= 1
         gw.served_in_flight[target.served_name] -= 1
     assert isinstance(res, UpstreamResponse)
     if res.status != 200:
         call.finish(res.status, replica=res.replica)
-        return _engine_error(res, call.request_id)
+        return res.status, _engine_error_body(res), [(b"x-request-id", rid)]
     data = orjson.loads(res.body)
     data["id"] = call.request_id
     data["model"] = target.public_name
@@ -248,30 +196,14 @@ async def _complete(
         finish_reason=reason,
         replica=res.replica,
     )
-    return _JsonOk(orjson.dumps(data), call.request_id, target.public_name)
+    return (
+        200,
+        orjson.dumps(data),
+        [(b"x-request-id", rid), (_VERSION, target.public_name.encode())],
+    )
 
 
-class _JsonOk(Response):
-    """A 200 JSON response with the request id and the version that served it
-    (``x-driftgate-version: support@3``), headers built without re-parsing."""
-
-    media_type = "application/json"
-
-    def __init__(self, body: bytes, request_id: str, served_by: str) -> None:
-        self.status_code = 200
-        self.background = None
-        self.body = body
-        self.raw_headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
-            (b"x-request-id", request_id.encode()),
-            (VERSION_HEADER.encode(), served_by.encode()),
-        ]
-
-
-async def _streaming(
-    request: Request, call: _Call, payload: dict[str, Any], target: Target
-) -> Response:
+async def _streaming(call: Call, payload: dict[str, Any], target: Target) -> Response:
     gw = call.gw
     options = payload.get("stream_options")
     keep_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -284,7 +216,12 @@ async def _streaming(
     )
     if isinstance(res, UpstreamResponse):
         call.finish(res.status, replica=res.replica)
-        return _engine_error(res, call.request_id)
+        return Response(
+            _engine_error_body(res),
+            status_code=res.status,
+            media_type="application/json",
+            headers={"x-request-id": call.request_id},
+        )
     rewriter = StreamRewriter(call.request_id, target.public_name, call.endpoint, keep_usage)
     return StreamingResponse(
         _relay(call, res, rewriter, target),
@@ -298,7 +235,7 @@ async def _streaming(
 
 
 async def _relay(
-    call: _Call, stream: UpstreamStream, rw: StreamRewriter, target: Target
+    call: Call, stream: UpstreamStream, rw: StreamRewriter, target: Target
 ) -> AsyncIterator[bytes]:
     gw = call.gw
     assert call.tenant is not None
@@ -346,11 +283,6 @@ async def _relay(
 
 def _sse_error(message: str, error_type: str) -> bytes:
     return b"data: " + orjson.dumps(error_body(message, error_type)) + b"\n\ndata: [DONE]\n\n"
-
-
-async def proxy(request: Request, endpoint: Endpoint) -> Response:
-    """Serve one ``/v1/chat/completions`` or ``/v1/completions`` request (see ``hotpath``)."""
-    return await _proxy(request, endpoint)
 
 
 @router.get("/v1/models")

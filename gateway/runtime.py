@@ -83,6 +83,7 @@ class Gateway:
             connect_timeout_s=s.connect_timeout_s,
             read_timeout_s=s.read_timeout_s,
             request_timeout_s=s.request_timeout_s,
+            connections=s.upstream_connections,
         )
         self.sink = EventSink(
             s.drift_url,
@@ -115,6 +116,7 @@ class Gateway:
                 await t
         self._tasks = []
         await self.sink.stop()
+        self.upstream.close()
         for session in (self._engine_session, self._drift_session):
             if session is not None:
                 await session.close()

@@ -1,5 +1,8 @@
 """Requests to vLLM replicas with retries on another replica.
 
+Non-streaming requests to ``http://`` replicas go through the lean client of
+:mod:`gateway.http1`; streams (and ``https://`` replicas) through aiohttp.
+
 Retried (on a replica not tried yet): connect errors, a connection dropped before
 the response, a 5xx status, and a 404 for a LoRA name the replica no longer holds
 (it restarted). Never retried: a timeout (the engine may still be working), a 4xx.
@@ -14,6 +17,7 @@ import aiohttp
 import orjson
 
 from driftgate.errors import Unavailable, UpstreamError, UpstreamTimeout
+from gateway.http1 import ConnectError, ConnectTimeout, Disconnected, Http1Pool, Origin
 from gateway.metrics import GatewayMetrics
 from gateway.replicas import Replica, ReplicaPool
 from gateway.routing import choose_replica
@@ -75,6 +79,7 @@ class Upstream:
         connect_timeout_s: float,
         read_timeout_s: float,
         request_timeout_s: float,
+        connections: int = 512,
     ) -> None:
         self.pool = pool
         self._session = session
@@ -87,6 +92,11 @@ class Upstream:
         self._t_stream = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout_s, sock_read=read_timeout_s
         )
+        self._total_s = request_timeout_s
+        self._read_s = read_timeout_s
+        #: Non-streaming requests to plain-http replicas: the lean client (see ``http1``).
+        self._lean = Http1Pool(limit=connections, connect_timeout_s=connect_timeout_s)
+        self._origins: dict[str, Origin | None] = {}
 
     # in-flight accounting per replica
     # (the upstream_in_flight gauge reads ``Replica.in_flight`` at scrape time)
@@ -96,11 +106,57 @@ class Upstream:
     def finished(self, r: Replica) -> None:
         r.in_flight -= 1
 
+    def close(self) -> None:
+        self._lean.close()
+
     def _pick(self, served_name: str | None, tried: set[str]) -> Replica | None:
         return choose_replica(self.pool.replicas, served_name, tried, next(self._tie))
 
     def _retry(self, r: Replica, reason: str) -> None:
         self._metrics.upstream_retries.labels(r.name, reason).inc()
+
+    def _origin(self, url: str) -> Origin | None:
+        if url not in self._origins:
+            self._origins[url] = Origin.parse(url)
+        return self._origins[url]
+
+    async def _attempt(
+        self, r: Replica, path: str, payload: bytes, stream: bool
+    ) -> UpstreamResponse | UpstreamStream:
+        """One POST to one replica; connection failures raise this module's errors."""
+        origin = None if stream else self._origin(r.url)
+        if origin is not None:
+            status, body = await self._lean.post(
+                origin, path, payload, total_s=self._total_s, read_s=self._read_s
+            )
+            return UpstreamResponse(status, body, r.name)
+        try:
+            resp = await self._session.post(
+                r.url + path,
+                data=payload,
+                headers=_JSON,
+                timeout=self._t_stream if stream else self._t_full,
+            )
+        except aiohttp.ConnectionTimeoutError as e:
+            raise ConnectTimeout(str(e)) from None
+        except TimeoutError:
+            raise  # a read timeout: aiohttp's is a ClientConnectionError too
+        except aiohttp.ClientConnectorError as e:
+            raise ConnectError(str(e)) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+            raise Disconnected(f"{type(e).__name__}: {e}") from None
+        try:
+            if stream and resp.status == 200:
+                return UpstreamStream(resp, r, self)
+            body = await resp.read()
+        except TimeoutError:
+            resp.release()
+            raise
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+            resp.release()
+            raise Disconnected(f"{type(e).__name__}: {e}") from None
+        resp.release()
+        return UpstreamResponse(resp.status, body, r.name)
 
     async def request(
         self, path: str, payload: bytes, served_name: str | None, *, stream: bool = False
@@ -121,56 +177,45 @@ class Upstream:
                 break
             tried.add(r.name)
             self._started(r)
-            keep_open = False
+            res: UpstreamResponse | UpstreamStream | None = None
             try:
-                resp = await self._session.post(
-                    r.url + path,
-                    data=payload,
-                    headers=_JSON,
-                    timeout=self._t_stream if stream else self._t_full,
-                )
-                try:
-                    if stream and resp.status == 200:
-                        keep_open = True
-                        return UpstreamStream(resp, r, self)
-                    body = await resp.read()
-                finally:
-                    if not keep_open:
-                        resp.release()
-            except aiohttp.ConnectionTimeoutError as e:
+                res = await self._attempt(r, path, payload, stream)
+            except ConnectTimeout as e:
                 self.pool.mark_down(r, f"connect timeout: {e}")
                 failed.add(r.name)
                 last_connect = "connect timeout"
                 self._retry(r, "connect")
                 continue
-            except TimeoutError:
-                raise UpstreamTimeout("the engine did not answer in time") from None
-            except aiohttp.ClientConnectorError as e:
+            except ConnectError as e:
                 self.pool.mark_down(r, f"connect error: {e}")
                 failed.add(r.name)
                 last_connect = str(e)
                 self._retry(r, "connect")
                 continue
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
-                last_connect = f"{type(e).__name__}: {e}"
+            except TimeoutError:
+                raise UpstreamTimeout("the engine did not answer in time") from None
+            except Disconnected as e:
+                last_connect = str(e)
                 self._retry(r, "disconnect")
                 continue
             finally:
-                if not keep_open:
+                if not isinstance(res, UpstreamStream):
                     self.finished(r)
-            if resp.status >= 500:
-                last_5xx = UpstreamResponse(resp.status, body, r.name)
+            if isinstance(res, UpstreamStream):
+                return res
+            if res.status >= 500:
+                last_5xx = res
                 failed.add(r.name)
                 self._retry(r, "5xx")
                 continue
-            if resp.status == 404 and served_name is not None:
+            if res.status == 404 and served_name is not None:
                 # We chose the replica because it held the adapter; it lost it (restart).
                 # The poller will load it again.
                 r.loaded.discard(served_name)
                 failed.add(r.name)
                 self._retry(r, "not_loaded")
                 continue
-            return UpstreamResponse(resp.status, body, r.name)
+            return res
         if last_5xx is not None:
             raise UpstreamError(upstream_error_message(last_5xx.status, last_5xx.body))
         if last_connect is not None:

@@ -2,12 +2,13 @@
 
 Two ways, both on one core:
 
-- ``inprocess``: ``EventBatch.model_validate_json`` + ``DriftService.ingest`` on a
+- ``inprocess``: ``drift.batch.parse_batch`` + ``DriftService.ingest`` on a
   fresh SQLite store (what one HTTP request does, minus HTTP);
 - ``http``: the real service under uvicorn pinned to core 0 (``taskset``),
   loaded from core 1 by an aiohttp client posting pre-serialized batches.
 
-Run: ``.venv/bin/python benchmarks/drift/throughput.py [--events N] [--batch B]``
+Run: ``.venv/bin/python -m benchmarks.drift.throughput [--events N] [--mode M]``
+(``--mode breakdown``: CPU time per ingest step).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from drift.batch import parse_batch
 from drift.metrics import DriftMetrics
 from drift.service import DriftService
 from drift.settings import DriftSettings
@@ -95,7 +97,7 @@ async def inprocess(bodies: list[bytes], n_events: int, synchronous: str) -> tup
         service = DriftService(settings, store, metrics, TriggerManager(None, store, metrics, 0))
         t0, c0 = time.perf_counter(), cpu_seconds()
         for body in bodies:
-            await service.ingest(EventBatch.model_validate_json(body))
+            await service.ingest(parse_batch(body))
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert store.counts()["drift_requests"] == n_events
         store.close()
@@ -168,50 +170,64 @@ async def http(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def breakdown(bodies: list[bytes], n_events: int) -> None:
-    """CPU time per event of each ingest step, measured separately."""
-    from drift.features import request_features
-    from drift.service import monitor_config, request_row
+def breakdown(bodies: list[bytes], n_events: int) -> dict[str, float]:
+    """CPU time per event (us) of each ingest step, measured separately."""
+    from drift.batch import request_rows, signal_columns
+    from drift.service import monitor_config
     from drift.versions import DriftMonitor
 
     clock = time.process_time
     t0 = clock()
-    batches = [EventBatch.model_validate_json(b) for b in bodies]
+    batches = [parse_batch(b) for b in bodies]
     t1 = clock()
-    feats = [[request_features(e) for e in b.events] for b in batches]
+    built = [request_rows(b.events, lambda _a: "keep") for b in batches]
     t2 = clock()
-    rows = [
-        [request_row(e, f, "keep") for e, f in zip(b.events, fs, strict=True)]
-        for b, fs in zip(batches, feats, strict=True)
-    ]
-    t3 = clock()
     tmp = Path(tempfile.mkdtemp(prefix="drift-bench-"))
     store = DriftStore.from_url(f"sqlite:///{tmp / 'state.db'}")
     store.create_all()
+    t3 = clock()
+    for rows, _, _ in built:
+        store.insert_requests(rows)
     t4 = clock()
-    for r in rows:
-        store.insert_requests(r)
-    t5 = clock()
     store.close()
     shutil.rmtree(tmp, ignore_errors=True)
     monitor = DriftMonitor(monitor_config(settings_for("sqlite://", "FULL")))
+    t5 = clock()
+    columns = [signal_columns(b.events, e, r) for b, (_, e, r) in zip(batches, built, strict=True)]
     t6 = clock()
-    for b, fs in zip(batches, feats, strict=True):
-        columns: dict[tuple[str, int], dict[str, list[float | str]]] = {}
-        for e, f in zip(b.events, fs, strict=True):
-            cols = columns.setdefault((e.adapter or "base", e.version or 0), {})
-            for name, value in f.signals():
-                cols.setdefault(name, []).append(value)
-        for (adapter, version), cols in columns.items():
-            monitor.observe_many(adapter, version, cols)
+    for cols in columns:
+        for (adapter, version), c in cols.items():
+            monitor.observe_many(adapter, version, c)
     t7 = clock()
     us = 1e6 / n_events
-    print("| step | CPU us/event |\n|---|---|")
-    print(f"| validation (EventBatch.model_validate_json) | {(t1 - t0) * us:.1f} |")
-    print(f"| features | {(t2 - t1) * us:.1f} |")
-    print(f"| rows | {(t3 - t2) * us:.1f} |")
-    print(f"| SQLite insert | {(t5 - t4) * us:.1f} |")
-    print(f"| grouping + detectors | {(t7 - t6) * us:.1f} |")
+    return {
+        "validation (parse_batch: EventBatch, strict then lax)": (t1 - t0) * us,
+        "rows + empty/refusal flags (request_rows)": (t2 - t1) * us,
+        "SQLite insert (executemany, one transaction)": (t4 - t3) * us,
+        "signal columns per version (signal_columns)": (t6 - t5) * us,
+        "detectors (DriftMonitor.observe_many)": (t7 - t6) * us,
+    }
+
+
+async def measure(
+    bodies: list[bytes], n_events: int, mode: str, synchronous: str, concurrency: int = 4
+) -> tuple[float, float]:
+    """(events/s wall clock, events per CPU-second of the service) of one ``mode``.
+
+    The service runs on core 0 (this process in-process, the uvicorn process over HTTP),
+    the HTTP load generator on core 1, when ``taskset`` and two cores are there.
+    """
+    every = set(range(os.cpu_count() or 1))
+    pin = shutil.which("taskset") is not None and len(every) >= 2
+    try:
+        if mode == "inprocess":
+            if pin:
+                os.sched_setaffinity(0, {0})
+            return await inprocess(bodies, n_events, synchronous)
+        return await http(bodies, n_events, synchronous, concurrency)
+    finally:
+        if pin:
+            os.sched_setaffinity(0, every)
 
 
 async def main() -> None:
@@ -221,31 +237,24 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--mode", choices=["inprocess", "http", "both", "breakdown"], default="both")
     args = ap.parse_args()
-    if shutil.which("taskset") and args.mode != "http":
-        os.sched_setaffinity(0, {0})
     bodies = make_batches(args.events, args.batch)
     if args.mode == "breakdown":
-        breakdown(bodies, args.events)
+        if shutil.which("taskset"):
+            os.sched_setaffinity(0, {0})
+        print("| step | CPU us/event |\n|---|---|")
+        for step, us in breakdown(bodies, args.events).items():
+            print(f"| {step} | {us:.1f} |")
         return
     print(f"{args.events} events in batches of {args.batch}; one core for the service")
+    modes = ["inprocess", "http"] if args.mode == "both" else [args.mode]
     for sync in ("FULL", "NORMAL"):
-        if args.mode in ("inprocess", "both"):
-            rate, per_cpu = await inprocess(bodies, args.events, sync)
+        for mode in modes:
+            rate, per_cpu = await measure(bodies, args.events, mode, sync, args.concurrency)
             print(
-                f"| in-process | synchronous={sync} | {rate:,.0f} events/s wall "
-                f"| {per_cpu:,.0f} events per CPU-second |",
+                f"| {mode} | synchronous={sync} | {rate:,.0f} events/s wall "
+                f"| {per_cpu:,.0f} events per CPU-second of the service |",
                 flush=True,
             )
-        if args.mode in ("http", "both"):
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-            rate, per_cpu = await http(bodies, args.events, sync, args.concurrency)
-            print(
-                f"| HTTP (uvicorn) | synchronous={sync} | {rate:,.0f} events/s wall "
-                f"| {per_cpu:,.0f} events per server CPU-second |",
-                flush=True,
-            )
-            if shutil.which("taskset") and args.mode == "both":
-                os.sched_setaffinity(0, {0})
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
     python benchmarks/gateway/passthrough.py --port 18795 --upstream http://127.0.0.1:18771
 
-Same server (uvicorn, uvloop, httptools), same framework (FastAPI/Starlette) and same
-upstream client (one aiohttp session) as the gateway, but no auth, routing, limits,
-metrics or events. The benchmark runs it beside the gateway so RESULTS.md can say how
-much of the gateway's cost per request is the stack itself and how much its features.
+Same server (uvicorn, uvloop, httptools) and framework (FastAPI/Starlette) as the
+gateway, the ordinary way: a FastAPI route and one aiohttp session, no auth, routing,
+limits, metrics or events. The benchmark runs it beside the gateway so RESULTS.md can say
+whether a missed target is the stack's or the features' (the gateway itself answers its
+two inference routes before FastAPI and uses a lean upstream client: ``gateway/http1.py``).
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ The upstream answers every inference request at once with a small fixed completi
 what the benchmark measures is the gateway, not a model. It mimics just enough of vLLM for
 the gateway: ``/health``, ``/v1/models`` (base model plus loaded LoRA names),
 ``/v1/load_lora_adapter``, ``/v1/unload_lora_adapter``, ``/v1/chat/completions`` and
-``/v1/completions`` (JSON only). The sink plays the drift service: ``POST /v1/events``
-counts the events and answers ``202``; ``GET /count`` reports the totals. It keeps
-nothing, so memory stays flat however long it runs.
+``/v1/completions`` (JSON, or server-sent events with ``"stream": true``: a few chunks
+with no delay, the usage chunk when asked, ``[DONE]``). The sink plays the drift
+service: ``POST /v1/events`` counts the events and answers ``202``; ``GET /count``
+reports the totals. It keeps nothing, so memory stays flat however long it runs.
 
 Self-contained on purpose (aiohttp, orjson, uvloop; no project imports): the same file
 serves as the "direct" baseline of the benchmark.
@@ -70,10 +71,12 @@ class Upstream:
     async def _completions(self, request: web.Request) -> web.Response:
         return await self._infer(request, chat=False)
 
-    async def _infer(self, request: web.Request, *, chat: bool) -> web.Response:
+    async def _infer(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
         body = orjson.loads(await request.read())
         self.requests += 1
         text = "Hello! How can I help you today?"
+        if body.get("stream") is True:
+            return await self._stream(request, body, chat, text)
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
@@ -89,6 +92,36 @@ class Upstream:
                 "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
             }
         )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], chat: bool, text: str
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        base = {
+            "id": "cmpl-bench",
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.base_model),
+        }
+        pieces = text.split(" ")
+        for i, word in enumerate(pieces):
+            piece = word if i == 0 else " " + word
+            reason = "stop" if i == len(pieces) - 1 else None
+            choice: dict[str, Any] = {"index": 0, "finish_reason": reason, "logprobs": None}
+            if chat:
+                choice["delta"] = {"content": piece, **({"role": "assistant"} if i == 0 else {})}
+            else:
+                choice["text"] = piece
+            await resp.write(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            usage = {"prompt_tokens": 12, "completion_tokens": len(pieces), "total_tokens": 19}
+            chunk = {**base, "choices": [], "usage": usage}
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
 
 
 @dataclass

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from drift.features import request_features
-from drift.service import feedback_row, request_row
+from drift.batch import request_rows
+from drift.service import feedback_row
 from drift.store import DriftStore, Reference
 from driftgate.events import FeedbackEvent, RequestEvent
 
 
-def rows(events: list[RequestEvent], policy: str = "keep") -> list[dict[str, object]]:
-    return [request_row(e, request_features(e), policy) for e in events]  # type: ignore[arg-type]
+def rows(events: list[RequestEvent], policy: str = "keep") -> list[tuple[object, ...]]:
+    return request_rows(events, lambda _adapter: policy)[0]  # type: ignore[return-value]
 
 
 def test_insert_is_idempotent_by_event_id(

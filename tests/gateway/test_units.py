@@ -41,6 +41,11 @@ def test_key_index() -> None:
     for header in (None, "", "Bearer", "Basic dg-secret", "Bearer dg-secre", "dg-secret"):
         with pytest.raises(Unauthorized):
             idx.tenant_for(header)
+    # a header found valid is remembered, and still answers the same the second time
+    assert idx.tenant_for("Bearer dg-secret") is T
+    # the remembered header dies with the index: a refresh without the key refuses it
+    with pytest.raises(Unauthorized):
+        KeyIndex({hash_key("dg-other"): T}).tenant_for("Bearer dg-secret")
     check_admin("Bearer adm", "adm")
     with pytest.raises(Unauthorized):
         check_admin("Bearer adm", None)

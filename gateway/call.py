@@ -1,0 +1,98 @@
+"""Book-keeping of one inference request: labels, timings, the closing metrics and event."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from driftgate.state.models import TenantInfo
+from gateway.openai_body import Endpoint, prompt_text
+from gateway.routing import Target
+from gateway.runtime import Gateway
+
+
+class Call:
+    __slots__ = (
+        "endpoint",
+        "gw",
+        "payload",
+        "request_id",
+        "stream",
+        "t0",
+        "target",
+        "tenant",
+        "ts",
+    )
+
+    def __init__(self, gw: Gateway, endpoint: Endpoint) -> None:
+        self.gw = gw
+        self.endpoint: Endpoint = endpoint
+        self.t0 = time.perf_counter()
+        self.ts = time.time()
+        prefix = "chatcmpl-" if endpoint == "chat" else "cmpl-"
+        self.request_id = prefix + os.urandom(16).hex()
+        self.tenant: TenantInfo | None = None
+        self.target: Target | None = None
+        self.payload: dict[str, Any] | None = None
+        self.stream = False
+
+    def finish(
+        self,
+        status: int,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        completion: str | None = None,
+        finish_reason: str | None = None,
+        ttft_s: float | None = None,
+        replica: str | None = None,
+    ) -> None:
+        elapsed = time.perf_counter() - self.t0
+        tenant = self.tenant
+        target = self.target
+        labels = self.gw.metrics.request_labels(
+            tenant.name if tenant else "-",
+            target.label_adapter if target else "-",
+            target.label_version if target else "-",
+            self.endpoint,
+        )
+        labels.requests(status).inc()
+        labels.duration.observe(elapsed)
+        if prompt_tokens:
+            labels.prompt.inc(prompt_tokens)
+        if completion_tokens:
+            labels.completion.inc(completion_tokens)
+        if ttft_s is not None:
+            labels.ttft.observe(ttft_s)
+        sink = self.gw.sink
+        if tenant is None or not sink.enabled:
+            return  # unauthenticated requests produce no event
+        include_text = self.gw.settings.event_include_text
+        payload = self.payload
+        sink.emit(
+            {  # exactly the fields of driftgate.events.RequestEvent (see event_sink)
+                "kind": "request",
+                "event_id": os.urandom(16).hex(),
+                "request_id": self.request_id,
+                "ts": self.ts,
+                "tenant": tenant.name,
+                "adapter": target.adapter if target else None,
+                "version": target.version if target else None,
+                "endpoint": self.endpoint,
+                "stream": self.stream,
+                "prompt_text": (
+                    prompt_text(payload, self.endpoint)
+                    if include_text and payload is not None
+                    else None
+                ),
+                "completion_text": completion if include_text else None,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "latency_ms": elapsed * 1000.0,
+                "ttft_ms": ttft_s * 1000.0 if ttft_s is not None else None,
+                "finish_reason": finish_reason,
+                "status_code": status,
+                "replica": replica,
+            }
+        )
