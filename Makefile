@@ -27,3 +27,13 @@ lint:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench bench-quick
+
+# Every benchmark area, full mode (long: vLLM starts, training); rewrites benchmarks/RESULTS.md.
+bench: setup
+	$(BIN)/python -m benchmarks.suite
+
+# Every area's smoke mode (under 5 minutes, one vLLM start); checks the documents, writes nothing.
+bench-quick: setup
+	$(BIN)/python -m benchmarks.suite --quick

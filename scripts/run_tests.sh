@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: the test-only tools (promtool, Prometheus, the schema checkers, a throwaway
-# PostgreSQL), then lint, doctests, unit tests and the end-to-end tests with the real vLLM.
+# PostgreSQL), then lint, doctests, unit tests and the end-to-end tests with the real vLLM,
+# then the benchmark suite's quick mode (so the benchmark scripts cannot rot).
 # Extra arguments go to the main pytest run (e.g. -m "not e2e").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,6 @@ $BIN/pytest -q -p no:cacheprovider --doctest-modules drift driftgate/adapters.py
 
 echo "[test] unit and end-to-end tests"
 $BIN/pytest -ra -p no:cacheprovider --durations=15 "$@" tests
+
+echo "[test] benchmark scripts (quick mode: they run and write well-formed results)"
+$BIN/python -m benchmarks.suite --quick

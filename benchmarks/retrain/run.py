@@ -4,9 +4,10 @@ Each size runs in its own process (so peak RSS is that size's alone): build traf
 records from the demo ticket generator (positive feedback), curate them, train a LoRA on
 the real base model, and score the candidate and the base model on the held-out split with
 transformers greedy decoding (the production gate uses vLLM; this keeps the benchmark free
-of an engine). Prints one JSON line per size and appends a Markdown row to stdout.
+of an engine). Prints one JSON line per size and writes the suite's result document.
 
-    .venv/bin/python benchmarks/retrain/run.py --sizes 100 300 1000 --epochs 2
+    .venv/bin/python -m benchmarks.retrain.run [--sizes 100 300 1000] [--epochs 2] [--json PATH]
+    .venv/bin/python -m benchmarks.retrain.run --quick   # 32 examples, 2 steps: still works?
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from benchmarks.retrain.report import details_md, figures
+from benchmarks.suite.contract import command_line, document, loadavg, write_document
+
+HERE = Path(__file__).resolve().parent
 
 
-def one(size: int, epochs: int, targets: str, eval_n: int) -> dict[str, object]:
+def one(
+    size: int, epochs: int, targets: str, eval_n: int, max_steps: int | None
+) -> dict[str, object]:
     from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
     from driftgate.events import FeedbackEvent
     from driftgate.paths import default_model_dir
@@ -55,6 +64,7 @@ def one(size: int, epochs: int, targets: str, eval_n: int) -> dict[str, object]:
     cfg = TrainConfig(
         max_epochs=epochs,
         batch_size=8,
+        max_steps=max_steps,
         target_modules=ALL_LINEAR_TARGETS if targets == "all" else DEFAULT_TARGETS,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,41 +102,60 @@ def one(size: int, epochs: int, targets: str, eval_n: int) -> dict[str, object]:
     }
 
 
-def main() -> int:
+def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One size in a fresh process, so its peak RSS is its own."""
+    argv = [sys.executable, "-m", "benchmarks.retrain.run", "--one", str(size)]
+    argv += ["--epochs", str(args.epochs), "--targets", args.targets, "--eval-n", str(args.eval_n)]
+    if args.max_steps is not None:
+        argv += ["--max-steps", str(args.max_steps)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=HERE.parent.parent)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if out.returncode != 0 or not line:
+        return {"size": size, "error": out.stderr[-2000:] or f"exit {out.returncode}"}
+    row: dict[str, Any] = json.loads(line)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--sizes", type=int, nargs="+")
+    p.add_argument("--epochs", type=int)
     p.add_argument("--targets", choices=["attn", "all"], default="attn")
-    p.add_argument("--eval-n", type=int, default=20)
+    p.add_argument("--eval-n", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", type=Path, default=HERE / "results.json")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # quick: a tiny dataset, one epoch, two optimizer steps, two held-out examples
+    args.sizes = args.sizes or ([32] if args.quick else [100, 300, 1000])
+    args.epochs = args.epochs or (1 if args.quick else 2)
+    args.eval_n = args.eval_n or (2 if args.quick else 20)
+    if args.quick and args.max_steps is None:
+        args.max_steps = 2
     if args.one:
-        print(json.dumps(one(args.one, args.epochs, args.targets, args.eval_n)), flush=True)
+        row = one(args.one, args.epochs, args.targets, args.eval_n, args.max_steps)
+        print(json.dumps(row), flush=True)
         return 0
+    load0 = loadavg()
+    rows = []
     for size in args.sizes:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--one",
-                str(size),
-                "--epochs",
-                str(args.epochs),
-                "--targets",
-                args.targets,
-                "--eval-n",
-                str(args.eval_n),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-        if out.returncode != 0 or not line:
-            print(json.dumps({"size": size, "error": out.stderr[-2000:]}), flush=True)
-            continue
-        print(line, flush=True)
-    return 0
+        rows.append(run_size(size, args))
+        print(json.dumps(rows[-1]), flush=True)
+    doc = document(
+        area="retrain",
+        title="Retrain: raw records -> curated data -> LoRA -> gate, by dataset size (CPU)",
+        command=command_line("benchmarks.retrain.run", given),
+        quick=args.quick,
+        loadavg_before=load0,
+        figures=figures(rows),
+        details_md=details_md(rows),
+        extra={"rows": rows},
+    )
+    write_document(doc, args.json)
+    print(f"recorded in {args.json}", flush=True)
+    return 1 if any(r.get("error") for r in rows) else 0
 
 
 if __name__ == "__main__":

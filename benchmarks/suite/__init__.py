@@ -1,0 +1,7 @@
+"""The benchmark suite: runs every area's ``run.py`` and composes ``benchmarks/RESULTS.md``.
+
+    .venv/bin/python -m benchmarks.suite             # every area, full mode; rewrites RESULTS.md
+    .venv/bin/python -m benchmarks.suite --quick     # smoke run of every area (CI)
+
+See :mod:`benchmarks.suite.contract` for the result document every area writes.
+"""

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from benchmarks.suite.__main__ import read_document, run_area
+from tests.benchmarks.samples import gateway_doc
+
+
+def _area(root: Path, body: str) -> None:
+    """A stand-in ``benchmarks/fake/run.py`` under ``root``."""
+    folder = root / "benchmarks" / "fake"
+    folder.mkdir(parents=True)
+    (folder / "run.py").write_text(textwrap.dedent(body))
+
+
+def _fake_doc(quick: bool) -> str:
+    doc = gateway_doc(quick=quick) | {"area": "fake"}
+    return json.dumps(json.dumps(doc))  # a Python string literal holding the JSON
+
+
+def test_an_area_that_writes_a_good_document_is_ok(tmp_path: Path) -> None:
+    _area(
+        tmp_path,
+        f"""
+        import argparse, pathlib
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--json", type=pathlib.Path)
+        ap.add_argument("--quick", action="store_true")
+        args = ap.parse_args()
+        print("measuring")
+        args.json.write_text({_fake_doc(quick=True)})
+        """,
+    )
+    out = tmp_path / "fake.json"
+    o = run_area("fake", out, quick=True, timeout_s=60, root=tmp_path)
+    assert o.ok, o.error
+    assert o.doc is not None and o.doc["area"] == "fake"
+
+
+def test_an_area_that_exits_non_zero_fails_with_its_last_words(tmp_path: Path) -> None:
+    _area(tmp_path, "print('engine did not start'); raise SystemExit(3)\n")
+    o = run_area("fake", tmp_path / "fake.json", quick=True, timeout_s=60, root=tmp_path)
+    assert not o.ok
+    assert o.error == "exited 3: engine did not start"
+
+
+def test_a_full_document_where_a_quick_one_was_asked_fails(tmp_path: Path) -> None:
+    _area(
+        tmp_path,
+        f"""
+        import sys, pathlib
+        pathlib.Path(sys.argv[sys.argv.index("--json") + 1]).write_text({_fake_doc(quick=False)})
+        """,
+    )
+    o = run_area("fake", tmp_path / "fake.json", quick=True, timeout_s=60, root=tmp_path)
+    assert o.error is not None and "quick is False, expected True" in o.error
+
+
+def test_a_missing_script_fails_without_running_anything(tmp_path: Path) -> None:
+    o = run_area("fake", tmp_path / "fake.json", quick=True, timeout_s=60, root=tmp_path)
+    assert o.error == "benchmarks/fake/run.py is missing"
+
+
+def test_an_area_past_its_time_is_stopped(tmp_path: Path) -> None:
+    _area(tmp_path, "import time\nprint('working', flush=True)\ntime.sleep(60)\n")
+    o = run_area("fake", tmp_path / "fake.json", quick=True, timeout_s=1, root=tmp_path)
+    assert o.error == "timed out after 1 s"
+
+
+def test_recorded_documents_are_checked(tmp_path: Path) -> None:
+    missing = read_document("gateway", tmp_path / "results.json", quick=False)
+    assert missing.error is not None and "no result document" in missing.error
+    (tmp_path / "results.json").write_text("{not json")
+    assert "is not JSON" in str(
+        read_document("gateway", tmp_path / "results.json", quick=False).error
+    )
+    (tmp_path / "results.json").write_text(json.dumps({"area": "gateway"}))
+    broken = read_document("gateway", tmp_path / "results.json", quick=False)
+    assert broken.error is not None and "breaks the contract: title is missing" in broken.error
+    (tmp_path / "results.json").write_text(json.dumps(gateway_doc()))
+    assert read_document("gateway", tmp_path / "results.json", quick=False).ok
