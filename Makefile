@@ -32,8 +32,10 @@ clean:
 
 # Every benchmark area, full mode (long: vLLM starts, training); rewrites benchmarks/RESULTS.md.
 bench: setup
+	@scripts/bench_tools.sh
 	$(BIN)/python -m benchmarks.suite
 
 # Every area's smoke mode (under 5 minutes, one vLLM start); checks the documents, writes nothing.
 bench-quick: setup
+	@scripts/bench_tools.sh
 	$(BIN)/python -m benchmarks.suite --quick

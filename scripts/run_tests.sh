@@ -22,4 +22,5 @@ echo "[test] unit and end-to-end tests"
 $BIN/pytest -ra -p no:cacheprovider --durations=15 "$@" tests
 
 echo "[test] benchmark scripts (quick mode: they run and write well-formed results)"
+scripts/bench_tools.sh
 $BIN/python -m benchmarks.suite --quick
