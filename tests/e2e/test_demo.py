@@ -29,7 +29,7 @@ from driftgate.demo.settings import DemoSettings
 from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
 from driftgate.engine import EngineProcess
-from driftgate.stack import create_tenant
+from driftgate.stack import tenant_key
 from tests.live import start_services
 from tests.sre.live_prometheus import LiveReport, check_live
 from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
@@ -41,6 +41,16 @@ pytestmark = pytest.mark.e2e
 LOOP_ENV = {**DEMO_ENV, "DRIFTGATE_DRIFT_EMBEDDINGS": "true"}
 
 
+#: The variables an SRE would pick after this loop: the adapter under watch, the signal that
+#: drifted (other signals' alarm series do not exist), and on the gateway dashboard the
+#: version serving at the end (the one that also streamed).
+WATCHED = {
+    "adapter": "helpdesk",
+    "signal": "feedback_score",
+    "driftgate-gateway.version": "2",
+}
+
+
 @dataclass
 class LoopRun:
     timeline: Timeline
@@ -49,7 +59,8 @@ class LoopRun:
 
 
 def _stream(gateway_url: str, admin_key: str, adapter: str, n: int) -> None:
-    _, key = create_tenant(gateway_url, admin_key, "streaming-app", [adapter])
+    """A few streaming requests as the demo's tenant (a second key for it)."""
+    _, key = tenant_key(gateway_url, admin_key, "demo-app", [adapter])
     client = OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=120)
     for i in range(n):
         chunks = client.chat.completions.create(
@@ -80,7 +91,7 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         report = check_live(prometheus, targets, dashboards, sorted(ALERTS.glob("*.yaml")),
                             rate_interval="2m", range_="1h", settle_s=5.0, during=scenario,
-                            prefer={"adapter": "helpdesk"})
+                            prefer=WATCHED)
     finally:
         stack.stop()
         print(write_report(root / "results", timeline, outcomes).read_text())

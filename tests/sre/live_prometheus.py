@@ -177,11 +177,12 @@ def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: s
                    range_: str, prefer: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each query variable gets the first value its label_values() query finds (in order, so
     later variables see earlier ones; the placeholder ``-`` last), or the ``prefer`` value
-    for its name when that is among them (as an SRE picks the adapter under watch);
-    ``.*`` (Grafana's "All") when there is none."""
+    for ``"<dashboard uid>.<name>"`` or else ``name`` when that is among them (as an SRE
+    picks the adapter under watch); ``.*`` (Grafana's "All") when there is none."""
     prefer = prefer or {}
     variables: dict[str, str] = {}
     for name, query in variable_queries(dashboard):
+        wanted = prefer.get(f"{dashboard.get('uid')}.{name}", prefer.get(name))
         match = _LABEL_VALUES.match(substitute(query, variables, rate_interval, range_))
         if match is None:
             raise PrometheusError(f"variable {name}: unsupported query {query!r}")
@@ -189,7 +190,7 @@ def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: s
         # "-" is the gateway's label for requests refused before their tenant or model was
         # known (401, 403, 429): a real value but never what an SRE picks first.
         found = sorted(prom.label_values(label, selector),
-                       key=lambda v: (v != prefer.get(name), v == "-"))
+                       key=lambda v: (v != wanted, v == "-"))
         # A regex inside a PromQL double-quoted string: backslashes doubled, as Grafana does.
         variables[name] = re.escape(found[0]).replace("\\", "\\\\") if found else ".*"
     return variables
