@@ -130,10 +130,17 @@ def service_env(
     }
 
 
+#: Idle keep-alive connections stay open this long (uvicorn's default is 5 s). Clients
+#: (httpx, aiohttp) expire idle connections after 5-15 s: the server must outlast them, or a
+#: request sent on a connection the server is closing at that moment fails (seen in the demo).
+KEEP_ALIVE_S = 75
+
+
 def _uvicorn(python: str, app: str, host: str, port: int) -> list[str]:
     return [
         python, "-m", "uvicorn", "--factory", app,
         "--host", host, "--port", str(port), "--no-access-log",
+        "--timeout-keep-alive", str(KEEP_ALIVE_S),
     ]  # fmt: skip
 
 

@@ -6,8 +6,10 @@ gateway's admin API for :func:`create_tenant`, and refusing a port that is alrea
 
 from __future__ import annotations
 
+import http.client
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,16 @@ def test_create_tenant_through_the_real_gateway(tmp_path):
         again, key2 = tenant_key(gw.url, "admin-secret", "acme")
         assert again == "acme" and key2 != key
         assert tenant_key(gw.url, "admin-secret", "fresh")[0] == "fresh"
+        # An idle keep-alive connection outlives the 5 s that clients' pools keep one idle
+        # (uvicorn's default closes it at 5 s: a request sent then fails, as seen in the demo).
+        conn = http.client.HTTPConnection("127.0.0.1", int(gw.url.rsplit(":", 1)[1]), timeout=10)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() is not None
+        time.sleep(6.5)
+        conn.request("GET", "/healthz")  # the same socket: HTTPConnection reconnects only if closed
+        assert conn.getresponse().status == 200
+        assert conn.sock is not None
+        conn.close()
 
 
 def test_a_busy_port_is_refused_before_starting(tmp_path: Path):
