@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 from openai import OpenAI
@@ -129,15 +127,7 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
 
 def test_every_dashboard_panel_has_data_after_the_loop(loop_run: LoopRun) -> None:
     report = loop_run.prometheus
-    summary: dict[str, Any] = {
-        "without_data": report.panels_without_data(),
-        "unexported": sorted(report.unexported),
-        "failed": report.failed(),
-        "variables": report.variables,
-    }
-    out = Path(__file__).resolve().parents[2] / "results"
-    out.mkdir(exist_ok=True)
-    (out / "sre_live_full_cycle.json").write_text(json.dumps(summary, indent=2))
+    summary = report.save_summary("sre_live_full_cycle")
     assert report.failed() == [], summary
     assert sorted(report.unexported) == [], summary
     assert report.panels_without_data() == [], summary

@@ -223,6 +223,20 @@ class LiveReport:
     def panels_without_data(self) -> list[str]:
         return [f"{q.where}: {q.error or 'no data'}" for q in self.panels if not q.has_data]
 
+    def save_summary(self, name: str, **extra: Any) -> dict[str, Any]:
+        """What an SRE would read first, written to ``results/<name>.json`` and returned."""
+        summary = {
+            **extra,
+            "without_data": self.panels_without_data(),
+            "unexported": sorted(self.unexported),
+            "failed": self.failed(),
+            "variables": self.variables,
+        }
+        out = Path(__file__).resolve().parents[2] / "results"
+        out.mkdir(exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
     def failed(self) -> list[str]:
         """Queries Prometheus refused (any kind) and rules that did not evaluate cleanly."""
         bad = [f"{q.where}: {q.error}" for q in [*self.panels, *self.annotations, *self.alerts]

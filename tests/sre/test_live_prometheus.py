@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,17 +128,9 @@ def test_live_stack_panels_have_data(live_stack: Any) -> None:
     report = check_live(prometheus, targets, _dashboards(), RULE_FILES,
                         rate_interval="2m", range_="15m", settle_s=5.0,
                         during=lambda: _drive_traffic(live_stack))
-    summary = {
-        "seconds": round(time.monotonic() - started, 1),
-        "panels": len(report.panels),
-        "without_data": report.panels_without_data(),
-        "unexported": sorted(report.unexported),
-        "failed": report.failed(),
-        "variables": report.variables,
-    }
-    out = Path(__file__).resolve().parents[2] / "results"
-    out.mkdir(exist_ok=True)
-    (out / "sre_live_prometheus.json").write_text(json.dumps(summary, indent=2))
+    summary = report.save_summary("sre_live_prometheus",
+                                  seconds=round(time.monotonic() - started, 1),
+                                  panels=len(report.panels))
     assert report.failed() == [], summary
     serving = [m for m in report.panels_without_data() if m.startswith(SHORT_TRAFFIC_DASHBOARDS)]
     assert serving == [], summary
