@@ -30,6 +30,7 @@ from driftgate.errors import (
     install_error_handlers,
 )
 from driftgate.events import MAX_BATCH_EVENTS, FeedbackEvent
+from driftgate.gc_tuning import tuned_for_service
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,10 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         log.info("drift state rebuilt from %d stored events", replayed)
         app.state.drift = _State(service, _background(service, cfg))
         try:
-            with _retrain_runs_metrics(cfg.state_url, metrics):
+            with (
+                _retrain_runs_metrics(cfg.state_url, metrics),
+                tuned_for_service(cfg.gc_gen0_threshold),
+            ):
                 yield
         finally:
             for task in app.state.drift.tasks:

@@ -11,17 +11,24 @@ reference for what a request contributes, and the tests hold the two equal.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from drift.features import is_empty, is_refusal, sha256
+from drift.features import REFUSAL_PATTERN, sha256
 from drift.settings import TextPolicy
 from drift.tables import BASE_VERSION, REQUEST_COLUMNS
 from driftgate.adapters import BASE_LABEL
 from driftgate.events import EventBatch, RequestEvent
 
-__all__ = ["REQUEST_COLUMNS", "parse_batch", "request_rows", "signal_columns", "version_key"]
+__all__ = [
+    "REQUEST_COLUMNS",
+    "BatchRows",
+    "parse_batch",
+    "request_rows",
+    "signal_columns",
+    "version_key",
+]
 
 VersionKey = tuple[str, int]
 Columns = dict[str, list[float | str]]
@@ -48,27 +55,49 @@ def version_key(event: RequestEvent) -> VersionKey:
     return event.adapter, event.version or BASE_VERSION
 
 
+class BatchRows(NamedTuple):
+    """A batch as the store and the detectors take it, one entry per event, in event order."""
+
+    #: Store rows, tuples in :data:`~drift.tables.REQUEST_COLUMNS` order; the flag columns
+    #: (:data:`~drift.tables.REQUEST_FLAG_COLUMNS`) hold 0/1, which SQLite's driver binds
+    #: without the adaptation lookup it does for ``bool`` (~1 us per value).
+    rows: list[tuple[Any, ...]]
+    #: The (adapter, version) each event is monitored under (:func:`version_key`).
+    keys: list[VersionKey]
+    empties: list[bool]
+    refusals: list[bool]
+
+
 def request_rows(
     events: Sequence[RequestEvent], policy_for: Callable[[str | None], TextPolicy]
-) -> tuple[list[tuple[Any, ...]], list[bool], list[bool]]:
-    """Store rows (tuples in :data:`~drift.tables.REQUEST_COLUMNS` order), empty/refusal flags.
+) -> BatchRows:
+    """Store rows, version keys and empty/refusal flags of ``events``, in one pass.
 
     Features are always stored; prompt and completion text as the privacy policy of the
     event's adapter says (``keep`` the text, ``hash`` it, or ``drop`` it).
     """
     policies: dict[str | None, TextPolicy] = {}
     rows: list[tuple[Any, ...]] = []
+    keys: list[VersionKey] = []
     empties: list[bool] = []
     refusals: list[bool] = []
     for e in events:
-        policy = policies.get(e.adapter)
+        adapter = e.adapter
+        policy = policies.get(adapter)
         if policy is None:
-            policy = policies[e.adapter] = policy_for(e.adapter)
-        empty = is_empty(e)
-        refusal = is_refusal(e.completion_text)
+            policy = policies[adapter] = policy_for(adapter)
+        completion = e.completion_text
+        # is_empty / is_refusal / version_key inlined: this loop runs once per event.
+        empty = not completion.strip() if completion is not None else e.completion_tokens == 0
+        refusal = completion is not None and REFUSAL_PATTERN.match(completion) is not None
         empties.append(empty)
         refusals.append(refusal)
-        adapter, version = version_key(e)
+        if adapter is None:
+            key = (BASE_LABEL, BASE_VERSION)
+        else:
+            key = (adapter, e.version or BASE_VERSION)
+        keys.append(key)
+        adapter, version = key
         if policy == "keep":
             texts: tuple[Any, ...] = (e.prompt_text, e.completion_text, None, None)
         elif policy == "hash":
@@ -84,7 +113,7 @@ def request_rows(
                 adapter,
                 version,
                 e.endpoint,
-                e.stream,
+                int(e.stream),
                 e.status_code,
                 e.replica,
                 *texts,
@@ -93,15 +122,18 @@ def request_rows(
                 e.latency_ms,
                 e.ttft_ms,
                 e.finish_reason,
-                empty,
-                refusal,
+                int(empty),
+                int(refusal),
             )
         )
-    return rows, empties, refusals
+    return BatchRows(rows, keys, empties, refusals)
 
 
 def signal_columns(
-    events: Sequence[RequestEvent], empties: Sequence[bool], refusals: Sequence[bool]
+    events: Sequence[RequestEvent],
+    keys: Sequence[VersionKey],
+    empties: Sequence[bool],
+    refusals: Sequence[bool],
 ) -> dict[VersionKey, Columns]:
     """The values each version's signals get from ``events``, in event order.
 
@@ -111,7 +143,7 @@ def signal_columns(
     groups: dict[VersionKey, list[int]] = {}
     for i, e in enumerate(events):
         if e.status_code < 400:
-            key = version_key(e)
+            key = keys[i]
             idx = groups.get(key)
             if idx is None:
                 groups[key] = [i]

@@ -26,7 +26,7 @@ SIGNALS: dict[str, SignalKind] = {
     "negative_feedback": "binary",
 }
 
-_REFUSAL = re.compile(
+REFUSAL_PATTERN = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i can(?:'|no)t|i cannot|i am unable|i'?m unable"
     r"|i'?m not able|i am not able|as an ai\b|i won'?t be able|unfortunately,? i can)",
     re.IGNORECASE,
@@ -41,7 +41,7 @@ def is_refusal(text: str | None) -> bool:
     >>> is_refusal("The capital of France is Paris.")
     False
     """
-    return bool(text) and _REFUSAL.match(text or "") is not None
+    return bool(text) and REFUSAL_PATTERN.match(text or "") is not None
 
 
 def is_empty(event: RequestEvent) -> bool:

@@ -8,7 +8,12 @@ chi-square test). A drifted signal reports at least 1.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+if TYPE_CHECKING:
+    from drift.versions import VersionMonitor
 
 
 class DriftMetrics:
@@ -76,3 +81,43 @@ class DriftMetrics:
             ["adapter", "reason"],
             registry=r,
         )
+
+
+class VersionGauges:
+    """The gauges of one (adapter, version), their label children looked up once.
+
+    Updated after every batch, for every version in it; ``labels()`` costs a lock and a
+    dict lookup per call, so the children are kept (as the gateway does for its metrics).
+    """
+
+    def __init__(self, metrics: DriftMetrics, adapter: str, version: str) -> None:
+        self._metrics = metrics
+        self._labels = (adapter, version)
+        self._signals: dict[str, tuple[Gauge, Gauge, Gauge]] = {}
+        self._negative_ratio: Gauge | None = None
+
+    def _children(self, signal: str) -> tuple[Gauge, Gauge, Gauge]:
+        found = self._signals.get(signal)
+        if found is None:
+            m, labels = self._metrics, self._labels
+            found = self._signals[signal] = (
+                m.score.labels(*labels, signal),
+                m.feature_mean.labels(*labels, signal, "current"),
+                m.feature_mean.labels(*labels, signal, "reference"),
+            )
+        return found
+
+    def update(self, vm: VersionMonitor) -> None:
+        for name, mon in vm.signals.items():
+            score, current, reference = self._children(name)
+            score.set(mon.score)
+            cur = mon.current_mean
+            if cur is not None:
+                current.set(cur)
+            if mon.ref_mean is not None:
+                reference.set(mon.ref_mean)
+        ratio = vm.negative_ratio
+        if ratio is not None:
+            if self._negative_ratio is None:
+                self._negative_ratio = self._metrics.negative_ratio.labels(*self._labels)
+            self._negative_ratio.set(ratio)

@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -346,16 +346,19 @@ class SignalMonitor:
         if self.kind == "categorical":
             w.extend(xs)
             return
+        # Numeric and binary values are floats (drift.batch builds them so); the builtin
+        # sum beats numpy's on batches this small.
+        nums = cast("Sequence[float]", xs)
         size = w.maxlen or 0
-        if len(xs) >= size:
-            w.extend(xs[len(xs) - size :])
-            self._window_sum = float(np.sum(np.asarray(w, dtype=float)))
+        if len(nums) >= size:
+            w.extend(nums[len(nums) - size :])
+            self._window_sum = math.fsum(cast("deque[float]", w))
             return
-        overflow = len(w) + len(xs) - size
+        overflow = len(w) + len(nums) - size
         if overflow > 0:
-            self._window_sum -= float(np.sum(np.asarray(list(islice(w, overflow)), dtype=float)))
-        self._window_sum += float(np.sum(np.asarray(xs, dtype=float)))
-        w.extend(xs)
+            self._window_sum -= sum(cast("Iterator[float]", islice(w, overflow)))
+        self._window_sum += sum(nums)
+        w.extend(nums)
 
     def _drifted(self) -> None:
         self.phase = "drifted"

@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
-from drift.batch import request_rows, signal_columns, version_key
+from drift.batch import request_rows, signal_columns
 from drift.embeddings import EmbeddingMonitor
 from drift.features import RequestFeatures, feedback_signals
-from drift.metrics import DriftMetrics
+from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
 from drift.settings import DriftSettings
 from drift.store import (
@@ -108,6 +108,7 @@ class DriftService:
         self.monitor = DriftMonitor(monitor_config(settings))
         self._lock = asyncio.Lock()
         self._joins: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._gauges: dict[tuple[str, int], VersionGauges] = {}
         self._orphans: set[str] = set()
         self._orphans_overflow = False
 
@@ -130,7 +131,7 @@ class DriftService:
     async def ingest(self, batch: EventBatch) -> tuple[int, int]:
         """Store new events of a batch and feed them to the detectors; (accepted, duplicates)."""
         events = batch.events
-        rows, empties, refusals = request_rows(events, self.settings.text_policy_for)
+        rows, keys, empties, refusals = request_rows(events, self.settings.text_policy_for)
         async with self._lock:
             new_ids = await asyncio.to_thread(self.store.insert_requests, rows)
             fresh: Sequence[RequestEvent] = events
@@ -141,6 +142,7 @@ class DriftService:
                         new_ids.discard(e.event_id)  # a duplicate inside one batch counts once
                         keep.append(i)
                 fresh = [events[i] for i in keep]
+                keys = [keys[i] for i in keep]
                 empties = [empties[i] for i in keep]
                 refusals = [refusals[i] for i in keep]
             early: list[dict[str, Any]] = []
@@ -153,9 +155,8 @@ class DriftService:
                 if waiting:
                     early = await asyncio.to_thread(self.store.feedback_for_requests, waiting)
                     self._orphans.difference_update(waiting)
-            keys = [version_key(e) for e in fresh]
             self._remember_many([e.request_id for e in fresh], keys)
-            columns = signal_columns(fresh, empties, refusals)
+            columns = signal_columns(fresh, keys, empties, refusals)
             for key in set(keys):  # a version seen only failing still shows in the status
                 columns.setdefault(key, {})
             if early:
@@ -257,18 +258,12 @@ class DriftService:
             log.info("retrain trigger %s: %s (%s)", a.adapter, decision.outcome, decision.detail)
 
     def _update_gauges(self, vm: VersionMonitor) -> None:
-        adapter, version = vm.adapter, _version_label(vm.version)
-        m = self.metrics
-        for name, mon in vm.signals.items():
-            m.score.labels(adapter, version, name).set(mon.score)
-            cur = mon.current_mean
-            if cur is not None:
-                m.feature_mean.labels(adapter, version, name, "current").set(cur)
-            if mon.ref_mean is not None:
-                m.feature_mean.labels(adapter, version, name, "reference").set(mon.ref_mean)
-        ratio = vm.negative_ratio
-        if ratio is not None:
-            m.negative_ratio.labels(adapter, version).set(ratio)
+        gauges = self._gauges.get((vm.adapter, vm.version))
+        if gauges is None:
+            gauges = self._gauges[(vm.adapter, vm.version)] = VersionGauges(
+                self.metrics, vm.adapter, _version_label(vm.version)
+            )
+        gauges.update(vm)
 
     # --- restart ----------------------------------------------------------------------
 

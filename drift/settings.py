@@ -37,6 +37,9 @@ class DriftSettings(BaseSettings):
     #: but the last commits before a power loss or OS crash may roll back; it saves little
     #: CPU (see benchmarks/drift/RESULTS.md), so keep FULL unless fsync latency matters.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    #: CPython's young-generation GC threshold once the service is up (0: leave the default,
+    #: 700). A higher one saves CPU per ingested event; see driftgate/gc_tuning.py.
+    gc_gen0_threshold: int = Field(default=10_000, ge=0)
     #: Largest request body accepted on ``/v1/events`` (bytes).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 

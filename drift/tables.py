@@ -74,6 +74,9 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "refusal",
 )
 
+#: Boolean columns of :data:`REQUEST_COLUMNS`, which request rows carry as 0/1.
+REQUEST_FLAG_COLUMNS: tuple[str, ...] = ("stream", "empty", "refusal")
+
 
 feedback = Table(
     "drift_feedback",

@@ -84,8 +84,8 @@ class StandardizedADWIN:
 
     def update(self, x: float) -> bool:
         z = (x - self.mean) * self._scale
-        if not math.isfinite(z):
-            z = self.clip if z > 0 else -self.clip
+        if math.isnan(z):  # no information: neutral, as in first_alarm
+            z = 0.0
         z = min(self.clip, max(-self.clip, z))
         self._adwin.update(z)
         self._n += 1
@@ -103,13 +103,27 @@ class StandardizedADWIN:
         np.clip(z, -self.clip, self.clip, out=z)
         z[np.isnan(z)] = 0.0
         adwin = self._adwin
-        for i, value in enumerate(z.tolist()):
-            adwin.update(value)
-            if adwin.drift_detected:
-                self._n += i + 1
-                self._drift = True
-                self._change_start = self._n - int(adwin.width)
-                return i
-        self._n += len(z)
+        values = z.tolist()
+        # River's ADWIN.update is a Python wrapper around its Rust core (``_helper``, River
+        # 0.26) that only resets after a detection; calling the core directly halves the
+        # per-value cost. After a detection the wrapper's own update does the reset.
+        core = None if adwin.drift_detected else getattr(adwin, "_helper", None)
+        if core is not None:
+            for i, value in enumerate(values):
+                if core.update(value):
+                    adwin._drift_detected = True
+                    return self._alarm_at(i)
+        else:
+            for i, value in enumerate(values):
+                adwin.update(value)
+                if adwin.drift_detected:
+                    return self._alarm_at(i)
+        self._n += len(values)
         self._drift = False
         return -1
+
+    def _alarm_at(self, i: int) -> int:
+        self._n += i + 1
+        self._drift = True
+        self._change_start = self._n - int(self._adwin.width)
+        return i

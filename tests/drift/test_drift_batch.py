@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from drift.batch import parse_batch, request_rows, signal_columns, version_key
-from drift.features import request_features, sha256
+from drift.features import is_empty, is_refusal, request_features, sha256
 from drift.tables import REQUEST_COLUMNS, requests
 from driftgate.events import EventBatch, RequestEvent
 
@@ -31,16 +31,30 @@ def test_signal_columns_equal_the_per_event_signals(
     request_factory: Callable[..., RequestEvent],
 ) -> None:
     events = mixed_events(request_factory)
-    _, empties, refusals = request_rows(events, lambda _a: "keep")
+    _, keys, empties, refusals = request_rows(events, lambda _a: "keep")
+    assert keys == [version_key(e) for e in events]
     expected: dict[tuple[str, int], dict[str, list[float | str]]] = {}
     for e in events:
         for name, value in request_features(e).signals():
             expected.setdefault(version_key(e), {}).setdefault(name, []).append(value)
-    got = signal_columns(events, empties, refusals)
+    got = signal_columns(events, keys, empties, refusals)
     assert got == expected
     assert got[("support", 1)]["refusal"] == [0.0, 1.0, 0.0, 0.0]
     assert got[("support", 1)]["empty_output"] == [0.0, 0.0, 1.0, 0.0]
     assert got[("base", 0)]["latency_ms"] == [80.0] and "ttft_ms" not in got[("base", 0)]
+
+
+def test_inlined_flags_equal_the_feature_functions(
+    request_factory: Callable[..., RequestEvent],
+) -> None:
+    texts = [None, "", "  ", "I cannot do that.", "Sure: I can't wait!", "ok", "As an AI model"]
+    events = [
+        request_factory(completion_text=t, completion_tokens=n) for t in texts for n in (0, 3)
+    ]
+    _, _, empties, refusals = request_rows(events, lambda _a: "keep")
+    assert empties == [is_empty(e) for e in events]
+    assert refusals == [is_refusal(e.completion_text) for e in events]
+    assert any(empties) and any(refusals) and not all(refusals)
 
 
 def test_rows_hold_every_stored_column_in_table_order(
@@ -48,12 +62,12 @@ def test_rows_hold_every_stored_column_in_table_order(
 ) -> None:
     assert tuple(c.name for c in requests.columns if c.name != "id") == REQUEST_COLUMNS
     e = request_factory(ttft_ms=12.5, replica="r1", stream=True)
-    rows, empties, refusals = request_rows([e], lambda _a: "keep")
+    rows, _, empties, refusals = request_rows([e], lambda _a: "keep")
     row = dict(zip(REQUEST_COLUMNS, rows[0], strict=True))
     for name in REQUEST_COLUMNS:
         if hasattr(e, name):
             assert row[name] == getattr(e, name), name
-    assert row["prompt_sha256"] is None and row["empty"] is False and row["refusal"] is False
+    assert row["prompt_sha256"] is None and row["empty"] == 0 and row["refusal"] == 0
     assert (empties, refusals) == ([False], [False])
 
 
@@ -64,7 +78,7 @@ def test_rows_follow_the_privacy_policy_per_adapter(
     hashed = request_factory(adapter="hr")
     dropped = request_factory(adapter="legal")
     policy = {"support": "keep", "hr": "hash", "legal": "drop"}
-    rows, _, _ = request_rows([kept, hashed, dropped], lambda a: policy[a or ""])  # type: ignore[arg-type,return-value]
+    rows = request_rows([kept, hashed, dropped], lambda a: policy[a or ""]).rows  # type: ignore[arg-type,return-value]
     texts = [dict(zip(REQUEST_COLUMNS, r, strict=True)) for r in rows]
     pick = ("prompt_text", "completion_text", "prompt_sha256", "completion_sha256")
     assert [tuple(t[k] for k in pick) for t in texts] == [

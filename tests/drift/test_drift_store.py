@@ -12,7 +12,7 @@ from driftgate.events import FeedbackEvent, RequestEvent
 
 
 def rows(events: list[RequestEvent], policy: str = "keep") -> list[tuple[object, ...]]:
-    return request_rows(events, lambda _adapter: policy)[0]  # type: ignore[return-value]
+    return request_rows(events, lambda _adapter: policy).rows  # type: ignore[return-value]
 
 
 def test_insert_is_idempotent_by_event_id(

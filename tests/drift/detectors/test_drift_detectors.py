@@ -115,3 +115,29 @@ def test_windowed_chi2_detector_on_categories() -> None:
     assert not any(det.update(x) for x in same)
     moved = ["stop" if rng.random() < 0.5 else "length" for _ in range(400)]
     assert any(det.update(x) for x in moved)
+
+
+def test_adwin_batch_scan_finds_the_same_alarms_as_value_by_value_updates() -> None:
+    rng = random.Random(8)
+    stream = (
+        [rng.gauss(0, 1) for _ in range(800)]
+        + [rng.gauss(2, 1) for _ in range(400)]
+        + [rng.gauss(-1, 1) for _ in range(400)]
+        + [float("nan"), float("inf")]
+        + [rng.gauss(0, 1) for _ in range(200)]
+    )
+    one_by_one = StandardizedADWIN(0.0, 1.0)
+    expected = [(i, one_by_one.change_start) for i, x in enumerate(stream) if one_by_one.update(x)]
+    scanned = StandardizedADWIN(0.0, 1.0)
+    found: list[tuple[int, int]] = []
+    start = 0
+    while start < len(stream):  # uneven chunks, resuming after each alarm as the monitor does
+        chunk = stream[start : start + 97]
+        at = scanned.first_alarm(chunk)
+        if at < 0:
+            start += len(chunk)
+            continue
+        found.append((start + at, scanned.change_start))
+        start += at + 1
+    assert len(expected) >= 2 and found == expected
+    assert scanned.n_seen == len(stream)
