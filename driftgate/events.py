@@ -10,10 +10,11 @@ between the services: import these models, never redefine them.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from driftgate.ids import time_ordered_id
 
 #: Largest batch the drift service accepts; the gateway never sends more.
 MAX_BATCH_EVENTS = 1000
@@ -24,7 +25,7 @@ Endpoint = Literal["chat", "completions"]
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    return time_ordered_id()
 
 
 class RequestEvent(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+from driftgate.ids import time_ordered_id
 from driftgate.state.models import TenantInfo
 from gateway.openai_body import Endpoint, prompt_text
 from gateway.routing import Target
@@ -31,7 +31,7 @@ class Call:
         self.t0 = time.perf_counter()
         self.ts = time.time()
         prefix = "chatcmpl-" if endpoint == "chat" else "cmpl-"
-        self.request_id = prefix + os.urandom(16).hex()
+        self.request_id = prefix + time_ordered_id()
         self.tenant: TenantInfo | None = None
         self.target: Target | None = None
         self.payload: dict[str, Any] | None = None
@@ -73,7 +73,7 @@ class Call:
         sink.emit(
             {  # exactly the fields of driftgate.events.RequestEvent (see event_sink)
                 "kind": "request",
-                "event_id": os.urandom(16).hex(),
+                "event_id": time_ordered_id(),
                 "request_id": self.request_id,
                 "ts": self.ts,
                 "tenant": tenant.name,
