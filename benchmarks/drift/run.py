@@ -23,21 +23,18 @@ for a full run; a quick run writes only where ``--json`` says, else to a temp fi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
-import shlex
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from benchmarks.drift import quality, synth, throughput
-from benchmarks.suite.contract import document, figure, loadavg, write_document
+from benchmarks.suite.cli import AreaRun, area_parser
+from benchmarks.suite.contract import figure
 
-HERE = Path(__file__).resolve().parent
 TARGET_EVENTS = 20_000.0
 TARGET_FALSE_ALARMS = 1.0
 TARGET_DELAY = {"1 sigma": 30.0, "3 sigma": 10.0, "0.10 -> 0.20": 300.0}
@@ -55,7 +52,7 @@ class Throughput:
 
 
 async def measure_throughput(
-    n_events: int, repeat: int, syncs: list[str], log: Any
+    n_events: int, repeat: int, syncs: list[str], log: Callable[[str], None]
 ) -> list[Throughput]:
     bodies = throughput.make_batches(n_events, 1000)
     out = []
@@ -194,26 +191,19 @@ def details(results: list[Throughput], breakdown: dict[str, float], rows: list[q
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="smoke run: seconds, not results")
-    ap.add_argument("--json", type=Path, help="result document path")
+    ap = area_parser(__doc__, quick_help="smoke run: seconds, not results")
     ap.add_argument("--events", type=int, help="events per throughput run (default 100,000)")
     ap.add_argument("--repeat", type=int, help="throughput runs per path (default 3)")
     args = ap.parse_args(argv)
     quick = bool(args.quick)
     n_events = args.events or (3_000 if quick else 100_000)
     repeat = args.repeat or (1 if quick else 3)
-    out = args.json
-    if out is None:
-        out = Path(tempfile.mkdtemp(prefix="drift-quick-")) / "results.json"
-        if not quick:
-            out = HERE / "results.json"
     t0 = time.time()
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg} ({time.time() - t0:.0f} s)", flush=True)
 
-    before = loadavg()
+    run = AreaRun.start("drift", args, argv)
     syncs = ["FULL"] if quick else ["FULL", "NORMAL"]
     results = asyncio.run(measure_throughput(n_events, repeat, syncs, log))
     steps = throughput.breakdown(throughput.make_batches(n_events, 1000), n_events)
@@ -223,18 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     log("quality (Gaussian, rate) done")
     rows += synth.synth_rows(synth.QUICK_BUDGET if quick else synth.SYNTH_BUDGET)
     log("quality (River synthetic streams) done")
-    doc = document(
-        area="drift",
+    doc = run.write(
         title="Drift service: ingest events per CPU-second, false alarms and detection delays",
-        command=shlex.join([".venv/bin/python", "-m", "benchmarks.drift.run", *sys.argv[1:]]),
-        quick=quick,
-        loadavg_before=before,
         figures=throughput_figures(results) + quality_figures(rows),
         details_md=details(results, steps, rows),
         extra={"throughput_events": n_events, "throughput_repeat": repeat},
     )
-    write_document(doc, out)
-    log(f"wrote {out}")
+    log(f"wrote {run.out}")
     for fig in doc["figures"]:
         met = {True: "met", False: "MISSED", None: ""}[fig["met"]]
         print(f"  {fig['name']}: {fig['value']} {fig['unit']} (ratio {fig['ratio']}) {met}")

@@ -36,12 +36,16 @@ from drift.store import DriftStore
 from drift.trigger import TriggerManager
 from driftgate.events import EventBatch, RequestEvent
 from driftgate.gc_tuning import tuned_for_service
+from driftgate.ids import time_ordered_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_batches(n_events: int, batch: int, seed: int = 0) -> list[bytes]:
-    """Realistic events over 4 adapters x 2 versions, serialized as the gateway sends them."""
+    """Realistic events over 4 adapters x 2 versions, serialized as the gateway sends them.
+
+    Request and event ids are time-ordered, as the gateway makes them (driftgate.ids).
+    """
     rng = random.Random(seed)
     bodies = []
     for start in range(0, n_events, batch):
@@ -50,7 +54,7 @@ def make_batches(n_events: int, batch: int, seed: int = 0) -> list[bytes]:
             adapter = rng.choice(["support", "billing", "hr", "legal"])
             events.append(
                 RequestEvent(
-                    request_id=f"req-{seed}-{i}",
+                    request_id=f"chatcmpl-{time_ordered_id()}",  # as the gateway makes them
                     tenant="acme",
                     adapter=adapter,
                     version=rng.choice([1, 2]),

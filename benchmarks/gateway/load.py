@@ -68,19 +68,21 @@ class Run:
         return d
 
 
-def parse_wrk(text: str) -> dict[str, Any]:
-    def grab(pattern: str) -> str | None:
-        m = re.search(pattern, text, re.MULTILINE)
-        return m.group(1) if m else None
+def _grab(pattern: str, text: str) -> str | None:
+    """The first group of the first match of a (multi-line) pattern, if any."""
+    m = re.search(pattern, text, re.MULTILINE)
+    return m.group(1) if m else None
 
-    req = grab(r"^\s*(\d+) requests in")
-    rps = grab(r"^Requests/sec:\s+([\d.]+)")
-    p50 = grab(r"^\s+50%\s+(\S+)")
-    p99 = grab(r"^\s+99%\s+(\S+)")
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    req = _grab(r"^\s*(\d+) requests in", text)
+    rps = _grab(r"^Requests/sec:\s+([\d.]+)", text)
+    p50 = _grab(r"^\s+50%\s+(\S+)", text)
+    p99 = _grab(r"^\s+99%\s+(\S+)", text)
     if req is None or rps is None or p50 is None or p99 is None:
         raise RuntimeError(f"unexpected wrk output:\n{text}")
-    errors = int(grab(r"Non-2xx or 3xx responses: (\d+)") or 0)
-    socket_errors = grab(r"^\s+Socket errors: (.*)$")
+    errors = int(_grab(r"Non-2xx or 3xx responses: (\d+)", text) or 0)
+    socket_errors = _grab(r"^\s+Socket errors: (.*)$", text)
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors))
     return {
@@ -93,14 +95,10 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 
 def parse_hey(text: str) -> dict[str, Any]:
-    def grab(pattern: str) -> str | None:
-        m = re.search(pattern, text, re.MULTILINE)
-        return m.group(1) if m else None
-
-    rps = grab(r"Requests/sec:\s+([\d.]+)")
-    p50 = grab(r"50% in ([\d.]+) secs")
+    rps = _grab(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = _grab(r"50% in ([\d.]+) secs", text)
     # hey leaves the 99% line out (or prints 0) when a run has few requests: use the slowest
-    p99 = grab(r"99% in ([\d.]+) secs") or grab(r"Slowest:\s+([\d.]+) secs")
+    p99 = _grab(r"99% in ([\d.]+) secs", text) or _grab(r"Slowest:\s+([\d.]+) secs", text)
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", text)
     if rps is None or p50 is None or p99 is None or not codes:
         raise RuntimeError(f"unexpected hey output:\n{text}")
@@ -132,13 +130,25 @@ class Client:
         )
 
     def _measure(
-        self, target: str, argv: list[str], env: dict[str, str], pid: int | None, timeout: float
+        self,
+        target: str,
+        tool_argv: list[str],
+        env: dict[str, str],
+        pid: int | None,
+        duration_s: float,
     ) -> tuple[str, float | None]:
+        """Run a load tool pinned to the load core: its output and the server's CPU seconds."""
         cpu0 = cpu_seconds(pid) if pid else None
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            pinned(self.core, tool_argv),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=duration_s + 60,  # the run itself plus slack for start-up and exit
+        )
         if done.returncode != 0:
             raise RuntimeError(
-                f"{target}: {argv[3]} failed ({done.returncode}): {done.stdout}{done.stderr}"
+                f"{target}: {tool_argv[0]} failed ({done.returncode}): {done.stdout}{done.stderr}"
             )
         cpu = cpu_seconds(pid) - cpu0 if pid and cpu0 is not None else None
         return done.stdout, cpu
@@ -154,18 +164,13 @@ class Client:
         key: str | None = None,
     ) -> Run:
         """Closed loop: ``connections`` connections, each sending as soon as answered."""
-        argv = pinned(
-            self.core,
-            [
-                *("wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", "--latency"),
-                *("-s", str(HERE / "chat.lua"), url),
-            ],
-        )
+        argv = [
+            *("wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", "--latency"),
+            *("-s", str(HERE / "chat.lua"), url),
+        ]
         env = {**os.environ, "KEY": key or self.key, "MODEL": model}
-        out, cpu = self._measure(target, argv, env, pid, duration_s + 60)
-        r = Run(target, connections, duration_s, server_cpu_s=cpu, **parse_wrk(out))
-        _log(r)
-        return r
+        out, cpu = self._measure(target, argv, env, pid, duration_s)
+        return _logged(Run(target, connections, duration_s, server_cpu_s=cpu, **parse_wrk(out)))
 
     def hey(
         self,
@@ -179,18 +184,16 @@ class Client:
         workers: int = 8,
     ) -> Run:
         """Fixed rate: ``workers`` connections, each pacing itself to ``rate / workers``."""
-        argv = pinned(
-            self.core,
-            [
-                *("hey", "-z", f"{duration_s:g}s", "-c", str(workers), "-q", f"{rate / workers:g}"),
-                *("-m", "POST", "-T", "application/json", "-d", self._body(model)),
-                *("-H", f"Authorization: Bearer {key or self.key}", url),
-            ],
+        argv = [
+            *("hey", "-z", f"{duration_s:g}s", "-c", str(workers), "-q", f"{rate / workers:g}"),
+            *("-m", "POST", "-T", "application/json", "-d", self._body(model)),
+            *("-H", f"Authorization: Bearer {key or self.key}", url),
+        ]
+        out, cpu = self._measure(target, argv, dict(os.environ), pid, duration_s)
+        fields = parse_hey(out)
+        return _logged(
+            Run(target, workers, duration_s, offered_rps=rate, server_cpu_s=cpu, **fields)
         )
-        out, cpu = self._measure(target, argv, dict(os.environ), pid, duration_s + 60)
-        r = Run(target, workers, duration_s, offered_rps=rate, server_cpu_s=cpu, **parse_hey(out))
-        _log(r)
-        return r
 
     def ttft(self, target: str, url: str, model: str, n: int, key: str | None = None) -> Run:
         """``n`` sequential streaming requests: time to the first content chunk (p50, p99)."""
@@ -204,9 +207,9 @@ class Client:
         finally:
             os.sched_setaffinity(0, before)
         qs = statistics.quantiles(times, n=100, method="inclusive")
-        r = Run(target, 1, wall, len(times), len(times) / wall, qs[49], qs[98], errors=0)
-        _log(r, "TTFT")
-        return r
+        return _logged(
+            Run(target, 1, wall, len(times), len(times) / wall, qs[49], qs[98], errors=0), "TTFT"
+        )
 
     async def _ttft(self, url: str, model: str, n: int, key: str) -> list[float]:
         body = self._body(model, stream=True).encode()
@@ -228,7 +231,8 @@ class Client:
         return out
 
 
-def _log(r: Run, what: str = "") -> None:
+def _logged(r: Run, what: str = "") -> Run:
+    """Log a run and hand it back; a run with failed requests is an error, not a result."""
     extra = f", server {r.cpu_us_per_request:.0f} us CPU/request" if r.cpu_us_per_request else ""
     offered = f" at {r.offered_rps:g}/s" if r.offered_rps else f" c{r.connections}"
     log(
@@ -237,3 +241,4 @@ def _log(r: Run, what: str = "") -> None:
     )
     if r.errors:
         raise RuntimeError(f"{r.target}: {r.errors} failed requests")
+    return r

@@ -42,7 +42,7 @@ import httpx
 from benchmarks.gateway import report, targets
 from benchmarks.gateway.load import Client
 from benchmarks.gateway.procs import log, rss_mib, wait_for_quiet
-from benchmarks.suite.contract import command_line, document, loadavg, write_document
+from benchmarks.suite.cli import AreaRun, area_parser, shown_path
 
 HERE = Path(__file__).resolve().parent
 FULL_RATES = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1200.0)
@@ -184,9 +184,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 s per measurement")
-    ap.add_argument("--json", type=Path, default=None, help="result document (default: here)")
+    ap = area_parser(__doc__, quick_help="a smoke run: 1 s per measurement")
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
     ap.add_argument("--connections", type=int, default=32, help="connections at saturation")
     ap.add_argument("--gateway-core", type=int, default=0)
@@ -201,11 +199,6 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{tool} not found (Debian: apt-get install wrk hey util-linux)")
     if args.gateway_core == args.load_core:
         ap.error("--gateway-core and --load-core must differ")
-    json_path = args.json or (
-        Path(tempfile.gettempdir()) / "driftgate-gateway-quick.json"
-        if args.quick
-        else HERE / "results.json"
-    )
     args.litellm = not args.no_litellm
     if args.litellm and not targets.litellm_installed():
         if args.quick:
@@ -213,13 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             args.litellm = False
         else:
             targets.install_litellm()
-    command = command_line("benchmarks.gateway.run", sys.argv[1:] if argv is None else argv)
     # unwind (and stop every process started) on SIGTERM too, not only on Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     if not args.quick:
         wait_for_quiet(args.max_load, args.max_wait)
-    load_before = loadavg()
+    run = AreaRun.start("gateway", args, argv)
     with tempfile.TemporaryDirectory(prefix="dg-gwbench-") as tmp:
         res = measure(args, Path(tmp))
     sat, c1 = res["saturation"], res["c1"]
@@ -239,23 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     res["limits"], res["latency_limits"] = _limits(res)
     res["verdicts"] = _verdicts(res)
-    plots = []
-    png = (json_path.parent if args.quick else HERE) / "latency_vs_load.png"
-    if report.plot(res, png):
-        plots.append(str(png.relative_to(targets.HERE.parents[1])) if not args.quick else str(png))
-    doc = document(
-        area="gateway",
+    png = run.plot_path("latency_vs_load.png")
+    plots = [shown_path(png)] if report.plot(res, png) else []
+    doc = run.write(
         title="Gateway: req/s per core, added latency, vs direct and LiteLLM",
-        command=command,
-        quick=args.quick,
-        loadavg_before=load_before,
         figures=report.figures(res),
         details_md=report.details_md(res),
         plots=plots,
         extra={"raw": res},
     )
-    write_document(doc, json_path)
-    log(f"wrote {json_path}")
+    log(f"wrote {run.out}")
     if not args.quick:
         (HERE / "RESULTS.md").write_text(render_results_md(doc))
         log(f"wrote {HERE / 'RESULTS.md'}")

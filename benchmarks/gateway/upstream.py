@@ -65,10 +65,10 @@ class Upstream:
         self.loaded.discard(str(body["lora_name"]))
         return web.Response(text="Success")
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._infer(request, chat=True)
 
-    async def _completions(self, request: web.Request) -> web.Response:
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._infer(request, chat=False)
 
     async def _infer(self, request: web.Request, *, chat: bool) -> web.StreamResponse:

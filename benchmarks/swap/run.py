@@ -15,26 +15,20 @@ clients, 4-token requests, a 1 s canary (proves the script works; not a result).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.suite.contract import command_line, document, loadavg, write_document
+from benchmarks.suite.cli import AreaRun, area_parser
+from benchmarks.suite.engine import add_engine_flag, engine_url
 from benchmarks.swap.load import run_swap
 from benchmarks.swap.report import details_md, figures
 from driftgate import paths
-from driftgate.engine import EngineProcess
-from driftgate.settings import EngineSettings
 from tests.e2e.test_swap import swap_services
-from tests.live import free_port
 
 
 def _fixture(name: str) -> Path | None:
@@ -42,29 +36,16 @@ def _fixture(name: str) -> Path | None:
     return found[-1] if found else None
 
 
-@contextmanager
-def _engine(given: str | None, log_dir: Path) -> Iterator[str]:
-    if given:
-        yield given.rstrip("/")
-        return
-    settings = EngineSettings(port=free_port(), max_loras=4, max_cpu_loras=8)
-    with EngineProcess(settings, log_path=log_dir / "engine.log") as engine:
-        yield engine.base_url
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = area_parser(__doc__)
+    add_engine_flag(ap)
     ap.add_argument("--v1", type=Path, default=_fixture("support"))
     ap.add_argument("--v2", type=Path, default=_fixture("greeter"))
     ap.add_argument("--clients", type=int)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--canary-s", type=float)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", type=Path, default=Path(__file__).with_name("results.json"))
-    ap.add_argument("--engine-url", help="use this running vLLM instead of starting one")
     args = ap.parse_args(argv)
-    given = list(sys.argv[1:] if argv is None else argv)
-    load0 = loadavg()
+    run = AreaRun.start("swap", args, argv)
     clients = args.clients or (2 if args.quick else 8)
     canary_s = args.canary_s if args.canary_s is not None else (1.0 if args.quick else 8.0)
     # quick: short requests and short waits around the swap; full: the harness defaults
@@ -72,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.v1 is None or args.v2 is None:
         ap.error("no adapters: give --v1 and --v2 (or run the e2e tests once to build them)")
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, _engine(args.engine_url, Path(tmp)) as engine_url:
+    with tempfile.TemporaryDirectory() as tmp, engine_url(args.engine_url, Path(tmp)) as engine:
         for i in range(args.runs):
-            stack, s = swap_services(engine_url, Path(tmp) / f"home{i}")
+            stack, s = swap_services(engine, Path(tmp) / f"home{i}")
             try:
                 adapter = "swap"
                 with httpx.Client(timeout=60) as http:
@@ -110,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 # a fresh state store next run: leave the engine as it was
                 for name in ("swap--v1", "swap--v2"):
                     httpx.post(
-                        f"{engine_url}/v1/unload_lora_adapter",
+                        f"{engine}/v1/unload_lora_adapter",
                         json={"lora_name": name},
                         timeout=30,
                     )
@@ -121,18 +102,13 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(report)
             brief = {k: v for k, v in report.items() if k not in ("samples", "transitions")}
             print(json.dumps(brief), flush=True)
-    doc = document(
-        area="swap",
+    run.write(
         title="Hot swap of a LoRA version under load (real vLLM, gateway, rollout controller)",
-        command=command_line("benchmarks.swap.run", given),
-        quick=args.quick,
-        loadavg_before=load0,
         figures=figures(runs),
         details_md=details_md(runs, clients),
         extra={"clients": clients, "runs": runs},
     )
-    write_document(doc, args.json)
-    print(f"recorded in {args.json}")
+    print(f"recorded in {run.out}")
     return 0
 
 
