@@ -179,7 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes = run_suite(args.areas, quick=args.quick, timeout_s=timeout_s)
     print(summary_table(outcomes), flush=True)
     if not args.quick:
-        log(f"wrote {write_results(outcomes, command).relative_to(ROOT)}")
+        # areas not run this time keep their recorded documents on the page
+        ran = {o.area: o for o in outcomes}
+        page = [ran.get(a) or read_document(a, recorded_path(a), quick=False) for a in AREAS]
+        log(f"wrote {write_results(page, command).relative_to(ROOT)}")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         log(f"FAILED {o.area}: {o.error}")

@@ -4,6 +4,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from benchmarks.suite.__main__ import read_document, run_area
 from tests.benchmarks.samples import gateway_doc
 
@@ -81,3 +83,22 @@ def test_recorded_documents_are_checked(tmp_path: Path) -> None:
     assert broken.error is not None and "breaks the contract: title is missing" in broken.error
     (tmp_path / "results.json").write_text(json.dumps(gateway_doc()))
     assert read_document("gateway", tmp_path / "results.json", quick=False).ok
+
+
+def test_a_full_run_of_some_areas_keeps_the_others_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.suite.__main__ as suite
+    from benchmarks.suite.compose import AreaOutcome
+
+    recorded = {"gateway": tmp_path / "gateway.json"}
+    recorded["gateway"].write_text(json.dumps(gateway_doc(rps=2222.0)))
+    monkeypatch.setattr(suite, "BENCH", tmp_path)
+    monkeypatch.setattr(suite, "ROOT", tmp_path)
+    monkeypatch.setattr(suite, "recorded_path", lambda a: recorded.get(a, tmp_path / "none"))
+    fresh = gateway_doc(rps=3333.0) | {"area": "drift"}
+    monkeypatch.setattr(suite, "run_suite", lambda areas, **_: [AreaOutcome("drift", doc=fresh)])
+    assert suite.main(["--areas", "drift"]) == 0  # the run itself succeeded
+    page = (tmp_path / "RESULTS.md").read_text()
+    assert "2,222" in page and "3,333" in page  # the recorded gateway and the new drift run
+    assert "no result document" in page  # e.g. serving, never recorded here
