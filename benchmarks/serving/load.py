@@ -38,11 +38,15 @@ class CellResult:
     ttft_p50_s: float | None
     ttft_max_s: float | None
     errors: list[str] = field(default_factory=list)
+    runs: int = 1
 
 
-def summarize(samples: Sequence[RequestSample]) -> CellResult:
+def summarize(*runs: Sequence[RequestSample]) -> CellResult:
+    """One result from one or more runs of a cell: tokens over the runs' summed wall time,
+    the TTFT median over every request of every run."""
+    samples = [s for run in runs for s in run]
     ok = [s for s in samples if s.error is None]
-    wall = (max(s.end for s in samples) - min(s.start for s in samples)) if samples else 0.0
+    wall = sum((max(s.end for s in run) - min(s.start for s in run)) for run in runs if run)
     tokens = sum(s.tokens for s in ok)
     ttfts = sorted(s.first_token - s.start for s in ok if s.first_token is not None)
     return CellResult(
@@ -54,6 +58,7 @@ def summarize(samples: Sequence[RequestSample]) -> CellResult:
         ttft_p50_s=round(statistics.median(ttfts), 4) if ttfts else None,
         ttft_max_s=round(ttfts[-1], 4) if ttfts else None,
         errors=[str(s.error) for s in samples if s.error][:3],
+        runs=len(runs),
     )
 
 
@@ -105,7 +110,7 @@ async def run_cell(
     concurrency: int,
     requests: int,
     max_tokens: int,
-) -> CellResult:
+) -> list[RequestSample]:
     """``requests`` streamed completions, ``concurrency`` at a time, models in turn."""
     url = base_url.rstrip("/") + "/v1/chat/completions"
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -127,4 +132,4 @@ async def run_cell(
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(300.0), limits=limits) as http:
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-    return summarize(samples)
+    return samples

