@@ -103,23 +103,49 @@ def details_md(rows: Sequence[dict[str, Any]], max_tokens: int) -> str:
         "time; while vLLM is called directly they only idle) and their CPU per streamed",
         "token. In a deployment the gateway runs beside, not on, the engine's cores.",
         "",
-        "| mix | concurrency | direct tok/s | gateway tok/s | ratio | direct TTFT p50 ms "
+        "| mix | concurrency | first | direct tok/s | gateway tok/s | ratio | direct TTFT p50 ms "
         "| gateway TTFT p50 ms | ratio | failed (direct/gateway) "
         "| gateway + drift CPU, gateway path (direct path) | their CPU ms per token |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for n, r in enumerate(rows):
         gw, di = r["gateway"], r["direct"]
         tr = _ratio(gw["tok_per_s"], di["tok_per_s"])
         fr = _ratio(gw["ttft_p50_s"], di["ttft_p50_s"])
         lines.append(
-            f"| {r['mix']} | {r['concurrency']} | {di['tok_per_s']:.1f} | {gw['tok_per_s']:.1f} "
+            f"| {r['mix']} | {r['concurrency']} | {first_path(r, n)} "
+            f"| {di['tok_per_s']:.1f} | {gw['tok_per_s']:.1f} "
             f"| {'-' if tr is None else f'{tr:.2f}'} | {_ms(di['ttft_p50_s'])} "
             f"| {_ms(gw['ttft_p50_s'])} | {'-' if fr is None else f'{fr:.2f}'} "
             f"| {di['failed']}/{gw['failed']} "
             f"| {_cpu_share(r, 'gateway')} ({_cpu_share(r, 'direct')}) | {_cpu_per_token(r)} |"
         )
+    lines += ["", order_effect(rows)]
     return "\n".join(lines)
+
+
+def first_path(row: dict[str, Any], index: int) -> str:
+    """The path that started a cell: recorded, or the run's rule (direct on even cells)."""
+    return str(row.get("first") or ("direct" if index % 2 == 0 else "gateway"))
+
+
+def order_effect(rows: Sequence[dict[str, Any]]) -> str:
+    """How often the path that started a cell had the higher TTFT p50 at one request at a
+    time, where the gateway's own cost (about a millisecond) cannot explain a gap."""
+    single = [(n, r) for n, r in enumerate(rows) if r["concurrency"] == 1]
+    slower_first = [
+        (n, r)
+        for n, r in single
+        if (r["direct"]["ttft_p50_s"] or 0) != (r["gateway"]["ttft_p50_s"] or 0)
+        and max(("direct", "gateway"), key=lambda p: r[p]["ttft_p50_s"] or 0) == first_path(r, n)
+    ]
+    return (
+        f"Order effect: at 1 concurrent request the path that started the cell had the higher "
+        f"TTFT p50 in {len(slower_first)} of {len(single)} cells, whichever path it was. "
+        "TTFT gaps at concurrency 1 are measurement order, not the gateway."
+        if single
+        else ""
+    )
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path, *, title: str) -> None:

@@ -140,6 +140,7 @@ def measure(
                 "concurrency": conc,
                 "requests": requests,
                 "rounds": rounds,
+                "first": first,
                 "direct": asdict(got["direct"]),
                 "gateway": asdict(got["gateway"]),
                 # CPU seconds of the gateway and the drift service while each path ran

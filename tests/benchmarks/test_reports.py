@@ -8,6 +8,7 @@ from benchmarks.retrain.report import figures as retrain_figures
 from benchmarks.serving.load import RequestSample, summarize
 from benchmarks.serving.report import details_md as serving_md
 from benchmarks.serving.report import figures as serving_figures
+from benchmarks.serving.report import order_effect as serving_order_effect
 from benchmarks.suite.contract import check_document, document
 from benchmarks.swap.report import figures as swap_figures
 
@@ -47,9 +48,13 @@ def test_serving_ratios_decide_met() -> None:
     assert _by_name(figs, "time to first token p50, 1 adapter")["met"] is False
     failed = _by_name(figs, "failed requests")
     assert (failed["value"], failed["met"]) == (1, False)
-    assert "| 1 adapter | 4 | 30.0 | 24.0 | 0.80 | 1,000 | 1,500 | 1.50 | 0/1 | - (-) | - |" in (
-        serving_md(rows, 8)
+    md = serving_md(rows, 8)
+    assert (
+        "| 1 adapter | 4 | gateway | 30.0 | 24.0 | 0.80 | 1,000 | 1,500 | 1.50 | 0/1 | - (-) | - |"
+        in md
     )
+    # the one single-request cell (started by direct) had its higher TTFT on the gateway
+    assert "the higher TTFT p50 in 0 of 1 cells" in md
 
 
 def test_serving_table_shows_the_gateway_side_cpu_share_and_cost_per_token() -> None:
@@ -64,6 +69,21 @@ def test_serving_table_shows_the_gateway_side_cpu_share_and_cost_per_token() -> 
     md = serving_md([row], 32)
     assert "| 0/0 | 20% (1%) | 5.00 |" in md  # 5 s over 25 s; 0.2 over 20; 5,000 ms / 1,000
     assert "2 time(s) each in ABBA order" in md
+
+
+def test_serving_order_effect_counts_cells_whose_first_path_was_slower() -> None:
+    def row(first: str, direct: float, gateway: float, conc: int = 1) -> dict[str, Any]:
+        return {
+            "mix": "base",
+            "concurrency": conc,
+            "first": first,
+            "direct": _cell(5, direct),
+            "gateway": _cell(5, gateway),
+        }
+
+    rows = [row("direct", 0.9, 0.8), row("gateway", 0.7, 0.8), row("direct", 0.5, 0.6)]
+    rows.append(row("gateway", 9.0, 1.0, conc=16))  # not a single-request cell
+    assert "in 2 of 3 cells" in serving_order_effect(rows)
 
 
 def test_serving_cell_summary_counts_tokens_over_wall_time() -> None:
