@@ -1,6 +1,6 @@
 """Benchmark area "drift": ingest throughput and detection quality of the drift service.
 
-    .venv/bin/python -m benchmarks.drift.run            # full run (about 20 minutes)
+    .venv/bin/python -m benchmarks.drift.run            # full run (about 5 minutes here)
     .venv/bin/python -m benchmarks.drift.run --quick    # smoke run (well under a minute)
 
 Throughput (:mod:`benchmarks.drift.throughput`): realistic events in batches of 1,000
