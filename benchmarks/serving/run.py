@@ -110,6 +110,12 @@ def measure(
             "gateway": (gateway, key, list(models)),
         }
         first, second = ("direct", "gateway") if n % 2 == 0 else ("gateway", "direct")
+        # an unmeasured warm-up at the cell's concurrency on both paths: the path that
+        # started a cell had been the slower one to its first token (engine state from the
+        # previous cell, not the gateway)
+        for path in (first, second):
+            url, k, names = targets[path]
+            asyncio.run(run_cell(url, k, names, concurrency=conc, requests=conc, max_tokens=2))
         order = [
             p for r in range(rounds) for p in ((first, second) if r % 2 == 0 else (second, first))
         ]
