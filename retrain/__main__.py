@@ -26,9 +26,8 @@ def _print(data: Any) -> None:
 
 def _progress(p: Any) -> None:
     if p.epoch_done:
-        val = "n/a" if p.val_loss is None else f"{p.val_loss:.4f}"
-        print(f"epoch {p.epoch}: train_loss={p.train_loss:.4f} val_loss={val} "
-              f"step {p.step}/{p.total_steps}", file=sys.stderr, flush=True)
+        print(f"epoch {p.epoch}: {p.losses()} step {p.step}/{p.total_steps}",
+              file=sys.stderr, flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

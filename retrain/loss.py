@@ -7,6 +7,7 @@ Runs the decoder, then the LM head only on positions that predict completion tok
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from retrain.base_model import LoadedBase
@@ -33,16 +34,12 @@ def batches(
     return out
 
 
-def batch_loss(
-    model: Any, batch: list[EncodedExample], loaded: LoadedBase, *, weighted: bool
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(weighted mean of per-example completion losses, summed token loss, token count).
-
-    Runs the decoder, then the LM head only on positions that predict completion tokens:
-    the 49k-wide head on prompt positions would be wasted work.
-    """
+def _completion_logits(
+    model: Any, batch: list[EncodedExample], loaded: LoadedBase
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, target ids, example row, completion-token mask) of a padded batch, only at
+    the positions that predict completion tokens."""
     import torch
-    import torch.nn.functional as F
 
     dev = loaded.device
     width = max(len(e.input_ids) for e in batch)
@@ -59,8 +56,20 @@ def batch_loss(
     hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=attn, use_cache=False)[0]
     sel = target[:, 1:]  # position t predicts token t+1
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][sel])
-    tok_loss = F.cross_entropy(logits.float(), ids[:, 1:][sel], reduction="none")
     rows = torch.arange(len(batch), device=dev).unsqueeze(1).expand_as(sel)[sel]
+    return logits, ids[:, 1:][sel], rows, sel
+
+
+def batch_loss(
+    model: Any, batch: list[EncodedExample], loaded: LoadedBase, *, weighted: bool
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(weighted mean of per-example completion losses, summed token loss, token count)."""
+    import torch
+    import torch.nn.functional as F
+
+    logits, targets, rows, sel = _completion_logits(model, batch, loaded)
+    dev = logits.device
+    tok_loss = F.cross_entropy(logits.float(), targets, reduction="none")
     per_ex = torch.zeros(len(batch), device=dev).index_add_(0, rows, tok_loss)
     per_ex = per_ex / sel.sum(dim=1).clamp(min=1)
     if weighted:
@@ -71,19 +80,45 @@ def batch_loss(
     return loss, tok_loss.sum().detach(), int(sel.sum())
 
 
-def mean_loss(model: Any, data: list[EncodedExample], loaded: LoadedBase, bs: int) -> float:
-    """Mean loss per completion token over the validation split (unweighted)."""
+@dataclass(frozen=True, slots=True)
+class ValidationScore:
+    """How a model does on the validation split.
+
+    ``exact`` is the task-level number: the share of examples whose every completion token
+    (end-of-turn included) is the model's top choice given the target tokens before it, that
+    is, whose greedy answer is the target. ``loss`` is the mean loss per completion token;
+    it ranks models with equal ``exact``.
+    """
+
+    loss: float
+    exact: float
+
+
+def validation_score(
+    model: Any, data: list[EncodedExample], loaded: LoadedBase, bs: int
+) -> ValidationScore:
+    """Loss and teacher-forced exact match over ``data`` (unweighted), in one pass."""
     import torch
+    import torch.nn.functional as F
 
     model.eval()
-    total, count = 0.0, 0
+    total, count, exact = 0.0, 0, 0
     ordered = sorted(data, key=lambda e: len(e.input_ids))
     with torch.no_grad():
         for i in range(0, len(ordered), bs):
-            _, s, n = batch_loss(model, ordered[i : i + bs], loaded, weighted=False)
-            total += float(s)
-            count += n
-    return total / max(1, count)
+            batch = ordered[i : i + bs]
+            logits, targets, rows, sel = _completion_logits(model, batch, loaded)
+            total += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
+            count += int(sel.sum())
+            missed = (logits.argmax(dim=-1) != targets).float()
+            misses = torch.zeros(len(batch), device=logits.device).index_add_(0, rows, missed)
+            exact += int((misses == 0).sum())
+    return ValidationScore(loss=total / max(1, count), exact=exact / max(1, len(data)))
+
+
+def mean_loss(model: Any, data: list[EncodedExample], loaded: LoadedBase, bs: int) -> float:
+    """Mean loss per completion token over the validation split (unweighted)."""
+    return validation_score(model, data, loaded, bs).loss
 
 
 class PlainView:

@@ -26,7 +26,14 @@ from retrain.base_model import LoadedBase, load_base
 from retrain.encoding import encode_all
 from retrain.errors import AdapterConfigError, InsufficientData
 from retrain.examples import ChatExample
-from retrain.loss import PlainView, batch_loss, batches, mean_loss
+from retrain.loss import (
+    PlainView,
+    ValidationScore,
+    batch_loss,
+    batches,
+    mean_loss,
+    validation_score,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +106,8 @@ class EpochRecord:
     val_loss: float | None
     steps: int
     seconds: float
+    #: Share of validation examples answered exactly (see :class:`ValidationScore`).
+    val_exact: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,13 @@ class Progress:
     train_loss: float
     val_loss: float | None = None
     epoch_done: bool = False
+    val_exact: float | None = None
+
+    def losses(self) -> str:
+        """``train_loss=0.0264 val_loss=0.1409 val_exact=0.88`` (``n/a`` without validation)."""
+        val = "n/a" if self.val_loss is None else f"{self.val_loss:.4f}"
+        exact = "n/a" if self.val_exact is None else f"{self.val_exact:.2f}"
+        return f"train_loss={self.train_loss:.4f} val_loss={val} val_exact={exact}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,7 @@ class TrainResult:
     skipped_too_long: int
     trainable_params: int
     lora: dict[str, Any] = field(default_factory=dict)
+    best_val_exact: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -139,11 +156,7 @@ ProgressFn = Callable[[Progress], None]
 
 def _log_progress(p: Progress) -> None:
     if p.epoch_done:
-        log.info(
-            "epoch %d done: train_loss=%.4f val_loss=%s (step %d/%d)",
-            p.epoch, p.train_loss, "n/a" if p.val_loss is None else f"{p.val_loss:.4f}",
-            p.step, p.total_steps,
-        )
+        log.info("epoch %d done: %s (step %d/%d)", p.epoch, p.losses(), p.step, p.total_steps)
 
 
 def default_threads() -> int:
@@ -158,6 +171,27 @@ def default_threads() -> int:
     except OSError:
         busy = 0.0
     return max(1, min(cores, round(cores - busy)))
+
+
+def improves(score: ValidationScore, best: ValidationScore | None, min_delta: float) -> bool:
+    """Whether an epoch's validation ``score`` beats the best so far.
+
+    The task decides first: more validation examples answered exactly wins, whatever the
+    loss says. On a small split, one confidently wrong (or mislabelled) example can raise
+    the mean loss of an epoch that routes more examples right; stopping on loss alone then
+    keeps an under-trained epoch. At equal exact match, the loss must drop by more than
+    ``min_delta``.
+
+    >>> improves(ValidationScore(loss=0.14, exact=0.9), ValidationScore(0.09, 0.8), 0.0)
+    True
+    >>> improves(ValidationScore(loss=0.05, exact=0.8), ValidationScore(0.09, 0.9), 0.0)
+    False
+    >>> improves(ValidationScore(loss=0.08, exact=0.9), ValidationScore(0.09, 0.9), 0.02)
+    False
+    """
+    if best is None or score.exact > best.exact:
+        return True
+    return score.exact == best.exact and score.loss < best.loss - min_delta
 
 
 def train_lora(
@@ -229,6 +263,7 @@ def _train(
         curve: list[EpochRecord] = []
         best_state: dict[str, torch.Tensor] | None = None
         best_epoch, best_val, bad_epochs = 0, math.inf, 0
+        best: ValidationScore | None = None
         stopped_early = False
         step = 0
         for epoch in range(1, cfg.max_epochs + 1):
@@ -248,13 +283,14 @@ def _train(
                 if step >= total:
                     break
             train_loss = sum(losses) / len(losses)
-            val_loss = mean_loss(model, va_enc, loaded, cfg.batch_size) if va_enc else None
+            val = validation_score(model, va_enc, loaded, cfg.batch_size) if va_enc else None
+            val_loss, val_exact = (val.loss, val.exact) if val else (None, None)
             curve.append(EpochRecord(epoch, train_loss, val_loss, step,
-                                     time.perf_counter() - te))
-            report(Progress(epoch, step, total, train_loss, val_loss, epoch_done=True))
-            score = train_loss if val_loss is None else val_loss
-            if val_loss is None or score < best_val - cfg.min_delta:
-                best_epoch, best_val, bad_epochs = epoch, score, 0
+                                     time.perf_counter() - te, val_exact))
+            report(Progress(epoch, step, total, train_loss, val_loss, epoch_done=True,
+                            val_exact=val_exact))
+            if val is None or improves(val, best, cfg.min_delta):
+                best_epoch, best_val, best, bad_epochs = epoch, val_loss or train_loss, val, 0
                 best_state = {n: p.detach().clone() for n, p in model.named_parameters()
                               if p.requires_grad}
             else:
@@ -277,6 +313,7 @@ def _train(
         curve=curve,
         best_epoch=best_epoch,
         best_val_loss=None if not va_enc else best_val,
+        best_val_exact=None if best is None else best.exact,
         stopped_early=stopped_early,
         steps=step,
         wall_s=time.perf_counter() - t0,

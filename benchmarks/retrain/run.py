@@ -95,6 +95,7 @@ def one(
         "base_exact": serv.task,
         "promote": decision.promote,
         "val_curve": [round(r.val_loss or 0, 3) for r in res.curve],
+        "val_exact_curve": [r.val_exact for r in res.curve],
         "load_avg_start": round(load0, 2),
         "load_avg_end": round(os.getloadavg()[0], 2),
     }

@@ -21,10 +21,7 @@ def v1_training_pairs(n: int, seed: int) -> list[tuple[str, str]]:
 
 def _print_progress(p: Progress) -> None:
     if p.epoch_done:
-        val = "n/a" if p.val_loss is None else f"{p.val_loss:.4f}"
-        print(
-            f"[demo] v1 epoch {p.epoch}: train loss {p.train_loss:.4f}, val loss {val}", flush=True
-        )
+        print(f"[demo] v1 epoch {p.epoch}: {p.losses()}", flush=True)
     elif p.step % 5 == 0:
         print(
             f"[demo] v1 training: step {p.step}/{p.total_steps}, loss {p.train_loss:.4f}",
@@ -66,7 +63,8 @@ def ensure_v1(
         "stopped_early": result.stopped_early,
         "wall_s": round(result.wall_s, 1),
         "curve": [
-            {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss}
+            {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss,
+             "val_exact": e.val_exact}
             for e in result.curve
         ],
     }

@@ -31,7 +31,7 @@ class DemoSettings(BaseSettings):
     trickle_pause_s: float = Field(default=4.0, ge=0)
     #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion).
     loop_timeout_s: float = 1200.0
-    recovered_requests: int = 48
+    recovered_requests: int = 64
     concurrency: int = 8
     shift_share: float = Field(default=0.4, gt=0, lt=1)
     feedback_share: float = Field(default=0.8, ge=0, le=1)
@@ -48,6 +48,5 @@ class DemoSettings(BaseSettings):
             update={
                 "eval_tickets": 16,
                 "shift_round": 24,
-                "recovered_requests": 40,
             }
         )

@@ -17,7 +17,8 @@ from retrain.base_model import LoadedBase, load_base
 from retrain.encoding import encode, render
 from retrain.errors import AdapterConfigError, BaseModelError, InsufficientData
 from retrain.examples import ChatExample
-from retrain.training import TrainConfig, evaluate_loss, train_lora
+from retrain.loss import ValidationScore
+from retrain.training import TrainConfig, evaluate_loss, improves, train_lora
 
 
 def fast(**kw: Any) -> TrainConfig:
@@ -97,6 +98,7 @@ def test_early_stopping_keeps_best_epoch(tiny: LoadedBase, tmp_path: Path) -> No
     vals = [r.val_loss for r in res.curve]
     assert res.stopped_early and len(res.curve) < 10
     assert all(v is not None for v in vals)
+    assert {r.val_exact for r in res.curve} == {0.0}  # nothing right: the loss decides
     best = min(range(len(vals)), key=lambda i: vals[i])  # type: ignore[arg-type,return-value]
     assert res.best_epoch == best + 1
     assert len(res.curve) == res.best_epoch + 2  # patience 2
@@ -119,6 +121,45 @@ def test_min_delta_stops_when_gains_become_small(tiny: LoadedBase, tmp_path: Pat
     assert res.stopped_early and len(res.curve) < 6
     small = next(i for i, g in enumerate(gains) if g <= delta)  # first epoch gaining <= delta
     assert res.best_epoch == small + 1
+
+
+def test_improvement_is_judged_on_the_task_first() -> None:
+    best = ValidationScore(loss=0.09, exact=0.80)
+    assert improves(ValidationScore(loss=0.14, exact=0.85), best, 0.0)  # more right, worse loss
+    assert not improves(ValidationScore(loss=0.01, exact=0.75), best, 0.0)  # fewer right
+    assert improves(ValidationScore(loss=0.08, exact=0.80), best, 0.0)
+    assert not improves(ValidationScore(loss=0.08, exact=0.80), best, 0.02)  # gain < min_delta
+    assert not improves(best, best, 0.0)
+    assert improves(best, None, 0.0)
+
+
+def test_keeps_a_higher_loss_epoch_that_answers_more_validation_examples(
+    tiny: LoadedBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Epoch 2 has a higher validation loss than epoch 1 but more exact answers: it is kept,
+    and epoch 3, with fewer exact answers, ends the run (patience 1). The exact-match figures
+    and epoch 2's extra loss are scripted (a tiny random model cannot be made to produce
+    this curve on purpose); the training and the saved weights are real."""
+    import retrain.training as training
+
+    measure = training.validation_score
+    scripted_exact = iter([0.5, 0.75, 0.5])
+    real_loss: list[float] = []
+
+    def scripted(*args: Any) -> ValidationScore:
+        real_loss.append(measure(*args).loss)
+        penalty = 1.0 if len(real_loss) == 2 else 0.0
+        return ValidationScore(loss=real_loss[-1] + penalty, exact=next(scripted_exact))
+
+    monkeypatch.setattr(training, "validation_score", scripted)
+    train, val = examples(8, answer="ZEBRA"), examples(4, answer="ZEBRA", seed=1)
+    res = train_lora(tiny, train, val, tmp_path / "a", fast(learning_rate=1e-2, max_epochs=6))
+    losses = [r.val_loss or 0.0 for r in res.curve]
+    assert [r.val_exact for r in res.curve] == [0.5, 0.75, 0.5]
+    assert losses[1] > losses[0]
+    assert res.best_epoch == 2 and res.stopped_early and res.best_val_exact == 0.75
+    saved = evaluate_loss(tiny, val, adapter_dir=tmp_path / "a")
+    assert saved == pytest.approx(real_loss[1], rel=1e-4)  # epoch 2's weights, not the last
 
 
 def test_starts_from_existing_adapter(tiny: LoadedBase, tmp_path: Path) -> None:
