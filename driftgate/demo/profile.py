@@ -23,6 +23,8 @@ DEMO_ENV = {
     "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "40",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     "DRIFTGATE_RETRAIN_MAX_EPOCHS": "4",
+    # About 16 validation examples: one epoch without a gain is weak evidence of a plateau.
+    "DRIFTGATE_RETRAIN_PATIENCE": "2",
     # The newest curated examples: the drifted window plus recent original traffic.
     "DRIFTGATE_RETRAIN_MAX_EXAMPLES": "140",
     "DRIFTGATE_RETRAIN_LEARNING_RATE": "0.002",
