@@ -290,7 +290,8 @@ def _train(
             report(Progress(epoch, step, total, train_loss, val_loss, epoch_done=True,
                             val_exact=val_exact))
             if val is None or improves(val, best, cfg.min_delta):
-                best_epoch, best_val, best, bad_epochs = epoch, val_loss or train_loss, val, 0
+                best_epoch, best, bad_epochs = epoch, val, 0
+                best_val = train_loss if val is None else val.loss
                 best_state = {n: p.detach().clone() for n, p in model.named_parameters()
                               if p.requires_grad}
             else:
