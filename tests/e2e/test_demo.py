@@ -32,7 +32,8 @@ from tests.live import start_services
 from tests.sre.live_prometheus import LiveReport, check_live
 from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
 
-pytestmark = pytest.mark.e2e
+# The loop trains v2 for up to 6 epochs on 2 shared cores: longer than the suite default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 #: The demo profile plus prompt-embedding drift (off by default; the drift dashboard has a
 #: panel for it).
