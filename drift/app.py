@@ -198,11 +198,11 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         return _json({"feedback_id": event.event_id, "duplicate": not new}, status_code=202)
 
     @app.get("/v1/drift/status")
-    async def drift_status(request: Request) -> Response:
+    async def drift_status(request: Request, adapter: str | None = None) -> Response:
         service = service_of(request)
         body: dict[str, Any] = service.status()
-        body["recent_alarms"] = await asyncio.to_thread(service.store.alarms, None, 50)
-        body["recent_triggers"] = await asyncio.to_thread(service.store.triggers, None, 50)
+        body["recent_alarms"] = await asyncio.to_thread(service.store.alarms, adapter, 50)
+        body["recent_triggers"] = await asyncio.to_thread(service.store.triggers, adapter, 50)
         return _json(body)
 
     @app.post("/v1/drift/reference")

@@ -61,13 +61,13 @@ def _engine_settings(args: argparse.Namespace) -> object:
     return EngineSettings(**updates)  # type: ignore[arg-type]
 
 
-def _require_model(model_dir: Path) -> None:
+def _require_model(model_dir: Path, remedy: str = "`driftgate model prepare`") -> None:
     from driftgate.model import ModelError, validate_model_dir
 
     try:
         validate_model_dir(model_dir)
     except ModelError as exc:
-        raise CliError(f"{exc}; run `driftgate model prepare` first") from exc
+        raise CliError(f"{exc}; run {remedy} first") from exc
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -133,7 +133,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftgate.demo import run_demo
+    from driftgate.settings import EngineSettings
 
+    _require_model(EngineSettings().model_dir, remedy="`make setup`")
     return run_demo(args)
 
 

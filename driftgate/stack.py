@@ -242,12 +242,25 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        """Stop every started process, last started first. Safe to call twice."""
+        """Stop every started process, last started first. Safe to call twice.
+
+        A Ctrl-C or SIGTERM that arrives while stopping (the first one after
+        :func:`exit_on_signals`) does not cut the stopping short: every process is still
+        stopped, then the signal's exception is raised.
+        """
+        interrupted: BaseException | None = None
         for name in reversed(list(self.processes)):
             proc = self.processes.pop(name)
             if proc.pid is not None:
                 self._say(f"stopping {name}")
-            proc.stop()
+            while True:
+                try:
+                    proc.stop()
+                    break
+                except (KeyboardInterrupt, Terminated) as exc:
+                    interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
     def first_exited(self) -> str | None:
         """Name of a service whose process has exited, if any."""

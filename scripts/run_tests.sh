@@ -16,7 +16,7 @@ $BIN/ruff check driftgate gateway drift retrain tests benchmarks grafana
 $BIN/mypy
 
 echo "[test] doctests"
-$BIN/pytest -q -p no:cacheprovider --doctest-modules drift driftgate/adapters.py driftgate/demo retrain/training.py
+$BIN/pytest -q -p no:cacheprovider --doctest-modules drift driftgate/adapters.py driftgate/console.py driftgate/demo retrain/training.py
 
 echo "[test] unit and end-to-end tests"
 $BIN/pytest -ra -p no:cacheprovider --durations=15 "$@" tests

@@ -42,15 +42,78 @@ class LoopObserver:
         return data if isinstance(data, dict) else {}
 
     def rollouts(self) -> list[dict[str, Any]]:
+        """The adapter's rollouts, oldest first, each with its recorded transitions."""
         try:
-            r = self._gw.get("/admin/rollouts", params={"adapter": self.adapter})
-            if r.status_code == 404:
-                return []
+            r = self._drift.get("/v1/rollouts", params={"adapter": self.adapter})
             r.raise_for_status()
-            data = r.json().get("data", [])
-        except (httpx.HTTPError, ValueError, AttributeError):
+            data = [d for d in r.json().get("data", []) if isinstance(d, dict)]
+            out = []
+            for item in sorted(data, key=lambda d: d.get("id", 0)):
+                detail = self._drift.get(f"/v1/rollouts/{item['id']}")
+                detail.raise_for_status()
+                out.append(detail.json())
+        except (httpx.HTTPError, ValueError, AttributeError, KeyError):
             return []
-        return [d for d in data if isinstance(d, dict)]
+        return out
+
+    def drift_history(self) -> dict[str, Any]:
+        """The adapter's stored alarms and retrain triggers (``/v1/drift/status``)."""
+        try:
+            r = self._drift.get("/v1/drift/status", params={"adapter": self.adapter})
+            r.raise_for_status()
+            data = r.json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def server_milestones(
+    history: dict[str, Any], rollouts: list[dict[str, Any]], adapter: str, version: int
+) -> dict[str, float]:
+    """When the services recorded each step of the loop that produced ``version`` (Unix
+    seconds, from the services' own clocks and rows, never the demo's polling).
+
+    >>> alarm = {"adapter": "a", "signal": "feedback_score", "confirmed": True}
+    >>> m = server_milestones(
+    ...     {"recent_alarms": [alarm | {"ts": 5.0}, alarm | {"ts": 3.0},
+    ...                        alarm | {"confirmed": False, "ts": 1.0},
+    ...                        alarm | {"signal": "latency_ms", "ts": 2.0}],
+    ...      "recent_triggers": [{"adapter": "a", "outcome": "started", "ts": 4.0,
+    ...                           "reason": "confirmed feedback_score drift on a@1"}]},
+    ...     [{"candidate_version": 2, "created_at": 6.0, "transitions": [
+    ...         {"to": "loading", "ts": 7.0}, {"to": "canary", "ts": 8.0},
+    ...         {"to": "promoted", "ts": 9.0}]}], "a", 2)
+    >>> list(m.items())[:3]
+    [('retrain triggered', 4.0), ('drift confirmed', 3.0), ('rollout created', 6.0)]
+    >>> list(m.items())[3:]
+    [('loading', 7.0), ('canary', 8.0), ('promoted', 9.0)]
+    """
+    out: dict[str, float] = {}
+    started = sorted(
+        (t for t in history.get("recent_triggers", [])
+         if t.get("adapter") == adapter and t.get("outcome") == "started"),
+        key=lambda t: float(t["ts"]),
+    )  # fmt: skip
+    if started:
+        first = started[0]
+        out["retrain triggered"] = float(first["ts"])
+        # The confirmed alarm this trigger acted on: its signal is named in the reason.
+        confirmed = [
+            float(a["ts"])
+            for a in history.get("recent_alarms", [])
+            if a.get("adapter") == adapter
+            and a.get("confirmed")
+            and f"confirmed {a.get('signal')} drift" in str(first.get("reason", ""))
+        ]
+        if confirmed:
+            out["drift confirmed"] = min(confirmed)
+    for ro in rollouts:
+        if ro.get("candidate_version") != version:
+            continue
+        out["rollout created"] = float(ro["created_at"])
+        for t in ro.get("transitions", []):
+            out.setdefault(str(t["to"]), float(t["ts"]))
+    return out
 
 
 class RetrainLogTail:

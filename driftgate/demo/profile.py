@@ -19,8 +19,9 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "12",
     "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.5",
-    # Wait for enough labelled examples of the new traffic before training on it.
-    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "40",
+    # Wait for enough labelled examples of the new traffic before training on it: about a
+    # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.
+    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "80",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     # Early stopping ends the run once the validation split stops improving; the cap only
     # bounds it. At 4, one CI run was still improving at the cap (validation exact match

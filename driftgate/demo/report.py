@@ -142,24 +142,42 @@ def _loop_rows(timeline: Timeline) -> list[str]:
     return rows
 
 
+def _verdict_text(recovery: dict[str, Any]) -> str:
+    if not recovery:
+        return "not measured"
+    return (
+        f"{'yes' if recovery['passed'] else 'no'}: {recovery['correct']}/{recovery['n']} right, "
+        f"needs >= {recovery['threshold']}; lower bound {_pct(recovery['lower_bound'])}"
+    )
+
+
 def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     f = timeline.facts
     failed = sum(not o.ok for o in outcomes)
     pre = f.get("stable_accuracy")
     post = f.get("recovered_accuracy")
-    recovered_ok = isinstance(pre, float) and isinstance(post, float) and post >= 0.95 * pre
+    stable_set = f.get("stable_set") or {}
+    recovery = f.get("recovery") or {}
+    v1_drifted = f.get("v1_drifted_set") or {}
+    promoted = f.get("promoted_version", "?")
     lines = [
         "# driftgate demo report",
         "",
         "| what | value |",
         "|---|---|",
         f"| base model accuracy (held-out original tickets) | {_pct(f.get('base_accuracy'))} |",
-        f"| v1 accuracy (held-out original tickets) | {_pct(f.get('v1_eval_accuracy'))} |",
+        f"| v1 accuracy, fixed set of {stable_set.get('n', '?')} held-out original tickets | "
+        f"{_pct(f.get('v1_eval_accuracy'))} |",
         f"| v1 accuracy, live traffic before the shift | {_pct(pre)} |",
         f"| v1 accuracy, first round after the shift | {_pct(f.get('shifted_accuracy'))} |",
-        f"| accuracy after recovery (v{f.get('promoted_version', '?')}) | {_pct(post)} |",
-        f"| recovered >= 95% of pre-drift accuracy | {'yes' if recovered_ok else 'no'} |",
+        f"| live accuracy after recovery (v{promoted}) | {_pct(post)} |",
+        f"| fixed set of held-out drifted tickets: v1 (first {v1_drifted.get('n', '?')}) vs "
+        f"v{promoted} ({recovery.get('n', '?')}) | {_pct(v1_drifted.get('accuracy'))} vs "
+        f"{_pct(recovery.get('accuracy'))} |",
+        f"| recovered (v{promoted} >= {_pct(recovery.get('goal'))} on drifted traffic, one-sided "
+        f"binomial test at alpha {recovery.get('alpha', '?')}) | "
+        f"{_verdict_text(recovery)} |",
         f"| requests sent / failed | {len(outcomes)} / {failed} |",
         f"| feedback acknowledged / failed | {f.get('feedback_sent', 0)} / "
         f"{f.get('feedback_failed', 0)} |",

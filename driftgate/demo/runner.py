@@ -15,23 +15,31 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from openai import OpenAI
 
 from driftgate import paths
+from driftgate.console import pipe_safe_output
 from driftgate.demo.adapter_v1 import ensure_v1
 from driftgate.demo.loop import drift_summary
-from driftgate.demo.observe import LoopObserver, RetrainLogTail
+from driftgate.demo.observe import LoopObserver, RetrainLogTail, server_milestones
 from driftgate.demo.profile import apply_demo_env, register_task, register_v1_in_registry
+from driftgate.demo.recovery import verdict
 from driftgate.demo.report import retrain_facts, write_report
 from driftgate.demo.settings import DemoSettings
 from driftgate.demo.tickets import TicketGenerator
 from driftgate.demo.timeline import Sample, Timeline
 from driftgate.demo.traffic import FeedbackPolicy, FeedbackSender, Outcome, accuracy, run_traffic
 from driftgate.settings import EngineSettings
-from driftgate.stack import create_tenant, embedded_stack, exit_on_signals
+from driftgate.stack import embedded_stack, exit_on_signals, tenant_key
+
+#: Seeds of the fixed scoring sets, offset from the demo's seed (traffic uses +1, the
+#: golden set +1000): the same tickets in every run.
+STABLE_SET_SEED = 3000
+RECOVERY_SET_SEED = 2000
 
 
 def _register_v1(gateway_admin: Any, adapter: str, v1_dir: Path) -> None:
@@ -44,6 +52,41 @@ def _register_v1(gateway_admin: Any, adapter: str, v1_dir: Path) -> None:
         raise RuntimeError(f"registering v1 failed: HTTP {r.status_code}: {r.text[:300]}")
     r = gateway_admin.put(f"/admin/routes/{adapter}", json={"weights": {"1": 1.0}})
     r.raise_for_status()
+
+
+def set_up_v1(
+    settings: DemoSettings, gateway_url: str, admin_key: str, home: Path, timeline: Timeline
+) -> str:
+    """The demo's tenant, and v1 registered and serving 100% of the adapter; returns the
+    tenant's API key. Safe to run again against the same state store (a second key for the
+    tenant, v1 kept, the route reset to v1)."""
+    import httpx
+
+    adapter = settings.adapter
+    _, api_key = tenant_key(gateway_url, admin_key, "demo-app", [adapter])
+    timeline.mark("phase", "adapter v1: train on the original tickets (cached after the first run)")
+    v1_dir, v1_info = _ensure_v1(settings)
+    timeline.facts["v1_training"] = v1_info
+    timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
+    register_task(home / "registry", adapter, settings.seed)
+    v1_dir = register_v1_in_registry(home / "registry", adapter, v1_dir)
+    with httpx.Client(
+        base_url=gateway_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120
+    ) as admin:
+        _register_v1(admin, adapter, v1_dir)
+    timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
+    return api_key
+
+
+def score_fixed_set(
+    api: OpenAI, model: str, tickets: list[Any], phase: str, concurrency: int
+) -> list[Outcome]:
+    """A fixed set through one pinned version (temperature 0); every ticket must answer."""
+    outcomes = run_traffic(api, model, tickets, phase, concurrency=concurrency)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"scoring {model}: {len(failed)} requests failed: {failed[0].error}")
+    return outcomes
 
 
 def _ensure_v1(settings: DemoSettings) -> tuple[Path, dict[str, object]]:
@@ -80,17 +123,18 @@ def run_scenario(
 ) -> None:
     """Everything after the stack is up (its files under ``home``). Every request's outcome
     is appended to ``outcomes`` as it happens, so an interrupted run still reports them."""
-    import httpx
-
     adapter = settings.adapter
 
-    _, api_key = create_tenant(gateway_url, admin_key, "demo-app", [adapter])
+    api_key = set_up_v1(settings, gateway_url, admin_key, home, timeline)
     api = OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=120)
     obs = LoopObserver(gateway_url, drift_url, admin_key, adapter)
-    admin = httpx.Client(
-        base_url=gateway_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120
-    )
     gen = TicketGenerator(seed=settings.seed + 1, shift_share=settings.shift_share)
+    stable_set = TicketGenerator(seed=settings.seed + STABLE_SET_SEED).batch(
+        settings.stable_set_tickets, shifted=False
+    )
+    recovery_set = TicketGenerator(
+        seed=settings.seed + RECOVERY_SET_SEED, shift_share=settings.shift_share
+    ).batch(settings.recovery_set_tickets, shifted=True)
     feedback = FeedbackSender(
         gateway_url,
         api_key,
@@ -99,29 +143,25 @@ def run_scenario(
     )
     try:
         timeline.mark(
-            "phase", "adapter v1: train on the original tickets (cached after the first run)"
+            "phase",
+            f"baseline: base model on {settings.eval_tickets} and v1 on a fixed set of "
+            f"{len(stable_set)} held-out original tickets",
         )
-        v1_dir, v1_info = _ensure_v1(settings)
-        timeline.facts["v1_training"] = v1_info
-        timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
-        register_task(home / "registry", adapter, settings.seed)
-        v1_dir = register_v1_in_registry(home / "registry", adapter, v1_dir)
-        _register_v1(admin, adapter, v1_dir)
-        timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
-
-        timeline.mark("phase", "baseline: base model vs v1 on held-out original tickets")
-        held_out = gen.batch(settings.eval_tickets, shifted=False)
         base = run_traffic(
             api,
             EngineSettings().served_model_name,
-            held_out,
+            gen.batch(settings.eval_tickets, shifted=False),
             "eval-base",
             concurrency=settings.concurrency,
         )
-        v1 = run_traffic(api, f"{adapter}@1", held_out, "eval-v1", concurrency=settings.concurrency)
+        v1 = score_fixed_set(
+            api, f"{adapter}@1", stable_set, "eval-v1", settings.concurrency
+        )
+        outcomes += base + v1
         timeline.facts["base_accuracy"] = accuracy(base)
         timeline.facts["v1_eval_accuracy"] = accuracy(v1)
-        timeline.mark("baseline", f"base model {accuracy(base):.0%}, v1 {accuracy(v1):.0%}")
+        timeline.facts["stable_set"] = {"n": len(v1), "correct": sum(o.correct for o in v1)}
+        timeline.mark("baseline", f"base model {accuracy(base):.0%}, v1 {accuracy(v1):.1%}")
 
         def sample() -> None:
             weights = obs.route()
@@ -157,6 +197,18 @@ def run_scenario(
         timeline.mark(
             "shift", f"a new product line (Nova) now makes ~{settings.shift_share:.0%} of tickets"
         )
+        # v1 on the first of the fixed drifted tickets: how much the shift hurts it (it is
+        # unloaded once a new version is promoted, so it is scored now).
+        v1_drifted = score_fixed_set(
+            api,
+            f"{adapter}@1",
+            recovery_set[: settings.v1_drifted_set_tickets],
+            "eval-v1-drifted",
+            settings.concurrency,
+        )
+        outcomes += v1_drifted
+        timeline.facts["v1_drifted_set"] = {"n": len(v1_drifted), "accuracy": accuracy(v1_drifted)}
+        timeline.mark("v1 on drifted tickets", f"{accuracy(v1_drifted):.1%} of {len(v1_drifted)}")
         retrain_log = RetrainLogTail(home / "logs", adapter)
         deadline = time.monotonic() + settings.loop_timeout_s
         promoted_to: int | None = None
@@ -234,6 +286,10 @@ def run_scenario(
             timeline.facts["recovered_accuracy"] = accuracy(recovered)
             timeline.facts["promoted_version"] = promoted_to
             timeline.facts["retrain"] = retrain_facts(home / "registry", adapter, promoted_to)
+            _score_recovery(settings, api, recovery_set, promoted_to, timeline, outcomes)
+            timeline.facts["server_milestones"] = server_milestones(
+                obs.drift_history(), obs.rollouts(), adapter, promoted_to
+            )
         summary = drift_summary(obs.drift_status(), adapter)
         timeline.facts["drift_status"] = summary.raw
     finally:
@@ -241,7 +297,41 @@ def run_scenario(
         timeline.facts["feedback_sent"] = feedback.sent
         timeline.facts["feedback_failed"] = feedback.failed
         obs.close()
-        admin.close()
+
+
+def _score_recovery(
+    settings: DemoSettings,
+    api: OpenAI,
+    recovery_set: list[Any],
+    promoted_to: int,
+    timeline: Timeline,
+    outcomes: list[Outcome],
+) -> None:
+    """The fixed drifted set through the promoted version, and the verdict."""
+    adapter = settings.adapter
+    timeline.mark(
+        "phase",
+        f"scoring {adapter}@{promoted_to} on a fixed set of {len(recovery_set)} held-out "
+        "drifted tickets",
+    )
+    after = score_fixed_set(
+        api, f"{adapter}@{promoted_to}", recovery_set, "eval-recovered", settings.concurrency
+    )
+    outcomes += after
+    result = verdict(
+        correct=sum(o.correct for o in after),
+        n=len(after),
+        goal=settings.recovery_goal,
+        alpha=settings.recovery_alpha,
+    )
+    timeline.facts["recovery"] = result.as_dict()
+    timeline.facts["recovery_misses"] = dict(
+        Counter(f"{o.ticket.queue} -> {o.answer.strip()[:12]}" for o in after if not o.correct)
+    )
+    timeline.mark(
+        "recovery verdict",
+        f"{adapter}@{promoted_to}: {result.summary()}",
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -252,47 +342,57 @@ def run_demo(args: argparse.Namespace) -> int:
         v1_dir, info = _ensure_v1(settings)
         print(f"[demo] adapter v1 {'cached' if info.get('cached') else 'trained'}: {v1_dir}")
         return 0
-    out_dir = (settings.results_dir / time.strftime("demo-%Y%m%d-%H%M%S")).resolve()
+    stamp = time.strftime("demo-%Y%m%d-%H%M%S")
+    out_dir = (settings.results_dir / stamp).resolve()
+    # Each run keeps its own state store, registry and logs: a run scores the loop from v1,
+    # which a store where v1 already drifted and was replaced could not show again.
+    run_home = paths.home() / "demo-runs" / stamp
+    with pipe_safe_output(), exit_on_signals():
+        return _run_demo(settings, out_dir, run_home)
+
+
+def _run_demo(settings: DemoSettings, out_dir: Path, run_home: Path) -> int:
     timeline = Timeline()
     timeline.mark("start", f"results will be written to {out_dir}")
     timeline.facts["demo_env"] = apply_demo_env()
     outcomes: list[Outcome] = []
     code = 1
-    with exit_on_signals():
-        try:
-            # `make setup` trains it (`driftgate demo --prepare`); if not, train it now, before
-            # the stack starts, so training has both cores to itself.
-            timeline.mark("phase", "adapter v1: trained once (by `make setup`), then cached")
-            _ensure_v1(settings)
-            with embedded_stack(
-                paths.home(),
-                engine_port=settings.engine_port,
-                drift_port=settings.drift_port,
-                gateway_port=settings.gateway_port,
-                progress=True,
-            ) as stack:
-                timeline.mark(
-                    "stack ready",
-                    f"gateway {stack.urls.gateway}, drift {stack.urls.drift}, "
-                    f"vLLM {stack.urls.engine[0]}",
-                )
-                run_scenario(
-                    settings,
-                    stack.urls.gateway,
-                    stack.urls.drift,
-                    stack.admin_key,
-                    paths.home(),
-                    timeline,
-                    outcomes,
-                )
-            code = 0 if "recovered_accuracy" in timeline.facts else 2
-        except KeyboardInterrupt:
-            timeline.mark("interrupted", "Ctrl-C: every process the demo started was stopped")
-            code = 130
-        finally:
-            if outcomes or timeline.facts:
-                report = write_report(out_dir, timeline, outcomes)
-                print(f"[demo] report: {report}", flush=True)
+    try:
+        # `make setup` trains it (`driftgate demo --prepare`); if not, train it now, before
+        # the stack starts, so training has both cores to itself.
+        timeline.mark("phase", "adapter v1: trained once (by `make setup`), then cached")
+        _ensure_v1(settings)
+        timeline.mark("phase", f"this run's state, registry and logs: {run_home}")
+        with embedded_stack(
+            run_home,
+            engine_port=settings.engine_port,
+            drift_port=settings.drift_port,
+            gateway_port=settings.gateway_port,
+            progress=True,
+        ) as stack:
+            timeline.mark(
+                "stack ready",
+                f"gateway {stack.urls.gateway}, drift {stack.urls.drift}, "
+                f"vLLM {stack.urls.engine[0]}",
+            )
+            run_scenario(
+                settings,
+                stack.urls.gateway,
+                stack.urls.drift,
+                stack.admin_key,
+                run_home,
+                timeline,
+                outcomes,
+            )
+        recovery = timeline.facts.get("recovery")
+        code = 0 if isinstance(recovery, dict) and recovery.get("passed") else 2
+    except KeyboardInterrupt:
+        timeline.mark("interrupted", "Ctrl-C: every process the demo started was stopped")
+        code = 130
+    finally:
+        if outcomes or timeline.facts:
+            report = write_report(out_dir, timeline, outcomes)
+            print(f"[demo] report: {report}", flush=True)
     return code
 
 

@@ -33,6 +33,16 @@ class DemoSettings(BaseSettings):
     loop_timeout_s: float = 1200.0
     recovered_requests: int = 64
     concurrency: int = 8
+    #: The fixed, seeded sets that measure the loop (never sent as traffic, never labelled):
+    #: original tickets for v1 before the shift, drifted tickets for the promoted version.
+    stable_set_tickets: int = Field(default=200, ge=1)
+    recovery_set_tickets: int = Field(default=400, ge=1)
+    #: The promoted version's accuracy on drifted tickets that the loop must reach, and the
+    #: chance that a version exactly at that goal is judged not recovered (``recovery.py``).
+    recovery_goal: float = Field(default=0.96, gt=0, lt=1)
+    recovery_alpha: float = Field(default=1e-3, gt=0, lt=0.5)
+    #: v1 is also scored on the first this many of the drifted set (the shift's premise).
+    v1_drifted_set_tickets: int = Field(default=100, ge=1)
     shift_share: float = Field(default=0.4, gt=0, lt=1)
     feedback_share: float = Field(default=0.8, ge=0, le=1)
     feedback_noise: float = Field(default=0.03, ge=0, lt=0.5)

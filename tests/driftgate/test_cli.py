@@ -66,7 +66,17 @@ def test_bad_port_is_a_clear_error(tmp_path):
     ]
 
 
+def test_demo_without_a_model_says_run_make_setup(tmp_path):
+    proc = _run("demo", "--quick", home=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("driftgate: error: model source ")
+    assert lines[0].endswith("run `make setup` first")
+
+
 def test_demo_calls_run_demo(monkeypatch):
+    monkeypatch.setattr(cli, "_require_model", lambda *args, **kwargs: None)
     seen: list[argparse.Namespace] = []
     fake = types.ModuleType("driftgate.demo")
     fake.run_demo = lambda args: seen.append(args) or 7  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from driftgate.demo.recovery import verdict
 from driftgate.demo.report import retrain_facts, write_report
 from driftgate.demo.tickets import TicketGenerator
 from driftgate.demo.timeline import Milestone, Timeline
@@ -36,7 +37,9 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
                             (400.0, "promoted"), (450.0, "phase")]]
     timeline.facts.update(stable_accuracy=0.9, shifted_accuracy=0.55, recovered_accuracy=0.88,
                           promoted_version=2,
-                          retrain=retrain_facts(tmp_path / "registry", "support", 2))
+                          retrain=retrain_facts(tmp_path / "registry", "support", 2),
+                          v1_drifted_set={"n": 100, "accuracy": 0.58},
+                          recovery=verdict(correct=380, n=400, goal=0.96, alpha=1e-3).as_dict())
     ticket = TicketGenerator(seed=1).batch(1, shifted=True)[0]
     outcomes = [Outcome(0.0, "recovered", ticket, ticket.queue, True, "r1", "support@2", True)]
     report = write_report(tmp_path / "out", timeline, outcomes).read_text()
@@ -45,5 +48,6 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
     assert "90 train / 12 validation examples" in report
     assert "3 epochs, best epoch 2, stopped early: yes, 120 s" in report
     assert "| gate, held-out task accuracy (new vs serving) | 95.0% vs 60.0% |" in report
-    assert "| recovered >= 95% of pre-drift accuracy | yes |" in report  # 0.88 >= 0.855
+    assert "v1 (first 100) vs v2 (400) | 58.0% vs 95.0% |" in report
+    assert "yes: 380/400 right, needs >= 371; lower bound 90.7%" in report
     assert (tmp_path / "out" / "demo.png").stat().st_size > 0

@@ -156,6 +156,32 @@ def test_starts_in_order_and_stops_everything(tmp_path):
     assert {p.name for p in (tmp_path / "logs").iterdir()} == {"a.log", "b.log", "c.log"}
 
 
+def test_a_signal_while_stopping_still_stops_everything(tmp_path, monkeypatch):
+    """Ctrl-C that lands while the stack is stopping (the first one, turned into
+    KeyboardInterrupt) is raised only after every process was stopped."""
+    from driftgate.process import ManagedProcess
+
+    original = ManagedProcess.stop
+    interrupted: list[str] = []
+
+    def stop_interrupted_once(self: ManagedProcess) -> int | None:
+        if not interrupted:
+            interrupted.append(self.name)
+            raise KeyboardInterrupt  # as if SIGINT arrived while waiting for the process
+        return original(self)
+
+    specs = [_standin(n, tmp_path) for n in ("a", "b", "c")]
+    stack = Stack(specs, log_dir=tmp_path / "logs")
+    stack.start()
+    pids = [p.pid for p in stack.processes.values() if p.pid is not None]
+    monkeypatch.setattr(ManagedProcess, "stop", stop_interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        stack.stop()
+    assert interrupted == ["c"]
+    assert stack.processes == {}
+    assert _wait_dead(pids) == []
+
+
 def test_failed_service_stops_those_already_started(tmp_path):
     good = _standin("good", tmp_path)
     bad = ServiceSpec(name="bad", url="http://127.0.0.1:1",
