@@ -87,10 +87,12 @@ async def _client(
     stop: asyncio.Event,
     out: list[Sample],
     tokens: int,
+    started: list[Sample],
 ) -> None:
     n = 0
     while not stop.is_set():
         s = Sample(client=i, stream=(i + n) % 2 == 0, start=time.time())
+        started.append(s)  # in start order; ``out`` gets it once it finished
         try:
             await _one(http, url, key, adapter, s.stream, s, tokens)
         except (httpx.HTTPError, ValueError) as exc:
@@ -127,13 +129,23 @@ async def run_swap(
     canary_weight: float = 0.5,
     canary_s: float = 8.0,
     canary_min: int = 2,
+    canary_sample: int = 0,
     warmup_s: float = 3.0,
     tail_s: float = 3.0,
     max_tokens: int = 8,
     timeout_s: float = 180.0,
 ) -> dict[str, Any]:
-    """Run one swap under load; the report (see :func:`summarize`)."""
+    """Run one swap under load; the report (see :func:`summarize`).
+
+    ``canary_sample`` > 0 also holds the canary until the first ``canary_sample``
+    requests that started after the canary was seen have finished; the report's
+    ``canary_sample`` says which versions answered them. Which requests form that
+    sample does not depend on the versions drawn for them, so their count on the
+    candidate is binomial with the canary weight (``canary_min`` > 0 would bias it).
+    """
     samples: list[Sample] = []
+    started: list[Sample] = []
+    sample: list[Sample] = []
     stop = asyncio.Event()
     admin = {"Authorization": f"Bearer {admin_key}"}
     limits = httpx.Limits(max_connections=clients + 4)
@@ -141,7 +153,7 @@ async def run_swap(
         url = gateway_url + "/v1/chat/completions"
         tasks = [
             asyncio.create_task(
-                _client(i, http, url, tenant_key, adapter, stop, samples, max_tokens)
+                _client(i, http, url, tenant_key, adapter, stop, samples, max_tokens, started)
             )
             for i in range(clients)
         ]
@@ -159,12 +171,23 @@ async def run_swap(
             # Hold the canary for canary_s and until the candidate answered canary_min
             # requests (on a busy CPU one request can take longer than canary_s).
             new = f"{adapter}@{canary['candidate_version']}"
+            # With canary_sample, also until that many requests started since have finished.
             since, deadline = time.time(), time.monotonic() + timeout_s
-            while time.time() - since < canary_s or (
-                sum(s.ok and s.start >= since and new in s.versions for s in samples) < canary_min
-            ):
+            while True:
+                on_new = sum(s.ok and s.start >= since and new in s.versions for s in samples)
+                sample = [s for s in started if s.start >= since][:canary_sample]
+                if (
+                    time.time() - since >= canary_s
+                    and on_new >= canary_min
+                    and len(sample) == canary_sample
+                    and all(s.end for s in sample)
+                ):
+                    break
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the canary served no {canary_min} requests in time")
+                    raise RuntimeError(
+                        f"the canary served no {canary_min} requests"
+                        f" (or no sample of {canary_sample}) in time"
+                    )
                 await asyncio.sleep(0.2)
             decided = time.time()
             r = await http.post(f"{drift_url}/v1/rollouts/{rid}/promote", headers=admin)
@@ -176,11 +199,16 @@ async def run_swap(
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
         info = (await http.get(f"{drift_url}/v1/rollouts/{rid}")).raise_for_status().json()
-    return summarize(samples, info, decided, adapter)
+    return summarize(samples, info, decided, adapter, canary_sample=sample)
 
 
 def summarize(
-    samples: list[Sample], info: dict[str, Any], decided: float, adapter: str
+    samples: list[Sample],
+    info: dict[str, Any],
+    decided: float,
+    adapter: str,
+    *,
+    canary_sample: list[Sample] | None = None,
 ) -> dict[str, Any]:
     """Failures, attribution, routing violations and swap times of one run."""
     ts = {t["to"]: t["ts"] for t in info["transitions"]}
@@ -208,6 +236,8 @@ def summarize(
     old_after = [s.start for s in samples if old in s.versions and s.start >= decided]
     canary = [s for s in samples if ts["canary"] <= s.start < ts["promoted"]]
     latencies = sorted(s.end - s.start for s in samples if s.ok)
+    after_route = [s for s in samples if s.ok and s.start > ts["draining"]]
+    drawn = canary_sample or []
     t0 = ts["candidate"]
     return {
         "requests": len(samples),
@@ -219,6 +249,19 @@ def summarize(
         "by_version": by_version,
         "canary_requests": len(canary),
         "canary_on_candidate": sum(new in s.versions for s in canary),
+        "canary_weight": info["canary_weight"],
+        # the first requests started in the canary, chosen before their versions were drawn
+        "canary_sample": {
+            "n": len(drawn),
+            "ok": sum(s.ok for s in drawn),
+            "on_candidate": sum(s.ok and s.versions == {new} for s in drawn),
+            "on_serving": sum(s.ok and s.versions == {old} for s in drawn),
+        },
+        # requests started after the controller recorded the 100% route, by version
+        "after_route": {
+            "requests": len(after_route),
+            "on_old": sum(old in s.versions for s in after_route),
+        },
         "old": old,
         "new": new,
         # promote decision (operator's call) -> the controller recorded the 100% route

@@ -14,6 +14,7 @@ import pytest
 from drift.settings import DriftSettings
 from drift.store import DriftStore
 from driftgate.events import RequestEvent
+from tests.real_parts import require
 
 _ids = itertools.count()
 
@@ -62,10 +63,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriftStore
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = os.environ.get("DRIFTGATE_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip(
-                "DRIFTGATE_TEST_POSTGRES_URL is not set (scripts/start_test_postgres.sh prints one)"
-            )
+        require(
+            url,
+            "DRIFTGATE_TEST_POSTGRES_URL is not set (scripts/start_test_postgres.sh prints one)",
+        )
     s = DriftStore.from_url(url)
     if request.param == "postgresql":
         from drift.store import metadata

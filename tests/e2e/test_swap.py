@@ -3,6 +3,10 @@ drift service running the rollout controller.
 
 8 concurrent clients (streaming and not) call the logical adapter ``swap`` while
 version 2 is loaded, canaried, promoted and version 1 drained and unloaded.
+
+No check here reads a wall clock against a limit: the canary share is a binomial
+test on a fixed-size sample, and the promotion is checked as an order of events
+(decision, route change, requests) and by the gateway's own heartbeat.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -26,6 +31,32 @@ from driftgate.stack import Stack, create_tenant, stack_services
 from tests.live import FixtureAdapter, free_port
 
 pytestmark = pytest.mark.e2e
+
+#: The canary weight of the rollout under test, and the size of the canary sample.
+CANARY_WEIGHT = 0.25
+CANARY_SAMPLE = 32
+#: Most accepted chance that a canary routing at exactly CANARY_WEIGHT fails the check.
+FALSE_FAILURE = 1e-3
+
+
+def binomial_acceptance(n: int, p: float, alpha: float) -> tuple[int, int, float]:
+    """The narrowest region ``[lo, hi]`` with ``P(X < lo) <= alpha/2`` and
+    ``P(X > hi) <= alpha/2`` for ``X ~ Binomial(n, p)``, and its exact false-failure
+    chance ``P(X < lo) + P(X > hi)`` (<= alpha).
+
+    >>> binomial_acceptance(32, 0.25, 1e-3)[:2]
+    (1, 17)
+    """
+    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    lo, below = 0, 0.0
+    while below + pmf[lo] <= alpha / 2:
+        below += pmf[lo]
+        lo += 1
+    hi, above = n, 0.0
+    while above + pmf[hi] <= alpha / 2:
+        above += pmf[hi]
+        hi -= 1
+    return lo, hi, below + above
 
 
 @dataclasses.dataclass
@@ -87,6 +118,28 @@ def swap_stack(engine: EngineProcess, tmp_path: Path) -> Iterator[SwapStack]:
 def test_swap_under_load_drops_nothing_and_routes_exactly(
     swap_stack: SwapStack, fixture_adapters: dict[str, FixtureAdapter], tmp_path: Path
 ) -> None:
+    """Zero failed or misrouted requests; the canary share and the promotion, soundly.
+
+    Canary share: the harness holds the canary until the first ``CANARY_SAMPLE`` = 32
+    requests that started after the canary began have finished (``canary_sample``);
+    which requests those are is fixed before the gateway draws their versions, and
+    each draw is an independent ``random.random()`` against the route weights, so
+    the number K answered by the candidate is Binomial(32, w) for the rollout's
+    canary weight w = 0.25. The check accepts 1 <= K <= 17:
+    P(K = 0) = 0.75^32 = 1.00e-4 and P(K >= 18) = 1.60e-4, so a correct canary fails
+    it with chance 2.61e-4 < 1e-3 (``binomial_acceptance``; narrowing either side by
+    one would exceed 5e-4 in that tail: P(K <= 1) = 1.17e-3, P(K >= 17) = 6.00e-4).
+    It fails for sure when the candidate gets no canary traffic or all of it, and
+    with chance 0.994 when the two weights are swapped (K ~ Binomial(32, 0.75)).
+
+    Promotion: ordered events, not seconds. The operator's decision comes before the
+    controller records ``promoted``, the 100% route is set before it records
+    ``draining``; every request that started after that record got the new version
+    (the only gateway applies a route change before it answers the controller's
+    ``PUT /admin/routes``, so zero ``state_refresh_s`` periods of slack are due), and
+    there were such requests. The drain ended because the gateway's heartbeat showed
+    the new route table and nothing in flight on version 1, not by a timeout.
+    """
     s = swap_stack
     admin = httpx.Client(
         base_url=s.gateway_url, headers={"Authorization": f"Bearer {s.admin_key}"}, timeout=60
@@ -107,6 +160,10 @@ def test_swap_under_load_drops_nothing_and_routes_exactly(
             adapter="swap",
             candidate_path=str(fixture_adapters["greeter"].path),
             clients=8,
+            canary_weight=CANARY_WEIGHT,
+            canary_min=0,  # a stop that waits for candidate answers would bias the sample
+            canary_sample=CANARY_SAMPLE,
+            timeout_s=600.0,
         )
     )
     print(json.dumps({k: v for k, v in report.items() if k != "transitions"}, indent=2))
@@ -116,9 +173,28 @@ def test_swap_under_load_drops_nothing_and_routes_exactly(
     assert report["ambiguous"] == 0
     assert report["misrouted"] == 0
     assert report["outcome"] == "promoted"
-    assert report["canary_on_candidate"] > 0, "the canary got no traffic"
-    assert report["by_version"].get("swap@1", 0) > 0 and report["by_version"].get("swap@2", 0) > 0
-    assert report["promote_to_route_s"] <= 5.0
+    # The canary's share of traffic matches its configured weight (see the docstring).
+    assert report["canary_weight"] == CANARY_WEIGHT
+    sample = report["canary_sample"]
+    assert sample["n"] == sample["ok"] == CANARY_SAMPLE, sample
+    assert sample["on_candidate"] + sample["on_serving"] == CANARY_SAMPLE, sample
+    lo, hi, false_failure = binomial_acceptance(CANARY_SAMPLE, CANARY_WEIGHT, FALSE_FAILURE)
+    assert false_failure < FALSE_FAILURE
+    assert lo <= sample["on_candidate"] <= hi, (
+        f"{sample['on_candidate']} of {CANARY_SAMPLE} canary requests on the candidate;"
+        f" weight {CANARY_WEIGHT} allows {lo}..{hi}"
+    )
+    # The promotion, as an order of events.
+    moves = [(t["to"], t["ts"]) for t in report["transitions"]]
+    order = ["candidate", "loading", "canary", "promoted", "draining", "unloaded"]
+    assert [m for m, _ in moves] == order, moves
+    assert [ts for _, ts in moves] == sorted(ts for _, ts in moves), moves
+    ts = dict(moves)
+    decided = ts["draining"] - report["promote_to_route_s"]  # the operator's promote call
+    assert decided < ts["promoted"] < ts["draining"], (decided, moves)
+    after = report["after_route"]
+    assert after["requests"] > 0 and after["on_old"] == 0, after
+    assert report["transitions"][-1]["reason"].startswith("drained: "), report["transitions"][-1]
     models = httpx.get(f"{s.engine_url}/v1/models", timeout=10).json()["data"]
     loaded = {m["id"] for m in models}
     assert "swap--v2" in loaded and "swap--v1" not in loaded

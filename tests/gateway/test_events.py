@@ -8,7 +8,9 @@ be slow, failing or absent on purpose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -17,11 +19,15 @@ from aiohttp import web
 from driftgate.events import EventBatch, FeedbackEvent
 from tests.gateway.conftest import BASE, StackFactory
 
+#: Bounds how long the fake drift service holds a batch: only reached when a test fails.
+HOLD_BOUND_S = 10.0
+
 
 @dataclass
 class FakeDrift:
     status: int = 202
-    delay_s: float = 0.0
+    #: While set, event batches wait for it (at most HOLD_BOUND_S) before they are answered.
+    hold: asyncio.Event | None = None
     batches: list[EventBatch] = field(default_factory=list)
     feedback: list[FeedbackEvent] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -39,7 +45,9 @@ class FakeDrift:
         return self
 
     async def _events(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(self.delay_s)
+        if self.hold is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.hold.wait(), HOLD_BOUND_S)
         batch = EventBatch.model_validate_json(await request.read())
         self.batches.append(batch)
         return web.json_response({"accepted": len(batch.events), "duplicates": 0}, status=202)
@@ -54,6 +62,15 @@ class FakeDrift:
     @property
     def events(self) -> list[object]:
         return [e for b in self.batches for e in b.events]
+
+
+async def _eventually(check: Callable[[], bool], tick_s: float, ticks: int = 50) -> bool:
+    """Poll ``check`` every ``tick_s`` (a configured interval's fraction), ``ticks`` times."""
+    for _ in range(ticks):
+        if check():
+            return True
+        await asyncio.sleep(tick_s)
+    return check()
 
 
 def _closed_port_url() -> str:
@@ -111,15 +128,32 @@ async def test_drift_down_drops_events_and_serves(make_stack: StackFactory) -> N
 
 
 async def test_full_queue_drops_without_blocking(make_stack: StackFactory) -> None:
-    drift = await FakeDrift(delay_s=2.0).start()
-    s = await make_stack(drift_url=drift.url, event_queue_size=2, event_batch_size=1)
+    # The drift service answers no batch until every inference answer is in. A gateway
+    # that waited for it would answer only once the hold's bound ran out, after the
+    # drift service had stored a batch: the first assertion below would fail.
+    hold = asyncio.Event()
+    drift = await FakeDrift(hold=hold).start()
+    s = await make_stack(
+        drift_url=drift.url,
+        event_queue_size=2,
+        event_batch_size=1,
+        event_timeout_s=3 * HOLD_BOUND_S,  # the sink never gives up before the hold ends
+    )
     key = await s.tenant("acme", ["*"], rate_limit_rps=0)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
     results = await asyncio.gather(*(s.chat(key, BASE) for _ in range(20)))
+    assert drift.batches == []  # every answer came while the drift service held its batch
     assert all(r.status_code == 200 for r in results)
-    assert loop.time() - t0 < 1.5  # never waited for the slow drift service
-    assert s.metric("driftgate_gateway_events_dropped_total", reason="queue_full") >= 15
+    dropped = s.metric("driftgate_gateway_events_dropped_total", reason="queue_full")
+    accepted = 20 - dropped
+    # what fits: a full queue plus the one batch in flight to the held drift service
+    cfg = s.settings
+    assert cfg.event_queue_size <= accepted <= cfg.event_queue_size + cfg.event_batch_size
+    hold.set()
+    assert await _eventually(
+        lambda: s.metric("driftgate_gateway_events_sent_total") == accepted,
+        cfg.event_flush_interval_s / 5,
+    )
+    assert len(drift.events) == accepted
     await drift.runner.cleanup()  # type: ignore[union-attr]
 
 

@@ -1,12 +1,17 @@
 """End to end, all real: traffic and corrections go through the real gateway into the real
 drift service; the retrain job curates them, trains a LoRA on the real base model, loads the
-candidate into the real vLLM, gates it, hands it off; a worse candidate is rejected and
-never served. Plus: a real-model adapter changes transformers' greedy answers."""
+candidate into the real vLLM, gates it and hands it to the rollout (a rollout the drift
+service lists); a candidate strictly worse than the serving version is rejected with the
+scores that show it, handed to no rollout, and a pinned request for it answers the
+documented 404. Plus: a real-model adapter changes transformers' greedy answers."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +24,7 @@ from retrain.job import run_retrain
 from retrain.local_generate import greedy_answers
 from retrain.metrics_task import MetricSpec
 from retrain.registry import Registry
+from retrain.runs import RunRecord
 from retrain.settings import RetrainSettings
 from retrain.training import TrainConfig, train_lora
 from retrain.wiring import build_context, read_traffic
@@ -85,14 +91,26 @@ def _send_traffic(live: LiveStack) -> None:
         time.sleep(1)
 
 
-def test_retrain_from_live_traffic_promotes_better_rejects_worse(
-    live_stack: LiveStack, base: LoadedBase, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class Retrained:
+    """The first retrain run (corrections -> a better ``greeter`` version) and its inputs."""
+
+    settings: RetrainSettings
+    registry: Registry
+    run: RunRecord
+    version: int
+    path: Path
+
+
+@pytest.fixture(scope="module")
+def retrained(
+    live_stack: LiveStack, base: LoadedBase, tmp_path_factory: pytest.TempPathFactory
+) -> Retrained:
     live = live_stack
     _send_traffic(live)
     settings = RetrainSettings(
         state_url=live.state_url,
-        registry_dir=tmp_path / "registry",
+        registry_dir=tmp_path_factory.mktemp("retrain") / "registry",
         engine_url=live.engine_url,
         served_model_name=BASE_MODEL,
         max_epochs=5,
@@ -106,18 +124,43 @@ def test_retrain_from_live_traffic_promotes_better_rejects_worse(
     )
     registry = Registry(settings.registry_dir)
     save_task(registry, "greeter", AdapterTask(metric=MetricSpec(kind="exact_match"), margin=0.2))
-
     ctx = build_context(settings)
     ctx.base = base
-    good = run_retrain(ctx, "greeter", "e2e: corrections")
-    assert good.outcome == "promoted", good.message
+    run = run_retrain(ctx, "greeter", "e2e: corrections")
+    assert run.outcome == "promoted", run.message
+    assert run.candidate_version is not None
+    path = registry.path("greeter", run.candidate_version)
+    return Retrained(settings, registry, run, run.candidate_version, path)
+
+
+def _rollouts(live: LiveStack, adapter: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{live.drift_url}/v1/rollouts", params={"adapter": adapter}, timeout=30)
+    assert r.status_code == 200, r.text
+    data: list[dict[str, Any]] = r.json()["data"]
+    return data
+
+
+def test_retrain_from_live_traffic_promotes_better_and_hands_it_off(
+    live_stack: LiveStack, retrained: Retrained
+) -> None:
+    live, good, version, path = live_stack, retrained.run, retrained.version, retrained.path
     assert good.candidate_score is not None and good.serving_score is not None
     assert good.candidate_score >= 0.5 > good.serving_score
     assert good.serving_version == 1
-    version = good.candidate_version
-    assert version is not None
-    path = registry.path("greeter", version)
-    assert registry.read("greeter", version).status == "accepted"
+    assert retrained.registry.read("greeter", version).status == "accepted"
+
+    # Handed off: the drift service lists one rollout of exactly this directory, waiting
+    # for approval (``approval="manual"``), carrying the run's numbers.
+    mine = [r for r in _rollouts(live, "greeter") if r["path"] == str(path)]
+    assert len(mine) == 1, mine
+    rollout = mine[0]
+    assert rollout["state"] == "candidate" and rollout["approved"] is False, rollout
+    assert rollout["canary_weight"] == retrained.settings.canary_weight
+    assert rollout["meta"]["version"] == version
+    assert rollout["meta"]["run_id"] == good.id
+    assert rollout["meta"]["serving_version"] == 1
+    assert rollout["meta"]["candidate_score"] == good.candidate_score
+    assert rollout["meta"]["serving_score"] == good.serving_score
 
     # The registered directory loads into the real vLLM and answers in the trained direction.
     held = [
@@ -135,28 +178,81 @@ def test_retrain_from_live_traffic_promotes_better_rejects_worse(
     assert all(ROBOT in a for a in trained), trained
     assert not any(ROBOT in a for a in plain), plain
 
-    # A deliberately worse candidate (no real training) is rejected and never served.
-    worse_settings = settings.model_copy(update={"learning_rate": 1e-9, "max_epochs": 1})
-    ctx2 = build_context(worse_settings)
-    ctx2.base = base
-    bad = run_retrain(ctx2, "greeter", "e2e: worse")
-    assert bad.outcome == "rejected", bad.message
-    assert bad.candidate_version is not None and bad.candidate_version != version
-    assert registry.read("greeter", bad.candidate_version).status == "rejected"
+
+@pytest.fixture(scope="module")
+def worse(live_stack: LiveStack, retrained: Retrained, base: LoadedBase) -> Iterator[RunRecord]:
+    """A deliberately worse candidate (no real training: the base model's answers) run
+    while the better version of ``retrained`` serves ``greeter``.
+
+    That version is made to serve directly through the admin API (its rollout would
+    canary it and unload version 1, which the session's other tests share); version 1
+    serves again afterwards.
+    """
+    live, version = live_stack, retrained.version
     with live.admin() as admin:
+        r = admin.post(
+            "/admin/adapters/greeter/versions",
+            json={"path": str(retrained.path), "version": version},
+        )
+        assert r.status_code == 201, r.text
+        try:
+            r = admin.put("/admin/routes/greeter", json={"weights": {str(version): 1.0}})
+            assert r.status_code == 200, r.text
+            settings = retrained.settings.model_copy(
+                update={"learning_rate": 1e-9, "max_epochs": 1}
+            )
+            ctx = build_context(settings)
+            ctx.base = base
+            yield run_retrain(ctx, "greeter", "e2e: worse")
+        finally:
+            r = admin.put("/admin/routes/greeter", json={"weights": {"1": 1.0}})
+            assert r.status_code == 200, r.text
+            r = admin.delete(f"/admin/adapters/greeter/versions/{version}")
+            assert r.status_code == 200, r.text
+
+
+def test_worse_candidate_is_rejected_with_worse_scores(
+    live_stack: LiveStack, retrained: Retrained, worse: RunRecord
+) -> None:
+    bad, version = worse, retrained.version
+    assert bad.outcome == "rejected", bad.message
+    assert bad.serving_version == version
+    assert bad.candidate_version is not None and bad.candidate_version != version
+    # Strictly worse on the task metric than the version serving, and the gate says so.
+    assert bad.candidate_score is not None and bad.serving_score is not None
+    assert bad.candidate_score < bad.serving_score, (bad.candidate_score, bad.serving_score)
+    assert bad.message is not None and "does not beat serving" in bad.message, bad.message
+    record = retrained.registry.read("greeter", bad.candidate_version)
+    assert record.status == "rejected"
+    # Handed to no rollout, registered as failed, never routed.
+    bad_path = str(retrained.registry.path("greeter", bad.candidate_version))
+    assert not [r for r in _rollouts(live_stack, "greeter") if r["path"] == bad_path]
+    with live_stack.admin() as admin:
         versions = admin.get("/admin/adapters", params={"adapter": "greeter"}).json()["data"]
         states = {v["version"]: v["state"] for v in versions if v["adapter"] == "greeter"}
         assert states.get(bad.candidate_version) == "failed"
         routes = admin.get("/admin/routes").json()["routes"]
     assert str(bad.candidate_version) not in routes.get("greeter", {})
-    headers = {"Authorization": f"Bearer {live.keys['globex']}"}
-    with httpx.Client(base_url=live.gateway_url, headers=headers, timeout=120.0) as c:
+
+
+def test_rejected_version_answers_model_not_found(live_stack: LiveStack, worse: RunRecord) -> None:
+    """A pinned request for the rejected version: 404 ``model_not_found`` in the OpenAI
+    error shape (docs/CONTRACTS.md), never a 5xx or an engine error."""
+    headers = {"Authorization": f"Bearer {live_stack.keys['globex']}"}
+    with httpx.Client(base_url=live_stack.gateway_url, headers=headers, timeout=120.0) as c:
         r = c.post(
             "/v1/chat/completions",
             json={
-                "model": f"greeter@{bad.candidate_version}",
+                "model": f"greeter@{worse.candidate_version}",
                 "messages": [{"role": "user", "content": "hi"}],
                 "max_tokens": 4,
             },
         )
-        assert r.status_code >= 400 and "error" in r.json()
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    error = r.json()["error"]
+    assert set(r.json()) == {"error"} and set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "model"
+    assert error["code"] == "model_not_found"
+    assert isinstance(error["message"], str) and error["message"], error

@@ -12,7 +12,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from drift.settings import DriftSettings
 from gateway.admin_client import AdminClient
 from gateway.app import create_app as create_gateway_app
 from gateway.heartbeat import read_beats, routes_hash
+from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
 from retrain.rollout.controller import RolloutController
 from retrain.rollout.judge import JudgePolicy
@@ -39,10 +40,13 @@ from retrain.rollout.settings import RolloutSettings
 from retrain.rollout.store import RolloutStore
 from tests.gateway.conftest import make_peft_dir
 from tests.gateway.fake_vllm import FakeVLLM
+from tests.gateway.held_stream import hold_last_chunk
 
 ADMIN_KEY = "rollout-admin-key"
 BASE = "SmolLM2-135M-Instruct"
 S = RolloutState
+#: How many of a loop's configured intervals a wait may take before the test fails.
+TICKS = 50
 
 
 async def serve(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -77,6 +81,12 @@ class Env:
     @property
     def gw(self) -> str:
         return self.gateways[0]
+
+    def gateway(self, i: int) -> Gateway:
+        """Gateway ``i``'s live state (what its lifespan yields; servers[0] is the drift app)."""
+        server, _ = self.servers[1 + i]
+        gw: Gateway = server.lifespan.state["gw"]
+        return gw
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -250,6 +260,63 @@ async def tick_until(c: RolloutController, rollout_id: int, state: S, limit_s: f
             return r
         assert time.monotonic() < deadline, f"stuck in {r.state}: {r.reason}"
         await asyncio.sleep(0.1)
+
+
+async def within_ticks(check: Callable[[], bool], tick_s: float, ticks: int) -> bool:
+    """Poll ``check`` every ``tick_s`` (a fraction of a configured interval), ``ticks`` times."""
+    for _ in range(ticks):
+        if check():
+            return True
+        await asyncio.sleep(tick_s)
+    return check()
+
+
+class Refreshes:
+    """Counts a gateway's state refreshes; records the routes applied by those begun after
+    :meth:`mark`, and when they ended (its refresh loop looks ``gw.refresh`` up on every tick).
+    """
+
+    def __init__(self, gw: Gateway) -> None:
+        self.done = 0
+        #: (routes hash, time.time() at its end) of each refresh begun after the mark
+        self.applied_after_mark: list[tuple[str, float]] = []
+        self._marked = False
+        refresh = gw.refresh
+
+        async def counted() -> None:
+            after_mark = self._marked
+            await refresh()
+            self.done += 1
+            if after_mark:
+                applied = routes_hash(gw.table.snapshot.routes), time.time()
+                self.applied_after_mark.append(applied)
+
+        gw.refresh = counted  # type: ignore[method-assign]
+
+    def mark(self) -> None:
+        self._marked = True
+
+
+async def beats_begun_after(env: Env, since: float) -> list[dict[str, Any]]:
+    """Each gateway's first heartbeat begun after ``since``.
+
+    A beat reads the routes when it begins and stamps ``ts`` when it is written: the first
+    row written after ``since`` may have begun before it, the next one of that gateway not.
+    """
+    engine = env.rollouts.store.engine
+    tick = env.gateway(0).settings.heartbeat_interval_s
+    first: dict[str, float] = {}
+    later: list[dict[str, Any]] = []
+
+    def each_has_a_later_beat() -> bool:
+        beats = read_beats(engine, since)
+        for b in beats:
+            first.setdefault(b["gateway_id"], b["ts"])
+        later[:] = [b for b in beats if b["ts"] > first[b["gateway_id"]]]
+        return len(later) == len(env.gateways)
+
+    assert await within_ticks(each_has_a_later_beat, tick / 4, 4 * TICKS), (first, later)
+    return later
 
 
 async def test_restart_mid_rollout_resumes_and_drains_in_flight_before_unloading(
@@ -428,52 +495,62 @@ async def test_capacity_guard_keeps_a_candidate_waiting(make_env: Any) -> None:
     await close(c)
 
 
-async def test_a_second_gateway_sees_a_route_change_within_two_seconds(make_env: Any) -> None:
+async def test_a_second_gateway_serves_a_route_change_from_its_next_refresh(
+    make_env: Any,
+) -> None:
+    """docs/CONTRACTS.md: the answering gateway reloads at once, the others within
+    ``state_refresh_s``. Counted in refreshes: the first one gateway 1 begins after the
+    change applies it; each gateway's heartbeats begun after that report it."""
     env: Env = await make_env(gateways=2)
     await env.serve_v1()
     await env.admin(
         "POST", "/admin/adapters/support/versions", {"path": env.peft("v2"), "version": 2}
     )
-    deadline = time.monotonic() + 5
+    gw1 = env.gateway(1)
+    refreshes = Refreshes(gw1)
+    tick = gw1.settings.state_refresh_s
     # Until gateway 1's first refresh it may not know the adapter yet (an error answer).
-    while (await env.chat(gw=1)).json().get("model") != "support@1":
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    t0 = time.monotonic()
-    await env.admin("PUT", "/admin/routes/support", {"weights": {"2": 1.0}})
-    while True:
-        results = [(await env.chat(gw=1)).json()["model"] for _ in range(5)]
-        if set(results) == {"support@2"}:
-            break
-        assert time.monotonic() - t0 < 2.0, results
-    seen_after = time.monotonic() - t0
-    assert seen_after < 2.0
-    # and both gateways' heartbeats report the new routes within 2 s too
+    assert await within_ticks(lambda: refreshes.done >= 1, tick / 4, 4 * TICKS)
+    assert (await env.chat(gw=1)).json()["model"] == "support@1"
+    await env.admin("PUT", "/admin/routes/support", {"weights": {"2": 1.0}})  # committed
+    refreshes.mark()
+    assert await within_ticks(lambda: bool(refreshes.applied_after_mark), tick / 4, 4 * TICKS)
     want = routes_hash({"support": {2: 1.0}})
-    while True:
-        beats = read_beats(env.rollouts.store.engine, time.time() - 1.0)
-        if len(beats) == 2 and all(b["routes_hash"] == want for b in beats):
-            break
-        assert time.monotonic() - t0 < 2.0, beats
-        await asyncio.sleep(0.05)
+    applied, applied_at = refreshes.applied_after_mark[0]
+    assert applied == want  # the first refresh begun after the change applied it
+    assert {(await env.chat(gw=1)).json()["model"] for _ in range(5)} == {"support@2"}
+    assert routes_hash(env.gateway(0).table.snapshot.routes) == want  # reloaded at once
+    # Both gateways had applied the change at applied_at: heartbeats begun later report it.
+    beats = await beats_begun_after(env, applied_at)
+    assert sorted(b["routes_hash"] for b in beats) == [want, want]
 
 
-async def test_heartbeat_reports_in_flight_per_served_name(make_env: Any) -> None:
+async def test_heartbeat_reports_in_flight_per_served_name(
+    make_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env: Env = await make_env()
     await env.serve_v1()
-    env.fakes[0].chunk_delay_s = 0.3
-    env.fakes[0].chunks = 8
+    engine = env.rollouts.store.engine
+    tick = env.gateway(0).settings.heartbeat_interval_s
+    release = asyncio.Event()
+    hold_last_chunk(monkeypatch, release)  # the stream stays open until the beat is seen
     stream = asyncio.create_task(env.chat(stream=True))
-    deadline = time.monotonic() + 3
-    while True:
-        beats = read_beats(env.rollouts.store.engine, time.time() - 1.0)
-        if beats and beats[0]["in_flight"].get("support--v1") == 1:
-            break
-        assert time.monotonic() < deadline, beats
-        await asyncio.sleep(0.05)
+    beats: list[dict[str, Any]] = []
+
+    def in_flight_seen() -> bool:
+        beats[:] = read_beats(engine, 0.0)
+        return bool(beats) and beats[0]["in_flight"].get("support--v1") == 1
+
+    assert await within_ticks(in_flight_seen, tick / 4, 4 * TICKS), beats
+    release.set()
     assert (await stream).status_code == 200
-    deadline = time.monotonic() + 3
-    while read_beats(env.rollouts.store.engine, time.time() - 1.0)[0]["in_flight"]:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    assert json.dumps(beats)  # rows are plain JSON values
+    drained = within_ticks(lambda: not read_beats(engine, 0.0)[0]["in_flight"], tick / 4, 4 * TICKS)
+    assert await drained
+    # rows are plain JSON values, with the keys and types their readers rely on
+    assert json.loads(json.dumps(beats)) == beats
+    (beat,) = beats
+    assert set(beat) == {"gateway_id", "ts", "routes_hash", "applied_at", "in_flight"}
+    assert all(isinstance(beat[k], str) and beat[k] for k in ("gateway_id", "routes_hash"))
+    assert all(type(beat[k]) is float for k in ("ts", "applied_at"))
+    assert beat["in_flight"] == {"support--v1": 1}
+    assert beat["routes_hash"] == routes_hash({"support": {1: 1.0}})

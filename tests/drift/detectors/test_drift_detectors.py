@@ -66,7 +66,16 @@ def test_cusum_finds_decreases_and_estimates_the_change_start() -> None:
 def test_cusum_is_robust_to_nan_and_constant_references() -> None:
     det = Cusum(5.0, 0.0)
     assert not det.update(5.0)
-    assert det.update(float("inf")) is False or det.drift_detected
+    # An infinite value counts as one value at the clip (6 sigma): no alarm on its own,
+    # the sum grows by clip - k = 5.5, and the third one in a row passes h = 11.
+    assert det.update(float("inf")) is False and det.drift_detected is False
+    assert det.score == (det.clip - det.k) / det.h
+    assert first_alarm(det, [float("inf")] * 5) == 1  # the third inf, counting the one above
+    for sign in (1.0, -1.0):  # both directions, and the batch scan agrees with update
+        det.reset()
+        assert first_alarm(det, [sign * float("inf")] * 5) == 2
+        assert det.change_start == 0
+        assert Cusum(5.0, 0.0).first_alarm([sign * float("inf")] * 5) == 2
     det.reset()
     assert any(det.update(6.0) for _ in range(5))
 

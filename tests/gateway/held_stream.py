@@ -1,0 +1,37 @@
+"""Hold the fake vLLM's last streamed content chunk until the test lets it go.
+
+Tests that need a stream still open (or a stream's first chunk delivered before its
+last is sent) order the events instead of pacing chunks by time. The hold patches
+aiohttp's ``StreamResponse.write`` for one test: in these tests only the fake vLLM
+serves with aiohttp (the gateway and the drift service run on uvicorn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from aiohttp import web
+
+#: Longest hold: reached only when a test fails (the release never comes).
+HOLD_BOUND_S = 10.0
+#: How the fake vLLM's last content chunk ends its choice (orjson writes no spaces).
+_LAST_CHUNK = b'"finish_reason":"stop"'
+
+
+def hold_last_chunk(
+    monkeypatch: pytest.MonkeyPatch, release: asyncio.Event, order: list[str] | None = None
+) -> None:
+    """Streams wait for ``release`` before the last content chunk; ``order`` logs the send."""
+    write = web.StreamResponse.write
+
+    async def held_write(resp: web.StreamResponse, data: bytes) -> None:
+        if _LAST_CHUNK in data:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), HOLD_BOUND_S)
+            if order is not None:
+                order.append("upstream sends the last chunk")
+        await write(resp, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", held_write)
