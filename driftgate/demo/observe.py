@@ -33,8 +33,9 @@ class LoopObserver:
         return {int(v): float(w) for v, w in weights.items()}
 
     def drift_status(self) -> dict[str, Any]:
+        """``/v1/drift/status``, its stored alarms and triggers those of this adapter."""
         try:
-            r = self._drift.get("/v1/drift/status")
+            r = self._drift.get("/v1/drift/status", params={"adapter": self.adapter})
             r.raise_for_status()
             data = r.json()
         except (httpx.HTTPError, ValueError):
@@ -55,16 +56,6 @@ class LoopObserver:
         except (httpx.HTTPError, ValueError, AttributeError, KeyError):
             return []
         return out
-
-    def drift_history(self) -> dict[str, Any]:
-        """The adapter's stored alarms and retrain triggers (``/v1/drift/status``)."""
-        try:
-            r = self._drift.get("/v1/drift/status", params={"adapter": self.adapter})
-            r.raise_for_status()
-            data = r.json()
-        except (httpx.HTTPError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
 
 
 def server_milestones(

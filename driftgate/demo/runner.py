@@ -287,11 +287,12 @@ def run_scenario(
             timeline.facts["promoted_version"] = promoted_to
             timeline.facts["retrain"] = retrain_facts(home / "registry", adapter, promoted_to)
             _score_recovery(settings, api, recovery_set, promoted_to, timeline, outcomes)
+        status = obs.drift_status()
+        if promoted_to is not None:
             timeline.facts["server_milestones"] = server_milestones(
-                obs.drift_history(), obs.rollouts(), adapter, promoted_to
+                status, obs.rollouts(), adapter, promoted_to
             )
-        summary = drift_summary(obs.drift_status(), adapter)
-        timeline.facts["drift_status"] = summary.raw
+        timeline.facts["drift_status"] = drift_summary(status, adapter).raw
     finally:
         feedback.close()
         timeline.facts["feedback_sent"] = feedback.sent
