@@ -64,7 +64,8 @@ def train_config(s: RetrainSettings) -> TrainConfig:
     return TrainConfig(
         rank=s.rank, max_rank=s.max_rank, target_modules=tuple(s.target_modules),
         learning_rate=s.learning_rate, batch_size=s.batch_size, max_epochs=s.max_epochs,
-        patience=s.patience, min_delta=s.min_delta, seed=s.seed, device=s.device,
+        patience=s.patience, min_epochs=s.min_epochs, min_delta=s.min_delta, seed=s.seed,
+        device=s.device,
     )
 
 

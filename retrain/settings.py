@@ -34,6 +34,8 @@ class RetrainSettings(BaseSettings):
     batch_size: int = Field(default=8, ge=1)
     max_epochs: int = Field(default=5, ge=1)
     patience: int = Field(default=1, ge=1)
+    #: Epochs trained before early stopping judges any (see ``TrainConfig.min_epochs``).
+    min_epochs: int = Field(default=1, ge=1)
     #: A validation loss must improve by more than this to count as better (early stopping).
     min_delta: float = Field(default=0.0, ge=0)
     seed: int = 0

@@ -60,6 +60,11 @@ class TrainConfig:
     max_steps: int | None = None
     patience: int = 1
     min_delta: float = 0.0
+    #: Epochs before this one are trained but never kept and never count toward
+    #: ``patience`` (Keras' ``start_from_epoch``): at the start of a linear decay the
+    #: learning rate is at its peak, and a small validation split that an early epoch
+    #: already answers exactly cannot tell it from a later, better-fitted epoch.
+    min_epochs: int = 1
     warmup_steps: int = 5
     max_grad_norm: float = 1.0
     max_length: int = 512
@@ -84,6 +89,7 @@ class TrainConfig:
             "max_epochs": self.max_epochs >= 1,
             "max_steps": self.max_steps is None or self.max_steps >= 1,
             "patience": self.patience >= 1,
+            "min_epochs": 1 <= self.min_epochs <= self.max_epochs,
             "min_delta": self.min_delta >= 0,
             "warmup_steps": self.warmup_steps >= 0,
             "max_length": self.max_length >= 8,
@@ -289,7 +295,9 @@ def _train(
                                      time.perf_counter() - te, val_exact))
             report(Progress(epoch, step, total, train_loss, val_loss, epoch_done=True,
                             val_exact=val_exact))
-            if val is None or improves(val, best, cfg.min_delta):
+            if epoch < cfg.min_epochs and step < total:
+                pass  # warm-up: judged from min_epochs on
+            elif val is None or improves(val, best, cfg.min_delta):
                 best_epoch, best, bad_epochs = epoch, val, 0
                 best_val = train_loss if val is None else val.loss
                 best_state = {n: p.detach().clone() for n, p in model.named_parameters()

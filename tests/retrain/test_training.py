@@ -162,6 +162,42 @@ def test_keeps_a_higher_loss_epoch_that_answers_more_validation_examples(
     assert saved == pytest.approx(real_loss[1], rel=1e-4)  # epoch 2's weights, not the last
 
 
+def test_epochs_before_min_epochs_are_never_kept(
+    tiny: LoadedBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Epoch 1 scores best and nothing after it beats it, as when a small validation split
+    is answered exactly at once: with ``min_epochs=3`` the run goes on, keeps the best of
+    epochs 3 on and stops ``patience`` epochs after that. Without it, epoch 1 is kept. The
+    scores are scripted (the tiny random model cannot be made to produce this curve); the
+    training and the saved weights are real."""
+    import retrain.training as training
+
+    measure = training.validation_score
+
+    def run(min_epochs: int, out: Path) -> tuple[Any, list[float]]:
+        real_loss: list[float] = []
+        losses = iter([0.1, 0.5, 0.6, 0.2, 0.3, 0.3])  # epoch 1 lowest, then epoch 4
+
+        def scripted(*args: Any) -> ValidationScore:
+            real_loss.append(measure(*args).loss)
+            return ValidationScore(loss=next(losses), exact=1.0)
+
+        monkeypatch.setattr(training, "validation_score", scripted)
+        train, val = examples(8, answer="ZEBRA"), examples(4, answer="ZEBRA", seed=1)
+        cfg = fast(learning_rate=1e-2, max_epochs=6, patience=2, min_epochs=min_epochs)
+        return train_lora(tiny, train, val, out, cfg), real_loss
+
+    plain, _ = run(1, tmp_path / "plain")
+    assert plain.best_epoch == 1 and len(plain.curve) == 3 and plain.stopped_early
+    warm, real_loss = run(3, tmp_path / "warm")
+    assert warm.best_epoch == 4 and len(warm.curve) == 6
+    val = examples(4, answer="ZEBRA", seed=1)
+    saved = evaluate_loss(tiny, val, adapter_dir=tmp_path / "warm")
+    assert saved == pytest.approx(real_loss[3], rel=1e-4)  # epoch 4's weights, not the last
+    with pytest.raises(AdapterConfigError, match="min_epochs"):
+        TrainConfig(max_epochs=2, min_epochs=3)
+
+
 def test_starts_from_existing_adapter(tiny: LoadedBase, tmp_path: Path) -> None:
     train, val = examples(8, answer="ZEBRA"), examples(4, answer="ZEBRA", seed=1)
     cfg = fast(learning_rate=1e-2, max_epochs=2, rank=4)
