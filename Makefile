@@ -22,8 +22,10 @@ test-fast: setup
 	$(BIN)/pytest -q -ra -m "not e2e" tests
 
 lint:
-	$(BIN)/ruff check driftgate gateway drift retrain tests benchmarks grafana
+	$(BIN)/ruff check driftgate gateway drift retrain rollout tests benchmarks grafana
+	$(BIN)/ruff format --check driftgate gateway drift retrain rollout tests benchmarks grafana
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

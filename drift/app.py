@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +22,15 @@ from drift.service import DriftService
 from drift.settings import DriftSettings
 from drift.store import DriftStore
 from drift.trigger import TriggerManager, make_launcher
-from driftgate.errors import (
+from driftgate.core.errors import (
     DriftgateError,
     InvalidRequest,
     PayloadTooLarge,
     Unavailable,
     install_error_handlers,
 )
-from driftgate.events import MAX_BATCH_EVENTS, FeedbackEvent
-from driftgate.gc_tuning import tuned_for_service
+from driftgate.core.events import MAX_BATCH_EVENTS, FeedbackEvent
+from driftgate.core.gc_tuning import tuned_for_service
 
 log = logging.getLogger(__name__)
 
@@ -112,27 +112,6 @@ def _background(service: DriftService, settings: DriftSettings) -> list[asyncio.
     return tasks
 
 
-@contextlib.contextmanager
-def _retrain_runs_metrics(url: str, metrics: DriftMetrics) -> Iterator[None]:
-    """Export the retrain job's recorded runs (its collector reads its own table at scrape)."""
-    try:
-        from retrain.run_metrics import RetrainRunsCollector
-        from retrain.runs import RunStore
-    except ImportError as exc:  # the retrain package is optional for the drift service
-        log.info("retrain run metrics not exported: %s", exc)
-        yield
-        return
-    runs = RunStore(url)
-    runs.create_all()
-    collector = RetrainRunsCollector(runs)
-    metrics.registry.register(collector)
-    try:
-        yield
-    finally:
-        metrics.registry.unregister(collector)
-        runs.dispose()
-
-
 def create_app(settings: DriftSettings | None = None) -> FastAPI:
     """The drift service app; nothing is opened before its lifespan starts."""
     cfg = settings or DriftSettings()
@@ -158,10 +137,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         log.info("drift state rebuilt from %d stored events", replayed)
         app.state.drift = _State(service, _background(service, cfg))
         try:
-            with (
-                _retrain_runs_metrics(cfg.state_url, metrics),
-                tuned_for_service(cfg.gc_gen0_threshold),
-            ):
+            with tuned_for_service(cfg.gc_gen0_threshold):
                 yield
         finally:
             for task in app.state.drift.tasks:
@@ -236,19 +212,3 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         return _json({"status": "ready"})
 
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """Entry point for ``uvicorn --factory drift.app:create_app_from_env``.
-
-    The deployed service also carries the rollout API and controller of the retrain
-    package (``retrain.rollout.service.with_rollouts``) when that package is installed.
-    """
-    app = create_app(DriftSettings())
-    try:
-        from retrain.rollout.service import with_rollouts
-        from retrain.rollout.settings import RolloutSettings
-    except ImportError as exc:
-        log.info("rollouts not served: %s", exc)
-        return app
-    return with_rollouts(app, RolloutSettings())

@@ -1,6 +1,6 @@
 """One batch of request events, column by column: the ingest hot path (pure functions).
 
-The service turns a validated :class:`~driftgate.events.EventBatch` into store rows and,
+The service turns a validated :class:`~driftgate.core.events.EventBatch` into store rows and,
 for the events that were new, into per-version signal columns for the detectors. Doing
 that in one pass per step over plain tuples and lists (instead of a features object, a
 row dict and a list of ``(signal, value)`` pairs per event) is what keeps ingest above
@@ -17,9 +17,9 @@ from pydantic import ValidationError
 
 from drift.features import REFUSAL_PATTERN, sha256
 from drift.settings import TextPolicy
-from drift.tables import BASE_VERSION, REQUEST_COLUMNS
-from driftgate.adapters import BASE_LABEL
-from driftgate.events import EventBatch, RequestEvent
+from driftgate.core.adapters import BASE_LABEL
+from driftgate.core.events import EventBatch, RequestEvent
+from driftgate.core.state.schema.drift import BASE_VERSION, REQUEST_COLUMNS
 
 __all__ = [
     "REQUEST_COLUMNS",
@@ -58,9 +58,10 @@ def version_key(event: RequestEvent) -> VersionKey:
 class BatchRows(NamedTuple):
     """A batch as the store and the detectors take it, one entry per event, in event order."""
 
-    #: Store rows, tuples in :data:`~drift.tables.REQUEST_COLUMNS` order; the flag columns
-    #: (:data:`~drift.tables.REQUEST_FLAG_COLUMNS`) hold 0/1, which SQLite's driver binds
-    #: without the adaptation lookup it does for ``bool`` (~1 us per value).
+    #: Store rows, tuples in :data:`~driftgate.core.state.schema.drift.REQUEST_COLUMNS` order;
+    #: the flag columns (:data:`~driftgate.core.state.schema.drift.REQUEST_FLAG_COLUMNS`) hold
+    #: 0/1, which SQLite's driver binds without the adaptation lookup it does for
+    #: ``bool`` (~1 us per value).
     rows: list[tuple[Any, ...]]
     #: The (adapter, version) each event is monitored under (:func:`version_key`).
     keys: list[VersionKey]

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from driftgate.adapters import BASE_LABEL
-from driftgate.events import FeedbackEvent, RequestEvent
+from driftgate.core.adapters import BASE_LABEL
+from driftgate.core.events import FeedbackEvent, RequestEvent
 
 SignalKind = Literal["numeric", "binary", "categorical"]
 

@@ -30,6 +30,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from drift.detectors.adwin import StandardizedADWIN
+from drift.detectors.base import StreamingDetector
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
 from drift.detectors.windowed import ReferenceSample, TestResult, chi_square_test, ks_test
@@ -117,7 +118,7 @@ class SignalMonitor:
         self._window: deque[float | str] = deque(maxlen=config.window_size)
         self._window_sum = 0.0
         self._since_test = 0
-        self._streaming: list[tuple[str, Cusum | StandardizedADWIN | BernoulliCusum]] = []
+        self._streaming: list[tuple[str, StreamingDetector]] = []
         self._pending: str | None = None
         self._pending_n = 0
         self._pending_left = 0
@@ -244,7 +245,7 @@ class SignalMonitor:
             hits.extend(self._pending_step())
         return hits
 
-    def _raise(self, name: str, det: Cusum | StandardizedADWIN | BernoulliCusum) -> list[_Hit]:
+    def _raise(self, name: str, det: StreamingDetector) -> list[_Hit]:
         """A streaming alarm: confirmed at once (feedback) or pending confirmation."""
         since = det.n_seen - det.change_start
         hits = [_Hit(name, False, 1.0, None, {"since_change": since})]
@@ -297,7 +298,7 @@ class SignalMonitor:
                 i += 1
                 continue
             seg = xs[i:]
-            alarmed: list[tuple[str, Cusum | StandardizedADWIN | BernoulliCusum]] = []
+            alarmed: list[tuple[str, StreamingDetector]] = []
             if self.phase == "drifted" or self.kind == "categorical":
                 end = len(seg) - 1
             else:
@@ -315,30 +316,20 @@ class SignalMonitor:
                     hits.extend(self._pending_step())
         return hits
 
-    def _scan(
-        self, values: np.ndarray
-    ) -> tuple[int, list[tuple[str, Cusum | StandardizedADWIN | BernoulliCusum]]]:
+    def _scan(self, values: np.ndarray) -> tuple[int, list[tuple[str, StreamingDetector]]]:
         """Run the streaming detectors up to the first alarm; (its index, who alarmed there)."""
         end = len(values) - 1
         for _, det in self._streaming:
-            if not isinstance(det, StandardizedADWIN):
+            if det.scan_peeks:
                 first = det.first_alarm(values)  # a pure scan, consumed below
                 if 0 <= first < end:
                     end = first
-        adwin_at: dict[str, int] = {}
-        for name, det in self._streaming:
-            if isinstance(det, StandardizedADWIN):
+        for _, det in self._streaming:
+            if not det.scan_peeks:  # consumes up to its alarm: only what the others allow
                 first = det.first_alarm(values[: end + 1])
-                adwin_at[name] = first
                 if first >= 0:
                     end = first
-        alarmed: list[tuple[str, Cusum | StandardizedADWIN | BernoulliCusum]] = []
-        for name, det in self._streaming:
-            if isinstance(det, StandardizedADWIN):
-                if adwin_at[name] == end:
-                    alarmed.append((name, det))
-            elif det.advance_scanned(end + 1):
-                alarmed.append((name, det))
+        alarmed = [(name, det) for name, det in self._streaming if det.advance_scanned(end + 1)]
         return end, alarmed
 
     def _push_many(self, xs: Sequence[float | str]) -> None:

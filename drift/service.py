@@ -22,18 +22,13 @@ from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
 from drift.settings import DriftSettings
-from drift.store import (
-    BASE_VERSION,
-    DriftStore,
-    Reference,
-    feedback_rows_between,
-    request_rows_between,
-)
+from drift.store import BASE_VERSION, DriftStore, Reference
 from drift.trigger import TriggerManager
+from drift.version_window import feedback_rows_between, request_rows_between
 from drift.versions import DriftMonitor, VersionMonitor
-from driftgate.adapters import BASE_LABEL
-from driftgate.errors import InvalidRequest, NotFound
-from driftgate.events import EventBatch, FeedbackEvent, RequestEvent
+from driftgate.core.adapters import BASE_LABEL
+from driftgate.core.errors import InvalidRequest, NotFound
+from driftgate.core.events import EventBatch, FeedbackEvent, RequestEvent
 
 log = logging.getLogger(__name__)
 
@@ -316,10 +311,10 @@ class DriftService:
         """Make stored events of a time range the reference of every signal; returns the signals."""
         n = self.settings.reference_size
         rows = await asyncio.to_thread(
-            request_rows_between, self.store, adapter, version, since, until, n
+            request_rows_between, self.store.engine, adapter, version, since, until, n
         )
         fbs = await asyncio.to_thread(
-            feedback_rows_between, self.store, adapter, version, since, until, n
+            feedback_rows_between, self.store.engine, adapter, version, since, until, n
         )
         if not rows and not fbs:
             raise NotFound(

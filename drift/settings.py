@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from driftgate.paths import default_state_url, home
+from driftgate.core.paths import home
+from driftgate.core.settings import StateUrlSetting
 
 TextPolicy = Literal["keep", "hash", "drop"]
 TriggerMode = Literal["subprocess", "kubernetes", "off"]
-
-
-def _state_url() -> str:
-    return os.environ.get("DRIFTGATE_STATE_URL") or default_state_url()
 
 
 def _log_dir() -> Path:
     return home() / "logs"
 
 
-class DriftSettings(BaseSettings):
-    """Everything the drift service reads from its environment."""
+class DriftSettings(StateUrlSetting):
+    """Everything the drift service reads from its environment (the state URL is shared)."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_DRIFT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_DRIFT_", extra="ignore", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8090
-    #: SQLAlchemy URL of the store (SQLite in WAL mode by default, PostgreSQL by URL).
-    state_url: str = Field(default_factory=_state_url)
     #: SQLite ``synchronous`` pragma (the store runs in WAL mode). FULL (the default) makes
     #: every acknowledged commit survive power loss. NORMAL survives a crash of the process
     #: but the last commits before a power loss or OS crash may roll back; it saves little
     #: CPU (see benchmarks/drift/RESULTS.md), so keep FULL unless fsync latency matters.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     #: CPython's young-generation GC threshold once the service is up (0: leave the default,
-    #: 700). A higher one saves CPU per ingested event; see driftgate/gc_tuning.py.
+    #: 700). A higher one saves CPU per ingested event; see driftgate/core/gc_tuning.py.
     gc_gen0_threshold: int = Field(default=10_000, ge=0)
     #: Largest request body accepted on ``/v1/events`` (bytes).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

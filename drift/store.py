@@ -2,8 +2,8 @@
 
 Tables: request events (features always, text per privacy setting), feedback,
 drift alarms, retrain triggers and reference windows (defined in
-:mod:`drift.tables`). Inserts of events are idempotent by event id (``INSERT ...
-ON CONFLICT DO NOTHING``, with ``RETURNING`` on PostgreSQL), so a retried batch
+:mod:`driftgate.core.state.schema.drift`). Inserts of events are idempotent by event
+id (``INSERT ... ON CONFLICT DO NOTHING``, with ``RETURNING`` on PostgreSQL), so a retried batch
 stores nothing twice and the caller learns which events were new.
 The retrain job reads its data through :meth:`DriftStore.requests_with_feedback`.
 """
@@ -11,62 +11,36 @@ The retrain job reads its data through :meth:`DriftStore.requests_with_feedback`
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    Table,
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from drift.tables import (
+from drift.version_window import VersionWindow, plain_row, version_window
+from driftgate.core.state.engine import make_engine
+from driftgate.core.state.migrate import upgrade
+from driftgate.core.state.schema.drift import (
     BASE_VERSION,
     REQUEST_COLUMNS,
     REQUEST_FLAG_COLUMNS,
     alarms,
     feedback,
-    metadata,
     references,
     requests,
     triggers,
 )
 
-__all__ = [
-    "BASE_VERSION",
-    "DriftStore",
-    "LabeledExample",
-    "Reference",
-    "alarms",
-    "feedback",
-    "feedback_rows_between",
-    "make_engine",
-    "metadata",
-    "references",
-    "request_rows_between",
-    "requests",
-    "triggers",
-]
+__all__ = ["BASE_VERSION", "DriftStore", "LabeledExample", "Reference"]
 
 _SQLITE_INSERT_REQUESTS = (
     f"INSERT INTO drift_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))}) ON CONFLICT(event_id) DO NOTHING"
 )
-
-
-def _plain(row: Any) -> dict[str, Any]:
-    """A result row as a dict with plain ``str`` keys (SQLAlchemy's are a str subclass)."""
-    return {str(k): v for k, v in row._mapping.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,35 +70,6 @@ class Reference:
     values: list[float | str]
 
 
-def _null(value: None) -> None:
-    return value
-
-
-def _sqlite_pragmas(synchronous: str) -> Any:
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.close()
-
-    return on_connect
-
-
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine for ``url``; SQLite gets WAL, the given ``synchronous`` and a busy timeout."""
-    if url.startswith("sqlite"):
-        # The sqlite3 driver binds None through its adapter lookup, which costs ~1 us per
-        # NULL when no adapter is registered (AttributeError probes for __adapt__ and
-        # __conform__); an identity adapter makes it a dict hit. NULL is bound either way,
-        # so registering it process-wide changes no other user of sqlite3.
-        sqlite3.register_adapter(type(None), _null)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 class DriftStore:
     """Typed access to the drift tables. Thread-safe: writes are serialized per process."""
 
@@ -144,7 +89,8 @@ class DriftStore:
         return cls(make_engine(url, sqlite_synchronous=sqlite_synchronous))
 
     def create_all(self) -> None:
-        metadata.create_all(self.engine)
+        """Create or upgrade every table of the shared database (:func:`upgrade`)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -168,8 +114,9 @@ class DriftStore:
     def insert_requests(self, rows: Sequence[tuple[Any, ...]]) -> set[str]:
         """Insert request rows, skipping known event ids; return the ids that were new.
 
-        Rows are tuples in :data:`drift.tables.REQUEST_COLUMNS` order (event id first), as
-        :func:`drift.batch.request_rows` builds them; committed when this returns.
+        Rows are tuples in :data:`~driftgate.core.state.schema.drift.REQUEST_COLUMNS` order
+        (event id first), as :func:`drift.batch.request_rows` builds them; committed when
+        this returns.
         """
         if not rows:
             return set()
@@ -291,7 +238,7 @@ class DriftStore:
             return []
         stmt = select(feedback).where(feedback.c.request_id.in_(ids)).order_by(feedback.c.id)
         with self.engine.connect() as conn:
-            return [_plain(r) for r in conn.execute(stmt)]
+            return [plain_row(r) for r in conn.execute(stmt)]
 
     def orphan_feedback_request_ids(self, limit: int) -> list[str]:
         """Request ids that have feedback but no stored request event (yet)."""
@@ -332,7 +279,7 @@ class DriftStore:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            rows = [_plain(r) for r in conn.execute(stmt)]
+            rows = [plain_row(r) for r in conn.execute(stmt)]
         rows.reverse()
         return rows
 
@@ -346,7 +293,7 @@ class DriftStore:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            rows = [_plain(r) for r in conn.execute(stmt)]
+            rows = [plain_row(r) for r in conn.execute(stmt)]
         rows.reverse()
         return rows
 
@@ -367,21 +314,21 @@ class DriftStore:
     def confirmed_alarms(self) -> list[dict[str, Any]]:
         stmt = select(alarms).where(alarms.c.confirmed.is_(True)).order_by(alarms.c.id)
         with self.engine.connect() as conn:
-            return [_plain(r) for r in conn.execute(stmt)]
+            return [plain_row(r) for r in conn.execute(stmt)]
 
     def alarms(self, adapter: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         stmt = select(alarms).order_by(alarms.c.id.desc()).limit(limit)
         if adapter is not None:
             stmt = stmt.where(alarms.c.adapter == adapter)
         with self.engine.connect() as conn:
-            return [_plain(r) for r in conn.execute(stmt)]
+            return [plain_row(r) for r in conn.execute(stmt)]
 
     def triggers(self, adapter: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         stmt = select(triggers).order_by(triggers.c.id.desc()).limit(limit)
         if adapter is not None:
             stmt = stmt.where(triggers.c.adapter == adapter)
         with self.engine.connect() as conn:
-            return [_plain(r) for r in conn.execute(stmt)]
+            return [plain_row(r) for r in conn.execute(stmt)]
 
     def last_started_trigger_ts(self, adapter: str) -> float | None:
         stmt = select(func.max(triggers.c.ts)).where(
@@ -390,6 +337,13 @@ class DriftStore:
         with self.engine.connect() as conn:
             value = conn.execute(stmt).scalar()
         return None if value is None else float(value)
+
+    def version_window(
+        self, adapter: str, versions: Iterable[int], since: float
+    ) -> dict[int, VersionWindow]:
+        """What each version of ``adapter`` did on requests that arrived at or after
+        ``since`` (:mod:`drift.version_window`)."""
+        return version_window(self.engine, adapter, versions, since)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -445,50 +399,3 @@ class DriftStore:
                 )
                 for r in conn.execute(stmt)
             ]
-
-
-def request_rows_between(
-    store: DriftStore,
-    adapter: str,
-    version: int,
-    since: float | None,
-    until: float | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Request rows of one version in a time range, oldest first (for a pinned reference)."""
-    stmt = (
-        select(requests)
-        .where(requests.c.adapter == adapter, requests.c.version == version)
-        .order_by(requests.c.id)
-        .limit(limit)
-    )
-    if since is not None:
-        stmt = stmt.where(requests.c.ts >= since)
-    if until is not None:
-        stmt = stmt.where(requests.c.ts < until)
-    with store.engine.connect() as conn:
-        return [_plain(r) for r in conn.execute(stmt)]
-
-
-def feedback_rows_between(
-    store: DriftStore,
-    adapter: str,
-    version: int,
-    since: float | None,
-    until: float | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Feedback rows on one version's requests in a time range (feedback time), oldest first."""
-    stmt = (
-        select(feedback.c.score, feedback.c.negative)
-        .join(requests, requests.c.request_id == feedback.c.request_id)
-        .where(requests.c.adapter == adapter, requests.c.version == version)
-        .order_by(feedback.c.id)
-        .limit(limit)
-    )
-    if since is not None:
-        stmt = stmt.where(feedback.c.ts >= since)
-    if until is not None:
-        stmt = stmt.where(feedback.c.ts < until)
-    with store.engine.connect() as conn:
-        return [_plain(r) for r in conn.execute(stmt)]

@@ -34,7 +34,7 @@ import yaml
 
 from drift.metrics import DriftMetrics
 from drift.store import DriftStore
-from driftgate.adapters import BASE_LABEL
+from driftgate.core.adapters import BASE_LABEL
 
 ADAPTER_LABEL = "driftgate.io/adapter"
 

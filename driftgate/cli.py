@@ -14,14 +14,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from driftgate import paths
+from driftgate.core import paths
+from driftgate.core.errors import CliError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
 
 
 def _fail(message: str) -> int:
@@ -183,14 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tenant", default="demo", help="name of the tenant to create")
     up.set_defaults(func=cmd_up)
 
-    from retrain.rollout.cli import register as register_rollout
+    from rollout.cli import register as register_rollout
 
     register_rollout(sub)
 
     demo = sub.add_parser("demo", help="run the closed-loop demo: drift caught and fixed")
     demo.add_argument("--quick", action="store_true", help="fewer requests (as in CI)")
     demo.add_argument(
-        "--prepare", action="store_true",
+        "--prepare",
+        action="store_true",
         help="only train and cache adapter v1 (part of `make setup`), then exit",
     )
     demo.set_defaults(func=cmd_demo)

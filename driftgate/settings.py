@@ -15,7 +15,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from driftgate import paths
+from driftgate.core import paths
+from driftgate.core.settings import ADMIN_KEY_ENV, HOME_ENV, STATE_URL_ENV
 
 
 class EngineSettings(BaseSettings):
@@ -56,9 +57,12 @@ class EngineSettings(BaseSettings):
 class StackSettings(BaseSettings):
     """The embedded stack (``driftgate up``): ports, home directory, keys."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_STACK_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_STACK_", extra="ignore", populate_by_name=True
+    )
 
-    home: Path = Field(default_factory=paths.home)
+    #: ``DRIFTGATE_HOME``, as every deployable reads it.
+    home: Path = Field(default_factory=paths.home, validation_alias=HOME_ENV)
     host: str = "127.0.0.1"
     engine_port: int = Field(default=8000, ge=0, le=65535)
     gateway_port: int = Field(default=8080, ge=0, le=65535)
@@ -66,10 +70,10 @@ class StackSettings(BaseSettings):
     #: Start a vLLM engine; when false, ``upstreams`` must name running engines.
     start_engine: bool = True
     upstreams: list[str] = Field(default_factory=list)
-    #: Admin key of the gateway; generated per run when empty.
-    admin_key: str = ""
-    #: State store URL; SQLite under ``home`` when empty.
-    state_url: str = ""
+    #: ``DRIFTGATE_ADMIN_KEY``, as every deployable reads it; generated per run when empty.
+    admin_key: str = Field(default="", validation_alias=ADMIN_KEY_ENV)
+    #: ``DRIFTGATE_STATE_URL``, as every deployable reads it; SQLite under ``home`` when empty.
+    state_url: str = Field(default="", validation_alias=STATE_URL_ENV)
     python: str = Field(default_factory=lambda: sys.executable)
     ready_timeout_s: float = Field(default=60.0, gt=0)
     stop_grace_s: float = Field(default=10.0, ge=0)
@@ -79,7 +83,7 @@ class StackSettings(BaseSettings):
         return self.home / "logs"
 
     def resolved_state_url(self) -> str:
-        return self.state_url or f"sqlite:///{self.home / 'state.db'}"
+        return self.state_url or paths.default_state_url(self.home)
 
 
 def _url_host(host: str) -> str:

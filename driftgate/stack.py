@@ -27,14 +27,21 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from urllib.parse import urlsplit
 
-import httpx
-
+from driftgate.core import admin_api
+from driftgate.core.client import Client, ServiceError, ServiceRefused
+from driftgate.core.settings import (
+    ADMIN_KEY_ENV,
+    DRIFT_URL_ENV,
+    GATEWAY_URL_ENV,
+    HOME_ENV,
+    STATE_URL_ENV,
+)
 from driftgate.engine import engine_command, engine_env, engine_probe
 from driftgate.process import ManagedProcess, Probe, http_probe
 from driftgate.settings import EngineSettings, StackSettings, url_for
 
-GATEWAY_APP = "gateway.app:create_app_from_env"
-DRIFT_APP = "drift.app:create_app_from_env"
+GATEWAY_APP = "driftgate.deployables.gateway:app"
+DRIFT_APP = "driftgate.deployables.drift_service:app"
 
 
 class StackError(RuntimeError):
@@ -95,12 +102,13 @@ def service_env(
 ) -> dict[str, dict[str, str]]:
     """Environment variables per service (added to the inherited environment).
 
-    The one place that maps stack settings to the gateway's and drift service's
-    settings names.
+    The one place that maps stack settings to the deployables' settings names; each fact
+    is one variable (the shared ones from :mod:`driftgate.core.settings`).
     """
     common = {
-        "DRIFTGATE_HOME": str(settings.home),
-        "DRIFTGATE_STATE_URL": settings.resolved_state_url(),
+        HOME_ENV: str(settings.home),
+        STATE_URL_ENV: settings.resolved_state_url(),
+        ADMIN_KEY_ENV: admin_key,
         "PYTHONUNBUFFERED": "1",
     }
     # The retrain job is started by the drift service's trigger and inherits its env.
@@ -108,24 +116,19 @@ def service_env(
         "DRIFTGATE_RETRAIN_ENGINE_URL": urls.engine[0],
         "DRIFTGATE_RETRAIN_SERVED_MODEL_NAME": engine.served_model_name,
         "DRIFTGATE_RETRAIN_BASE_MODEL_DIR": str(engine.model_dir),
-        "DRIFTGATE_RETRAIN_STATE_URL": settings.resolved_state_url(),
     }
     return {
         "drift": {
             **common,
             **retrain,
-            "DRIFTGATE_DRIFT_STATE_URL": settings.resolved_state_url(),
             # The rollout controller (in the drift service) drives the gateway's admin API.
-            "DRIFTGATE_DRIFT_GATEWAY_URL": urls.gateway,
-            "DRIFTGATE_DRIFT_ADMIN_KEY": admin_key,
+            GATEWAY_URL_ENV: urls.gateway,
         },
         "gateway": {
             **common,
+            DRIFT_URL_ENV: urls.drift,
             "DRIFTGATE_GATEWAY_UPSTREAMS": json.dumps(urls.engine),
-            "DRIFTGATE_GATEWAY_DRIFT_URL": urls.drift,
-            "DRIFTGATE_GATEWAY_ADMIN_KEY": admin_key,
             "DRIFTGATE_GATEWAY_BASE_MODEL": engine.served_model_name,
-            "DRIFTGATE_GATEWAY_STATE_URL": settings.resolved_state_url(),
         },
     }
 
@@ -336,39 +339,33 @@ def exit_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def _admin_post(
-    gateway_url: str, admin_key: str, path: str, body: object, what: str
-) -> httpx.Response:
+def _tenant(
+    gateway_url: str, admin_key: str, name: str, adapters: Sequence[str], *, existing_ok: bool
+) -> tuple[str, str]:
+    what = f"creating tenant {name!r}"
     try:
-        return httpx.post(
-            f"{gateway_url}/admin{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {admin_key}"},
-            timeout=10.0,
-        )
-    except httpx.HTTPError as exc:
+        with Client(gateway_url, admin_key, timeout_s=10.0) as gw:
+            try:
+                created = gw.send(admin_api.create_tenant(name, adapters=list(adapters)))
+            except ServiceRefused as exc:
+                if not (existing_ok and exc.status == 409):
+                    raise
+                what = f"issuing a key for existing tenant {name!r}"
+                return name, gw.send(admin_api.add_api_key(name))
+    except ServiceError as exc:
         raise StackError(f"{what} failed: {exc}") from exc
-
-
-def _tenant_and_key(resp: httpx.Response, what: str) -> tuple[str, str]:
-    if resp.status_code not in (200, 201):
-        raise StackError(f"{what} failed: HTTP {resp.status_code}: {resp.text[:300]}")
     try:
-        body = resp.json()
-        tenant = body["tenant"]  # the gateway answers the tenant record, or just its name
-        tenant_name = tenant["name"] if isinstance(tenant, dict) else tenant
-        return str(tenant_name), str(body["api_key"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StackError(f"{what}: unexpected answer {resp.text[:300]}") from exc
+        tenant = created["tenant"]
+        return str(tenant["name"] if isinstance(tenant, dict) else tenant), str(created["api_key"])
+    except (KeyError, TypeError) as exc:
+        raise StackError(f"{what}: unexpected answer {created!r:.300}") from exc
 
 
 def create_tenant(
     gateway_url: str, admin_key: str, name: str, adapters: Sequence[str] = ("*",)
 ) -> tuple[str, str]:
     """Create a tenant through the gateway admin API; return ``(tenant, api_key)``."""
-    what = f"creating tenant {name!r}"
-    body = {"name": name, "adapters": list(adapters)}
-    return _tenant_and_key(_admin_post(gateway_url, admin_key, "/tenants", body, what), what)
+    return _tenant(gateway_url, admin_key, name, adapters, existing_ok=False)
 
 
 def tenant_key(
@@ -376,13 +373,7 @@ def tenant_key(
 ) -> tuple[str, str]:
     """Like :func:`create_tenant`, but a tenant that exists already (a second ``driftgate
     up`` on the same state store) gets a new API key instead of an error."""
-    what = f"creating tenant {name!r}"
-    body = {"name": name, "adapters": list(adapters)}
-    resp = _admin_post(gateway_url, admin_key, "/tenants", body, what)
-    if resp.status_code == 409:
-        what = f"issuing a key for existing tenant {name!r}"
-        resp = _admin_post(gateway_url, admin_key, f"/tenants/{name}/keys", None, what)
-    return _tenant_and_key(resp, what)
+    return _tenant(gateway_url, admin_key, name, adapters, existing_ok=True)
 
 
 @contextmanager

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from driftgate.adapters import is_valid_adapter_name, lora_name
-from driftgate.errors import InvalidRequest, Unavailable
-from driftgate.state import VersionState
-from gateway.auth import check_admin
-from gateway.peft_check import check_peft_dir
+from driftgate.core.adapters import is_valid_adapter_name, lora_name
+from driftgate.core.credentials import check_admin
+from driftgate.core.errors import InvalidRequest, Unavailable
+from driftgate.core.lora_check import check_lora_dir
+from driftgate.core.state import VersionState
 from gateway.runtime import Gateway
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ async def register_version(adapter: str, body: VersionIn, gw: Admin) -> Response
     """Validate the PEFT directory, load it into every healthy replica, mark it ready."""
     _check_adapter(adapter)
     s = gw.settings
-    info = check_peft_dir(
+    info = check_lora_dir(
         body.path, max_rank=s.max_lora_rank, base_names=[s.base_model, *s.base_model_aliases]
     )
     async with gw.admin_lock:

@@ -1,6 +1,6 @@
 """``create_app(settings)``: the gateway's FastAPI application.
 
-Run it with ``uvicorn --factory gateway.app:create_app_from_env``.
+Deployed by ``uvicorn --factory driftgate.deployables.gateway:app``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from driftgate.errors import install_error_handlers
+from driftgate.core.errors import install_error_handlers
 from gateway import admin, feedback, proxy
 from gateway.heartbeat import Heartbeat
 from gateway.hotpath import GatewayApp
@@ -74,7 +74,3 @@ def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None)
         )
 
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    return create_app(GatewaySettings())

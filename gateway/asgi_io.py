@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import Receive, Scope, Send
 
-from driftgate.errors import PayloadTooLarge
+from driftgate.core.errors import PayloadTooLarge
 
 Headers = list[tuple[bytes, bytes]]
 

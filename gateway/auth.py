@@ -6,24 +6,14 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from driftgate.errors import Unauthorized
-from driftgate.state.models import TenantInfo
+from driftgate.core.credentials import bearer_token
+from driftgate.core.errors import Unauthorized
+from driftgate.core.state.models import TenantInfo
 
 _PREFIX = 16
 #: Most distinct valid Authorization values remembered per key index (one index lives
 #: about one state refresh, so the cache starts over every second or so).
 _CACHE_MAX = 4096
-
-
-def bearer_token(authorization: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header, or 401."""
-    if not authorization:
-        raise Unauthorized("missing API key (Authorization: Bearer <key>)")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("malformed Authorization header; expected 'Bearer <key>'")
-    return token
 
 
 class KeyIndex:
@@ -60,11 +50,3 @@ class KeyIndex:
         if authorization is not None and len(self._valid) < _CACHE_MAX:
             self._valid[authorization] = found
         return found
-
-
-def check_admin(authorization: str | None, admin_key: str | None) -> None:
-    if not admin_key:
-        raise Unauthorized("the admin API is disabled (no admin key configured)")
-    token = bearer_token(authorization)
-    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), admin_key.encode()):
-        raise Unauthorized("invalid admin key")

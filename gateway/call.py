@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from driftgate.ids import time_ordered_id
-from driftgate.state.models import TenantInfo
+from driftgate.core.ids import time_ordered_id
+from driftgate.core.state.models import TenantInfo
 from gateway.openai_body import Endpoint, prompt_text
 from gateway.routing import Target
 from gateway.runtime import Gateway
@@ -71,7 +71,7 @@ class Call:
         include_text = self.gw.settings.event_include_text
         payload = self.payload
         sink.emit(
-            {  # exactly the fields of driftgate.events.RequestEvent (see event_sink)
+            {  # exactly the fields of driftgate.core.events.RequestEvent (see event_sink)
                 "kind": "request",
                 "event_id": time_ordered_id(),
                 "request_id": self.request_id,

@@ -2,9 +2,9 @@
 
 ``emit`` is synchronous and O(1): a full queue drops the event and counts it.
 Events are queued as plain dicts with exactly the fields of
-:class:`driftgate.events.RequestEvent` (building the pydantic model cost more
+:class:`driftgate.core.events.RequestEvent` (building the pydantic model cost more
 than the rest of the gateway's own work per request); the batch is the JSON of
-an :class:`~driftgate.events.EventBatch`, which the tests validate against the
+an :class:`~driftgate.core.events.EventBatch`, which the tests validate against the
 model and the drift service validates on receipt.
 A background task sends batches of up to ``batch_size`` events at least every
 ``flush_interval_s``; a failed send drops the batch (counted), inference goes on.
@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from driftgate.events import RequestEvent
+from driftgate.core.events import RequestEvent
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)

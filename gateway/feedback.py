@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from driftgate.errors import DriftgateError, InvalidRequest, Unavailable, UnprocessableBody
-from driftgate.events import FeedbackEvent
+from driftgate.core.errors import DriftgateError, InvalidRequest, Unavailable, UnprocessableBody
+from driftgate.core.events import FeedbackEvent
 from gateway.asgi_io import read_body
 from gateway.proxy import error_response
 from gateway.runtime import Gateway

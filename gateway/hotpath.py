@@ -16,7 +16,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from driftgate.errors import error_body
+from driftgate.core.errors import error_body
 from gateway.asgi_io import send_json
 from gateway.openai_body import Endpoint
 from gateway.proxy import serve

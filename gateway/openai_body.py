@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import orjson
 
-from driftgate.errors import InvalidRequest, UnprocessableBody
-from driftgate.events import MAX_TEXT_CHARS
+from driftgate.core.errors import InvalidRequest, UnprocessableBody
+from driftgate.core.events import MAX_TEXT_CHARS
 
 Endpoint = Literal["chat", "completions"]
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from driftgate.errors import DriftgateError, RateLimited, error_body
+from driftgate.core.errors import DriftgateError, RateLimited, error_body
 from gateway.asgi_io import Headers, auth_and_length, read_body, send_json
 from gateway.call import Call
 from gateway.openai_body import (

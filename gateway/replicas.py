@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from driftgate.adapters import parse_lora_name
+from driftgate.core.adapters import parse_lora_name
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from driftgate.adapters import BASE_LABEL, AdapterNameError, lora_name, parse_model
-from driftgate.errors import Forbidden, NotFound, Unavailable
-from driftgate.state.models import ControlSnapshot, TenantInfo, VersionState
+from driftgate.core.adapters import BASE_LABEL, AdapterNameError, lora_name, parse_model
+from driftgate.core.errors import Forbidden, NotFound, Unavailable
+from driftgate.core.state.models import ControlSnapshot, TenantInfo, VersionState
 
 
 @dataclass(frozen=True, slots=True)

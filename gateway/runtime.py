@@ -15,8 +15,8 @@ from collections import defaultdict
 import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 
-from driftgate.adapters import lora_name
-from driftgate.state import ControlSnapshot, StateStore, VersionState
+from driftgate.core.adapters import lora_name
+from driftgate.core.state import ControlSnapshot, StateStore, VersionState
 from gateway.auth import KeyIndex
 from gateway.event_sink import EventSink
 from gateway.metrics import GatewayMetrics

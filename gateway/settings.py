@@ -1,31 +1,28 @@
-"""The gateway's settings (environment prefix ``DRIFTGATE_GATEWAY_``)."""
+"""The gateway's settings (environment prefix ``DRIFTGATE_GATEWAY_``).
+
+The shared facts (state URL, admin key, drift service URL) come from
+:mod:`driftgate.core.settings`: ``drift_url`` unset turns request events
+off (feedback answers 503); ``admin_key`` unset makes ``/admin`` answer 401.
+"""
 
 from __future__ import annotations
 
-import os
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from driftgate.paths import DEFAULT_BASE_MODEL_NAME, default_state_url
-
-
-def _state_url() -> str:
-    return os.environ.get("DRIFTGATE_STATE_URL") or default_state_url()
+from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
+from driftgate.core.settings import AdminKeySetting, DriftUrlSetting, StateUrlSetting
 
 
-class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_GATEWAY_", extra="ignore")
+class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting):
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_GATEWAY_", extra="ignore", populate_by_name=True
+    )
 
     #: vLLM base URLs (JSON list in the environment).
     upstreams: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
     #: Served name of the base model in vLLM (``--served-model-name``).
     base_model: str = DEFAULT_BASE_MODEL_NAME
-    #: Bearer token for ``/admin/...``; admin routes answer 401 while it is unset.
-    admin_key: SecretStr | None = None
-    state_url: str = Field(default_factory=_state_url)
-    #: Drift service base URL; ``None`` turns request events off (feedback answers 503).
-    drift_url: str | None = None
 
     # timeouts (seconds)
     connect_timeout_s: float = Field(default=2.0, gt=0)

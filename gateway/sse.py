@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from driftgate.events import MAX_TEXT_CHARS
+from driftgate.core.events import MAX_TEXT_CHARS
 from gateway.openai_body import Endpoint
 
 DONE = b"[DONE]"

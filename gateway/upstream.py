@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from driftgate.errors import Unavailable, UpstreamError, UpstreamTimeout
+from driftgate.core.errors import Unavailable, UpstreamError, UpstreamTimeout
 from gateway.http1 import ConnectError, ConnectTimeout, Disconnected, Http1Pool, Origin
 from gateway.metrics import GatewayMetrics
 from gateway.replicas import Replica, ReplicaPool

@@ -78,8 +78,12 @@ def timeseries(
         "datasource": DATASOURCE,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
-            "legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
-                       "calcs": ["lastNotNull", "max"]},
+            "legend": {
+                "displayMode": "table",
+                "placement": "bottom",
+                "showLegend": True,
+                "calcs": ["lastNotNull", "max"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         "targets": _targets(queries),
@@ -101,8 +105,11 @@ def stat(
         "description": description,
         "datasource": DATASOURCE,
         "fieldConfig": {
-            "defaults": {"unit": unit, "color": {"mode": "thresholds"},
-                         "thresholds": _thresholds(red_at)},
+            "defaults": {
+                "unit": unit,
+                "color": {"mode": "thresholds"},
+                "thresholds": _thresholds(red_at),
+            },
             "overrides": [],
         },
         "options": {
@@ -130,8 +137,13 @@ def state_timeline(title: str, queries: list[tuple[str, str]], *, description: s
         "fieldConfig": {
             "defaults": {
                 "color": {"mode": "thresholds"},
-                "thresholds": {"mode": "absolute", "steps": [
-                    {"color": "transparent", "value": None}, {"color": "blue", "value": 1}]},
+                "thresholds": {
+                    "mode": "absolute",
+                    "steps": [
+                        {"color": "transparent", "value": None},
+                        {"color": "blue", "value": 1},
+                    ],
+                },
                 "custom": {"fillOpacity": 70, "lineWidth": 0},
             },
             "overrides": [],
@@ -141,8 +153,12 @@ def state_timeline(title: str, queries: list[tuple[str, str]], *, description: s
             "mergeValues": True,
             "rowHeight": 0.9,
             "showValue": "never",
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False,
-                       "calcs": []},
+            "legend": {
+                "displayMode": "list",
+                "placement": "bottom",
+                "showLegend": False,
+                "calcs": [],
+            },
             "tooltip": {"mode": "single", "sort": "none"},
         },
         "targets": _targets(queries),
@@ -259,9 +275,20 @@ def dashboard(
         "timezone": "browser",
         "fiscalYearStartMonth": 0,
         "liveNow": False,
-        "links": [{"title": "driftgate", "type": "dashboards", "tags": ["driftgate"],
-                   "asDropdown": True, "icon": "external link", "includeVars": True,
-                   "keepTime": True, "targetBlank": False, "tooltip": "", "url": ""}],
+        "links": [
+            {
+                "title": "driftgate",
+                "type": "dashboards",
+                "tags": ["driftgate"],
+                "asDropdown": True,
+                "icon": "external link",
+                "includeVars": True,
+                "keepTime": True,
+                "targetBlank": False,
+                "tooltip": "",
+                "url": "",
+            }
+        ],
         "annotations": {"list": [builtin_annotation(), *(annotations or [])]},
         "templating": {"list": [datasource_variable(), *variables]},
         "panels": panels,

@@ -152,8 +152,9 @@ def connect(grafana_url: str, token: str | None, timeout_s: float = 10.0) -> Gra
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grafana-url", required=True)
-    parser.add_argument("--prometheus-url", required=True,
-                        help="URL Grafana's server uses to reach Prometheus")
+    parser.add_argument(
+        "--prometheus-url", required=True, help="URL Grafana's server uses to reach Prometheus"
+    )
     parser.add_argument("--dashboards", type=Path, default=DASHBOARDS_DIR)
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)

@@ -29,8 +29,11 @@ RAW = "@grafana/schema/dist/esm/raw/composable"
 PANEL_TYPES = {
     "timeseries": (f"{RAW}/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen", "TimeSeries", True),
     "stat": (f"{RAW}/stat/panelcfg/x/StatPanelCfg_types.gen", "Stat", False),
-    "state-timeline": (f"{RAW}/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen",
-                       "StateTimeline", True),
+    "state-timeline": (
+        f"{RAW}/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen",
+        "StateTimeline",
+        True,
+    ),
 }
 
 PRELUDE = """\
@@ -97,8 +100,10 @@ def typescript_for(name: str, dash: dict[str, Any]) -> str:
             lines.append(f"export const unknownType{i}: 'known panel type' = {_literal(ptype)};")
             continue
         _, alias, has_custom = PANEL_TYPES[ptype]
-        lines.append(f"export const options{i}: Loose<{alias}Options> = "
-                     f"{_literal(panel.get('options', {}))};")
+        lines.append(
+            f"export const options{i}: Loose<{alias}Options> = "
+            f"{_literal(panel.get('options', {}))};"
+        )
         custom = panel.get("fieldConfig", {}).get("defaults", {}).get("custom", {})
         custom_type = f"Loose<{alias}FieldConfig>" if has_custom else "Record<string, never>"
         lines.append(f"export const custom{i}: {custom_type} = {_literal(custom)};")
@@ -121,9 +126,24 @@ def check(paths: list[Path]) -> tuple[bool, str]:
         ts.write_text(typescript_for(path.name, json.loads(path.read_text())))
         files.append(str(ts))
     proc = subprocess.run(
-        [str(TSC), "--noEmit", "--strict", "--target", "es2020", "--module", "esnext",
-         "--moduleResolution", "bundler", "--skipLibCheck", *files],
-        cwd=CHECK_DIR, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(TSC),
+            "--noEmit",
+            "--strict",
+            "--target",
+            "es2020",
+            "--module",
+            "esnext",
+            "--moduleResolution",
+            "bundler",
+            "--skipLibCheck",
+            *files,
+        ],
+        cwd=CHECK_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     return proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from driftgate.errors import DriftgateError
+from driftgate.core.errors import DriftgateError
 
 EXIT = {"promoted": 0, "rejected": 0, "insufficient_data": 3, "failed": 1}
 
@@ -26,8 +26,11 @@ def _print(data: Any) -> None:
 
 def _progress(p: Any) -> None:
     if p.epoch_done:
-        print(f"epoch {p.epoch}: {p.losses()} step {p.step}/{p.total_steps}",
-              file=sys.stderr, flush=True)
+        print(
+            f"epoch {p.epoch}: {p.losses()} step {p.step}/{p.total_steps}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -51,19 +54,30 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     s = RetrainSettings()
     rows = [
-        {"adapter": m.adapter, "version": m.version, "status": m.status,
-         "parent": m.parent_version, "created_at": m.created_at, "reason": m.reason,
-         "dataset": m.dataset.get("hash"), "train": m.dataset.get("train")}
+        {
+            "adapter": m.adapter,
+            "version": m.version,
+            "status": m.status,
+            "parent": m.parent_version,
+            "created_at": m.created_at,
+            "reason": m.reason,
+            "dataset": m.dataset.get("hash"),
+            "train": m.dataset.get("train"),
+        }
         for m in Registry(s.registry_dir).entries(args.adapter)
     ]
     if args.runs:
         from retrain.runs import RunStore
 
-        runs = RunStore(s.resolved_state_url())
+        runs = RunStore(s.state_url)
         runs.create_all()
         try:
-            _print({"versions": rows,
-                    "runs": [asdict(r) for r in runs.recent(args.adapter, limit=args.limit)]})
+            _print(
+                {
+                    "versions": rows,
+                    "runs": [asdict(r) for r in runs.recent(args.adapter, limit=args.limit)],
+                }
+            )
         finally:
             runs.dispose()
     else:
@@ -75,8 +89,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     from retrain.registry import Registry
     from retrain.settings import RetrainSettings
 
-    _print(Registry(RetrainSettings().registry_dir).read(args.adapter, args.version)
-           .model_dump(mode="json"))
+    _print(
+        Registry(RetrainSettings().registry_dir)
+        .read(args.adapter, args.version)
+        .model_dump(mode="json")
+    )
     return 0
 
 
@@ -87,10 +104,13 @@ def cmd_golden(args: argparse.Namespace) -> int:
     from retrain.settings import RetrainSettings
 
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
-    examples = [ChatExample(prompt=r["prompt"], completion=r["completion"],
-                            system=r.get("system")) for r in rows]
-    digest = register_golden(Registry(RetrainSettings().registry_dir), args.adapter, examples,
-                             replace=args.replace)
+    examples = [
+        ChatExample(prompt=r["prompt"], completion=r["completion"], system=r.get("system"))
+        for r in rows
+    ]
+    digest = register_golden(
+        Registry(RetrainSettings().registry_dir), args.adapter, examples, replace=args.replace
+    )
     _print({"adapter": args.adapter, "examples": len(examples), "hash": digest})
     return 0
 

@@ -1,13 +1,13 @@
-"""The adapter directory vLLM loads: write it, and check a config is one it can serve."""
+"""The adapter directory vLLM loads: write it, and check it is one vLLM can serve."""
 
 from __future__ import annotations
 
 import errno
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from driftgate.core.lora_check import UnservableAdapter, check_lora_dir
 from retrain.errors import AdapterConfigError, OutOfDisk
 
 
@@ -30,27 +30,14 @@ def save_adapter(model: Any, out_dir: Path) -> dict[str, Any]:
     readme = out_dir / "README.md"  # PEFT's model card template: noise in the registry
     if readme.is_file():
         readme.unlink()
-    return check_servable(out_dir / "adapter_config.json")
+    return check_servable(out_dir)
 
 
-def check_servable(config_path: Path, max_rank: int | None = None) -> dict[str, Any]:
-    """Check an ``adapter_config.json`` is one vLLM can load; return its LoRA shape."""
+def check_servable(adapter_dir: Path, max_rank: int | None = None) -> dict[str, Any]:
+    """Check vLLM can serve ``adapter_dir`` (:func:`driftgate.core.lora_check.check_lora_dir`);
+    return its LoRA shape as the run records it."""
     try:
-        conf = json.loads(config_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise AdapterConfigError(f"unreadable adapter config {config_path}: {exc}") from exc
-    if conf.get("peft_type") != "LORA":
-        raise AdapterConfigError(f"{config_path}: not a LoRA adapter ({conf.get('peft_type')})")
-    if conf.get("use_dora"):
-        raise AdapterConfigError(f"{config_path}: DoRA adapters cannot be served")
-    if conf.get("modules_to_save"):
-        raise AdapterConfigError(f"{config_path}: modules_to_save cannot be served")
-    rank = int(conf.get("r", 0))
-    if max_rank is not None and rank > max_rank:
-        raise AdapterConfigError(f"{config_path}: rank {rank} above the engine's {max_rank}")
-    targets = conf.get("target_modules") or []
-    return {
-        "rank": rank,
-        "alpha": conf.get("lora_alpha"),
-        "target_modules": sorted(targets) if isinstance(targets, list) else targets,
-    }
+        info = check_lora_dir(adapter_dir.resolve(), max_rank=max_rank)
+    except UnservableAdapter as exc:
+        raise AdapterConfigError(f"{adapter_dir}: {exc.message}") from exc
+    return {"rank": info.rank, "alpha": info.alpha, "target_modules": sorted(info.target_modules)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from driftgate.errors import Conflict, InvalidRequest
+from driftgate.core.errors import Conflict, InvalidRequest
 from retrain.examples import ChatExample
 from retrain.gate import GatePolicy
 from retrain.metrics_task import MetricSpec
@@ -40,8 +40,9 @@ class AdapterTask(BaseModel):
     system_prompt: str | None = None
 
     def policy(self) -> GatePolicy:
-        return GatePolicy(margin=self.margin, golden_floor=self.golden_floor,
-                          golden_max_drop=self.golden_max_drop)
+        return GatePolicy(
+            margin=self.margin, golden_floor=self.golden_floor, golden_max_drop=self.golden_max_drop
+        )
 
 
 def load_task(registry: Registry, adapter: str) -> AdapterTask:
@@ -71,8 +72,11 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
             continue
         try:
             row = json.loads(line)
-            out.append(ChatExample(prompt=row["prompt"], completion=row["completion"],
-                                   system=row.get("system")))
+            out.append(
+                ChatExample(
+                    prompt=row["prompt"], completion=row["completion"], system=row.get("system")
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f"{f}:{n}: invalid golden example: {exc}") from exc
     return out
@@ -88,8 +92,12 @@ def register_golden(
     f = d / GOLDEN_FILE
     if f.exists() and not replace:
         raise Conflict(f"{adapter} already has a golden set (frozen); pass replace to change it")
-    lines = [json.dumps({"prompt": e.prompt, "completion": e.completion, "system": e.system},
-                        sort_keys=True) for e in examples]
+    lines = [
+        json.dumps(
+            {"prompt": e.prompt, "completion": e.completion, "system": e.system}, sort_keys=True
+        )
+        for e in examples
+    ]
     text = "\n".join(lines) + "\n"
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".{GOLDEN_FILE}.tmp"

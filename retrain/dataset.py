@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftgate.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RequestEvent
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
@@ -257,15 +257,17 @@ def curate(
         stats["excluded_over_cap"] += len(kept) - cfg.max_examples
         kept = kept[: cfg.max_examples]
 
-    anchor = drift_start if drift_start is not None else max((c.record.ts for c in kept),
-                                                              default=0.0)
+    anchor = (
+        drift_start if drift_start is not None else max((c.record.ts for c in kept), default=0.0)
+    )
     examples = [
         ChatExample(
             prompt=c.prompt,
             completion=c.target,
             system=c.system,
-            weight=_weight(c.record.ts, anchor,
-                           drift_start is not None and c.record.ts >= drift_start, cfg),
+            weight=_weight(
+                c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
+            ),
         )
         for c in kept
     ]
@@ -273,9 +275,7 @@ def curate(
     # Stratify by where an example comes from (a correction of a wrong answer or an approved
     # one) and whether it is from the drifted window: corrections are few and they are what
     # the gate must see, or the serving version looks perfect on its own approved answers.
-    strata = [
-        (c.source, drift_start is not None and c.record.ts >= drift_start) for c in kept
-    ]
+    strata = [(c.source, drift_start is not None and c.record.ts >= drift_start) for c in kept]
     train, validation = _split(examples, cfg, strata)
     stats["train"], stats["validation"] = len(train), len(validation)
     if len(train) < cfg.min_train or len(validation) < cfg.min_validation:

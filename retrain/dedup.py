@@ -89,9 +89,7 @@ class NearDuplicateIndex:
         return sig
 
     def _bands(self, sig: np.ndarray) -> list[tuple[int, bytes]]:
-        return [
-            (b, sig[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)
-        ]
+        return [(b, sig[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
 
     def find(self, text: str) -> str | None:
         """Key of an added text that ``text`` duplicates (exactly first), else ``None``."""

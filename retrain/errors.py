@@ -6,7 +6,7 @@ the message in the ``retrain_runs`` table, so no run ends without a recorded rea
 
 from __future__ import annotations
 
-from driftgate.errors import Conflict, DriftgateError, InvalidRequest, NotFound
+from driftgate.core.errors import Conflict, DriftgateError, InvalidRequest, NotFound
 
 
 class RetrainError(DriftgateError):

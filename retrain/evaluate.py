@@ -1,7 +1,7 @@
 """Evaluation through the real serving path: vLLM's OpenAI API, greedy decoding.
 
 The candidate is loaded into the engine under its own LoRA name
-(``driftgate.adapters.lora_name``) with ``/v1/load_lora_adapter`` and unloaded after the
+(``driftgate.core.adapters.lora_name``) with ``/v1/load_lora_adapter`` and unloaded after the
 evaluation: it is never registered with the gateway or routed, so a rejected candidate
 never receives traffic. The serving version (or the base model) is already loaded.
 """
@@ -22,9 +22,18 @@ from retrain.metrics_task import MetricFn, mean_score, rouge_l
 
 
 class Generator(Protocol):
-    """Something that answers chat examples with a named model (vLLM in production)."""
+    """Something that answers chat examples with a named model (vLLM in production).
+
+    A candidate is made servable under its LoRA name with :meth:`load_lora` before it is
+    evaluated and removed with :meth:`unload_lora` after, so a generator that cannot load
+    adapters cannot silently evaluate the wrong model.
+    """
 
     def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]: ...
+
+    def load_lora(self, name: str, path: Path) -> None: ...
+
+    def unload_lora(self, name: str) -> None: ...
 
 
 class VllmEngine:
@@ -42,8 +51,11 @@ class VllmEngine:
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers,
-            limits=httpx.Limits(max_connections=concurrency), transport=transport,
+            base_url=base_url.rstrip("/"),
+            timeout=timeout_s,
+            headers=headers,
+            limits=httpx.Limits(max_connections=concurrency),
+            transport=transport,
         )
         self.max_tokens = max_tokens
         self.concurrency = concurrency
@@ -82,12 +94,15 @@ class VllmEngine:
             raise EvaluationError(f"engine could not unload {name}: {r.text[:500]}")
 
     def chat(self, model: str, example: ChatExample) -> str:
-        r = self._post("/v1/chat/completions", {
-            "model": model,
-            "messages": example.messages(with_completion=False),
-            "temperature": 0.0,
-            "max_tokens": self.max_tokens,
-        })
+        r = self._post(
+            "/v1/chat/completions",
+            {
+                "model": model,
+                "messages": example.messages(with_completion=False),
+                "temperature": 0.0,
+                "max_tokens": self.max_tokens,
+            },
+        )
         if r.status_code != 200:
             raise EvaluationError(f"generation with {model} failed: {r.status_code} {r.text[:300]}")
         content = r.json()["choices"][0]["message"].get("content")

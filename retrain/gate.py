@@ -118,5 +118,6 @@ def decide(
                 )
     rouge_s = f"{s.rouge_l:.3f}" if s is not None else "n/a"
     reasons.append(f"rouge-l (reported only): candidate {c.rouge_l:.3f}, serving {rouge_s}")
-    return GateDecision(promote=ok, reasons=reasons, candidate=candidate, serving=serving,
-                        policy=pol)
+    return GateDecision(
+        promote=ok, reasons=reasons, candidate=candidate, serving=serving, policy=pol
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from driftgate.adapters import is_valid_adapter_name, lora_name
+from driftgate.core.adapters import is_valid_adapter_name, lora_name
 from retrain.adapter_task import load_golden, load_task
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import CuratedDataset, CurationConfig, TrafficRecord, curate
@@ -62,9 +62,16 @@ class JobContext:
 
 def train_config(s: RetrainSettings) -> TrainConfig:
     return TrainConfig(
-        rank=s.rank, max_rank=s.max_rank, target_modules=tuple(s.target_modules),
-        learning_rate=s.learning_rate, batch_size=s.batch_size, max_epochs=s.max_epochs,
-        patience=s.patience, min_epochs=s.min_epochs, min_delta=s.min_delta, seed=s.seed,
+        rank=s.rank,
+        max_rank=s.max_rank,
+        target_modules=tuple(s.target_modules),
+        learning_rate=s.learning_rate,
+        batch_size=s.batch_size,
+        max_epochs=s.max_epochs,
+        patience=s.patience,
+        min_epochs=s.min_epochs,
+        min_delta=s.min_delta,
+        seed=s.seed,
         device=s.device,
     )
 
@@ -117,11 +124,17 @@ def wait_for_drift_data(
     deadline = time.monotonic() + s.data_wait_s
     while (have := usable_in_window(records, drift_start)) < s.min_drift_examples:
         if time.monotonic() >= deadline:
-            log.warning("drifted window has %d usable examples (wanted %d); going on",
-                        have, s.min_drift_examples)
+            log.warning(
+                "drifted window has %d usable examples (wanted %d); going on",
+                have,
+                s.min_drift_examples,
+            )
             break
-        log.info("waiting for feedback on the drifted traffic: %d/%d usable examples",
-                 have, s.min_drift_examples)
+        log.info(
+            "waiting for feedback on the drifted traffic: %d/%d usable examples",
+            have,
+            s.min_drift_examples,
+        )
         time.sleep(poll_s)
         records = list(ctx.source(adapter))
     return records
@@ -133,16 +146,22 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
     metric = build_metric(task.metric)
     golden = load_golden(ctx.registry, adapter)
     cur_cfg = CurationConfig(
-        min_train=s.min_train, min_validation=s.min_validation,
-        validation_fraction=s.validation_fraction, max_examples=s.max_examples,
-        label_is_target=task.label_is_target, target_pattern=task.target_pattern,
+        min_train=s.min_train,
+        min_validation=s.min_validation,
+        validation_fraction=s.validation_fraction,
+        max_examples=s.max_examples,
+        label_is_target=task.label_is_target,
+        target_pattern=task.target_pattern,
         default_system=task.system_prompt,
     )
     drift_start = ctx.drift_start(adapter)
     records = wait_for_drift_data(ctx, adapter, drift_start)
     data: CuratedDataset = curate(records, cur_cfg, golden=golden, drift_start=drift_start)
-    log.info("training on %d curated examples (%d held out for validation)",
-             len(data.train), len(data.validation))
+    log.info(
+        "training on %d curated examples (%d held out for validation)",
+        len(data.train),
+        len(data.validation),
+    )
     serving, known_versions = ctx.serving(adapter)
     init_dir = None
     if s.init_from_serving and serving is not None:
@@ -151,55 +170,79 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
     base = ctx.base or load_base(s.base_model_dir, device=s.device)
     ctx.base = base
     with ctx.registry.stage(adapter) as staging:
-        result = train_lora(base, data.train, data.validation, staging, train_config(s),
-                            init_adapter_dir=init_dir, progress=ctx.progress)
+        result = train_lora(
+            base,
+            data.train,
+            data.validation,
+            staging,
+            train_config(s),
+            init_adapter_dir=init_dir,
+            progress=ctx.progress,
+        )
         meta = VersionMetadata(
-            adapter=adapter, version=1, lora_name=lora_name(adapter, 1), status="candidate",
+            adapter=adapter,
+            version=1,
+            lora_name=lora_name(adapter, 1),
+            status="candidate",
             parent_version=serving if init_dir is not None else None,
-            base_model=str(s.base_model_dir), reason=reason, run_id=run_id,
-            dataset=data.metadata(), training=result.to_dict() | {"config": train_config(s)
-                                                                 .to_dict()},
+            base_model=str(s.base_model_dir),
+            reason=reason,
+            run_id=run_id,
+            dataset=data.metadata(),
+            training=result.to_dict() | {"config": train_config(s).to_dict()},
         )
         meta = ctx.registry.commit(staging, meta, reserved=known_versions)
     version, path = meta.version, ctx.registry.path(adapter, meta.version)
     name = lora_name(adapter, version)
     serving_model = lora_name(adapter, serving) if serving is not None else s.served_model_name
-    load = getattr(ctx.generator, "load_lora", None)
-    unload = getattr(ctx.generator, "unload_lora", None)
     try:
-        if load is not None:
-            load(name, path)
+        ctx.generator.load_lora(name, path)
         try:
-            cand, cand_answers = evaluate_model(ctx.generator, name, data.validation, golden,
-                                                metric)
-            serv, _ = evaluate_model(ctx.generator, serving_model, data.validation, golden,
-                                     metric)
+            cand, cand_answers = evaluate_model(
+                ctx.generator, name, data.validation, golden, metric
+            )
+            serv, _ = evaluate_model(ctx.generator, serving_model, data.validation, golden, metric)
         finally:
-            if unload is not None:
-                unload(name)
+            ctx.generator.unload_lora(name)
     except RetrainError as exc:  # kept for inspection, never served
-        ctx.registry.update(adapter, version, status="rejected",
-                            decision=[f"evaluation failed: {exc.message}"])
+        ctx.registry.update(
+            adapter, version, status="rejected", decision=[f"evaluation failed: {exc.message}"]
+        )
         raise
     decision = decide(cand, serv, task.policy())
     status = "accepted" if decision.promote else "rejected"
-    samples = [{"prompt": e.prompt, "expected": e.completion, "answer": a}
-               for e, a in zip(data.validation[:5], cand_answers["heldout"][:5], strict=False)]
-    ctx.registry.update(adapter, version, status=status,
-                        evaluation=decision.to_dict() | {"samples": samples},
-                        decision=decision.reasons)
+    samples = [
+        {"prompt": e.prompt, "expected": e.completion, "answer": a}
+        for e, a in zip(data.validation[:5], cand_answers["heldout"][:5], strict=False)
+    ]
+    ctx.registry.update(
+        adapter,
+        version,
+        status=status,
+        evaluation=decision.to_dict() | {"samples": samples},
+        decision=decision.reasons,
+    )
     candidate = Candidate(adapter, version, path, run_id, serving, decision)
     if decision.promote:
         ctx.hand_off(candidate)
     else:
         ctx.reject(candidate)
     return ctx.runs.finish(
-        run_id, "promoted" if decision.promote else "rejected", "; ".join(decision.reasons),
-        candidate_version=version, serving_version=serving,
-        candidate_score=cand.heldout.task, serving_score=serv.heldout.task,
+        run_id,
+        "promoted" if decision.promote else "rejected",
+        "; ".join(decision.reasons),
+        candidate_version=version,
+        serving_version=serving,
+        candidate_score=cand.heldout.task,
+        serving_score=serv.heldout.task,
         candidate_golden=cand.golden.task if cand.golden else None,
         serving_golden=serv.golden.task if serv.golden else None,
-        dataset_size=data.size, dataset_hash=data.dataset_hash,
-        details={"stats": data.stats, "best_epoch": result.best_epoch,
-                 "stopped_early": result.stopped_early, "train_wall_s": result.wall_s},
+        dataset_size=data.size,
+        dataset_hash=data.dataset_hash,
+        details={
+            "stats": data.stats,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_wall_s": result.wall_s,
+        },
     )

@@ -74,5 +74,9 @@ class LocalGenerator:
     def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]:
         if model != self.base_name and model not in self.adapters:
             raise KeyError(f"model {model!r} is not loaded")
-        return greedy_answers(self.loaded, examples, adapter_dir=self.adapters.get(model),
-                              max_new_tokens=self.max_new_tokens)
+        return greedy_answers(
+            self.loaded,
+            examples,
+            adapter_dir=self.adapters.get(model),
+            max_new_tokens=self.max_new_tokens,
+        )

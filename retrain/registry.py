@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftgate.adapters import is_valid_adapter_name, lora_name
+from driftgate.core.adapters import is_valid_adapter_name, lora_name
 from retrain.adapter_files import check_servable
 from retrain.errors import OutOfDisk, RegistryError, UnknownAdapter
 
@@ -54,7 +54,7 @@ class VersionMetadata(BaseModel):
 
 
 class Registry:
-    """Versions of adapters under ``root`` (``driftgate.paths.registry_dir()`` by default)."""
+    """Versions of adapters under ``root`` (``driftgate.core.paths.registry_dir()`` by default)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -70,16 +70,18 @@ class Registry:
     def adapters(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and is_valid_adapter_name(p.name))
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and is_valid_adapter_name(p.name)
+        )
 
     def versions(self, adapter: str) -> list[int]:
         """Complete versions (with metadata), ascending."""
         d = self.adapter_dir(adapter)
         if not d.is_dir():
             return []
-        return sorted(int(p.name) for p in d.iterdir()
-                      if p.name.isdigit() and (p / META_FILE).is_file())
+        return sorted(
+            int(p.name) for p in d.iterdir() if p.name.isdigit() and (p / META_FILE).is_file()
+        )
 
     def read(self, adapter: str, version: int) -> VersionMetadata:
         f = self.path(adapter, version) / META_FILE
@@ -121,11 +123,12 @@ class Registry:
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             if not (staging / name).is_file():
                 raise RegistryError(f"staged adapter lacks {name}")
-        check_servable(staging / "adapter_config.json")
+        check_servable(staging)
         version = max([0, *self._all_numbers(d), *reserved]) + 1
         for _ in range(100):
-            final = meta.model_copy(update={"version": version,
-                                            "lora_name": lora_name(adapter, version)})
+            final = meta.model_copy(
+                update={"version": version, "lora_name": lora_name(adapter, version)}
+            )
             try:
                 _write_json(staging / META_FILE, final.model_dump(mode="json"))
             except OSError as exc:

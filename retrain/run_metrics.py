@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from driftgate.adapters import BASE_LABEL
+from driftgate.core.adapters import BASE_LABEL
 from retrain.runs import RunStore
 
 
@@ -27,14 +27,16 @@ class RetrainRunsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(
-            "driftgate_retrain_runs", "Finished retrain runs by outcome.",
+            "driftgate_retrain_runs",
+            "Finished retrain runs by outcome.",
             labels=["adapter", "outcome"],
         )
         for (adapter, outcome), n in sorted(self.store.counts().items()):
             runs.add_metric([adapter, outcome], n)
         yield runs
         duration = GaugeMetricFamily(
-            "driftgate_retrain_duration_seconds", "Duration of the last finished retrain run.",
+            "driftgate_retrain_duration_seconds",
+            "Duration of the last finished retrain run.",
             labels=["adapter"],
         )
         score = GaugeMetricFamily(
@@ -46,8 +48,9 @@ class RetrainRunsCollector(Collector):
             if r.duration_s is not None:
                 duration.add_metric([r.adapter], r.duration_s)
             if r.candidate_score is not None and r.candidate_version is not None:
-                score.add_metric([r.adapter, str(r.candidate_version), "candidate"],
-                                 r.candidate_score)
+                score.add_metric(
+                    [r.adapter, str(r.candidate_version), "candidate"], r.candidate_score
+                )
             if r.serving_score is not None:
                 version = str(r.serving_version) if r.serving_version else BASE_LABEL
                 score.add_metric([r.adapter, version, "serving"], r.serving_score)

@@ -1,7 +1,7 @@
 """Every retrain run's outcome, in the ``retrain_runs`` table of the shared state database.
 
-Own SQLAlchemy ``MetaData`` on the shared URL (``DRIFTGATE_STATE_URL``). A run is inserted
-as ``running`` when it starts and finished exactly once with its outcome:
+The table is defined in :mod:`driftgate.core.state.schema.runs`. A run is inserted as
+``running`` when it starts and finished exactly once with its outcome:
 ``promoted`` (handed to the rollout), ``rejected`` (kept for inspection, never served),
 ``insufficient_data`` or ``failed``; duration, scores and details are stored with it.
 """
@@ -13,51 +13,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import func, select, update
 
+from driftgate.core.state.engine import make_engine
+from driftgate.core.state.migrate import upgrade
+from driftgate.core.state.schema.runs import retrain_runs
 from retrain.errors import UnknownAdapter
 
 Outcome = Literal["running", "promoted", "rejected", "insufficient_data", "failed"]
 OUTCOMES: tuple[str, ...] = ("promoted", "rejected", "insufficient_data", "failed")
-
-metadata = MetaData()
-
-retrain_runs = Table(
-    "retrain_runs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("adapter", String(64), nullable=False, index=True),
-    Column("reason", Text, nullable=False),
-    Column("started_at", Float, nullable=False, index=True),
-    Column("finished_at", Float),
-    Column("duration_s", Float),
-    Column("outcome", String(32), nullable=False),
-    Column("message", Text),
-    Column("candidate_version", Integer),
-    Column("serving_version", Integer),
-    Column("candidate_score", Float),
-    Column("serving_score", Float),
-    Column("candidate_golden", Float),
-    Column("serving_golden", Float),
-    Column("dataset_size", Integer),
-    Column("dataset_hash", String(80)),
-    Column("details", JSON),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,27 +45,13 @@ class RunRecord:
     details: dict[str, Any] | None = None
 
 
-def _engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    eng = create_engine(url, connect_args={"timeout": 30})
-
-    @event.listens_for(eng, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    return eng
-
-
 class RunStore:
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
+        self.engine = make_engine(url)
 
     def create_all(self) -> None:
-        metadata.create_all(self.engine)
+        """Create or upgrade every table of the shared database (:func:`upgrade`)."""
+        upgrade(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -109,10 +59,15 @@ class RunStore:
     def start(self, adapter: str, reason: str) -> str:
         run_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
-            conn.execute(retrain_runs.insert().values(
-                id=run_id, adapter=adapter, reason=reason, started_at=time.time(),
-                outcome="running",
-            ))
+            conn.execute(
+                retrain_runs.insert().values(
+                    id=run_id,
+                    adapter=adapter,
+                    reason=reason,
+                    started_at=time.time(),
+                    outcome="running",
+                )
+            )
         return run_id
 
     def finish(self, run_id: str, outcome: Outcome, message: str, **fields: Any) -> RunRecord:
@@ -129,8 +84,13 @@ class RunStore:
             conn.execute(
                 update(retrain_runs)
                 .where(retrain_runs.c.id == run_id, retrain_runs.c.outcome == "running")
-                .values(outcome=outcome, message=message, finished_at=now,
-                        duration_s=now - float(started), **fields)
+                .values(
+                    outcome=outcome,
+                    message=message,
+                    finished_at=now,
+                    duration_s=now - float(started),
+                    **fields,
+                )
             )
         return self.get(run_id)
 
@@ -146,14 +106,17 @@ class RunStore:
         if adapter is not None:
             q = q.where(retrain_runs.c.adapter == adapter)
         with self.engine.connect() as conn:
-            return [RunRecord(**{str(k): v for k, v in r._mapping.items()})
-                    for r in conn.execute(q)]
+            return [
+                RunRecord(**{str(k): v for k, v in r._mapping.items()}) for r in conn.execute(q)
+            ]
 
     def counts(self) -> dict[tuple[str, str], int]:
         """(adapter, outcome) -> number of finished runs."""
-        q = (select(retrain_runs.c.adapter, retrain_runs.c.outcome, func.count())
-             .where(retrain_runs.c.outcome != "running")
-             .group_by(retrain_runs.c.adapter, retrain_runs.c.outcome))
+        q = (
+            select(retrain_runs.c.adapter, retrain_runs.c.outcome, func.count())
+            .where(retrain_runs.c.outcome != "running")
+            .group_by(retrain_runs.c.adapter, retrain_runs.c.outcome)
+        )
         with self.engine.connect() as conn:
             return {(a, o): int(n) for a, o, n in conn.execute(q)}
 

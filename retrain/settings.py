@@ -6,16 +6,19 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from driftgate import paths
+from driftgate.core import paths
+from driftgate.core.settings import StateUrlSetting
 
 
-class RetrainSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_RETRAIN_", extra="ignore")
+class RetrainSettings(StateUrlSetting):
+    """The retrain job's settings; the state URL is shared."""
 
-    #: Shared state database; empty: ``DRIFTGATE_STATE_URL`` or the default SQLite file.
-    state_url: str = ""
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_RETRAIN_", extra="ignore", populate_by_name=True
+    )
+
     registry_dir: Path = Field(default_factory=paths.registry_dir)
     base_model_dir: Path = Field(default_factory=paths.default_model_dir)
     #: vLLM replica used for the evaluation gate, and the base model's served name there.
@@ -50,9 +53,3 @@ class RetrainSettings(BaseSettings):
     #: What a passing candidate does: start its rollout at once, or wait for approval.
     approval: Literal["auto", "manual"] = "auto"
     canary_weight: float = Field(default=0.1, gt=0, lt=1)
-
-    def resolved_state_url(self) -> str:
-        import os
-
-        return self.state_url or os.environ.get("DRIFTGATE_STATE_URL") or \
-            paths.default_state_url()

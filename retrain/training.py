@@ -228,8 +228,7 @@ def train_lora(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads or default_threads())
     try:
-        return _train(loaded, list(train), list(validation), out_dir, cfg, init_adapter_dir,
-                      report)
+        return _train(loaded, list(train), list(validation), out_dir, cfg, init_adapter_dir, report)
     finally:
         torch.set_num_threads(old_threads)
 
@@ -291,17 +290,22 @@ def _train(
             train_loss = sum(losses) / len(losses)
             val = validation_score(model, va_enc, loaded, cfg.batch_size) if va_enc else None
             val_loss, val_exact = (val.loss, val.exact) if val else (None, None)
-            curve.append(EpochRecord(epoch, train_loss, val_loss, step,
-                                     time.perf_counter() - te, val_exact))
-            report(Progress(epoch, step, total, train_loss, val_loss, epoch_done=True,
-                            val_exact=val_exact))
+            curve.append(
+                EpochRecord(epoch, train_loss, val_loss, step, time.perf_counter() - te, val_exact)
+            )
+            report(
+                Progress(
+                    epoch, step, total, train_loss, val_loss, epoch_done=True, val_exact=val_exact
+                )
+            )
             if epoch < cfg.min_epochs and step < total:
                 pass  # warm-up: judged from min_epochs on
             elif val is None or improves(val, best, cfg.min_delta):
                 best_epoch, best, bad_epochs = epoch, val, 0
                 best_val = train_loss if val is None else val.loss
-                best_state = {n: p.detach().clone() for n, p in model.named_parameters()
-                              if p.requires_grad}
+                best_state = {
+                    n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+                }
             else:
                 bad_epochs += 1
                 if bad_epochs >= cfg.patience:
@@ -373,7 +377,7 @@ def _wrap(loaded: LoadedBase, cfg: TrainConfig, init_adapter_dir: Path | None) -
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if init_adapter_dir is not None:
-        check_servable(init_adapter_dir / "adapter_config.json", cfg.max_rank)
+        check_servable(init_adapter_dir, cfg.max_rank)
         return PeftModel.from_pretrained(loaded.model, str(init_adapter_dir), is_trainable=True)
     lcfg = LoraConfig(
         r=cfg.rank,

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from driftgate.events import FeedbackEvent
+from driftgate.core.events import FeedbackEvent
 from retrain.dataset import TrafficRecord
 from retrain.evaluate import VllmEngine
 from retrain.job import Candidate, JobContext
@@ -42,13 +42,26 @@ def read_traffic(state_url: str, adapter: str) -> list[TrafficRecord]:
     for rid, items in grouped.items():
         first = items[0]
         fbs = tuple(
-            FeedbackEvent(request_id=rid, tenant="unknown", ts=i.feedback_ts, score=i.score,
-                          label=i.label, correction=i.correction)
+            FeedbackEvent(
+                request_id=rid,
+                tenant="unknown",
+                ts=i.feedback_ts,
+                score=i.score,
+                label=i.label,
+                correction=i.correction,
+            )
             for i in items
             if i.score is not None or i.label is not None or i.correction is not None
         )
-        out.append(TrafficRecord(request_id=rid, ts=first.ts, prompt_text=first.prompt,
-                                 completion_text=first.completion, feedback=fbs))
+        out.append(
+            TrafficRecord(
+                request_id=rid,
+                ts=first.ts,
+                prompt_text=first.prompt,
+                completion_text=first.completion,
+                feedback=fbs,
+            )
+        )
     return out
 
 
@@ -82,15 +95,14 @@ def drift_start(
     window = [
         float(a["ts"])
         for a in alarms
-        if a["signal"] in wanted and int(a["version"]) == version
-        and since < float(a["ts"]) <= end
+        if a["signal"] in wanted and int(a["version"]) == version and since < float(a["ts"]) <= end
     ]
     return min(window) if window else end
 
 
 def serving_versions(state_url: str, adapter: str) -> tuple[int | None, list[int]]:
     """(the version with the largest route weight, every version number recorded)."""
-    from driftgate.state.store import StateStore
+    from driftgate.core.state.store import StateStore
 
     store = StateStore(state_url)
     try:
@@ -121,11 +133,13 @@ def adapter_known(state_url: str, registry: Registry, adapter: str) -> bool:
 def hand_off(candidate: Candidate, *, state_url: str, approval: str, canary_weight: float) -> None:
     """Give a passing candidate to the rollout (issue "Hot swap"): it records a rollout of
     the registry directory, approved at once when ``approval`` is ``auto``."""
-    from retrain.rollout.submit import submit_candidate
+    from rollout.submit import submit_candidate
 
     d = candidate.decision
     rollout = submit_candidate(
-        state_url, candidate.adapter, str(candidate.path),
+        state_url,
+        candidate.adapter,
+        str(candidate.path),
         approval="auto" if approval == "auto" else "manual",
         canary_weight=canary_weight,
         meta={
@@ -142,28 +156,39 @@ def hand_off(candidate: Candidate, *, state_url: str, approval: str, canary_weig
 def record_rejected(candidate: Candidate, *, state_url: str) -> None:
     """Record a rejected candidate in the state store as ``failed``: its number is never
     reused and it can never be routed (routes accept only ``ready`` versions)."""
-    from driftgate.state.models import VersionState
-    from driftgate.state.store import StateStore
+    from driftgate.core.state.models import VersionState
+    from driftgate.core.state.store import StateStore
 
     store = StateStore(state_url)
     try:
         store.create_all()
-        store.create_version(candidate.adapter, str(candidate.path), version=candidate.version,
-                             meta={"run_id": candidate.run_id, "rejected": True})
-        store.set_version_state(candidate.adapter, candidate.version, VersionState.FAILED,
-                                error="rejected by the evaluation gate: "
-                                + "; ".join(candidate.decision.reasons))
+        store.create_version(
+            candidate.adapter,
+            str(candidate.path),
+            version=candidate.version,
+            meta={"run_id": candidate.run_id, "rejected": True},
+        )
+        store.set_version_state(
+            candidate.adapter,
+            candidate.version,
+            VersionState.FAILED,
+            error="rejected by the evaluation gate: " + "; ".join(candidate.decision.reasons),
+        )
     finally:
         store.dispose()
 
 
 def build_context(settings: RetrainSettings) -> JobContext:
-    url = settings.resolved_state_url()
+    url = settings.state_url
     registry = Registry(settings.registry_dir)
     runs = RunStore(url)
     runs.create_all()
-    engine = VllmEngine(settings.engine_url, max_tokens=settings.eval_max_tokens,
-                        concurrency=settings.eval_concurrency, timeout_s=settings.eval_timeout_s)
+    engine = VllmEngine(
+        settings.engine_url,
+        max_tokens=settings.eval_max_tokens,
+        concurrency=settings.eval_concurrency,
+        timeout_s=settings.eval_timeout_s,
+    )
     return JobContext(
         settings=settings,
         registry=registry,
@@ -172,8 +197,9 @@ def build_context(settings: RetrainSettings) -> JobContext:
         serving=lambda a: serving_versions(url, a),
         known=lambda a: adapter_known(url, registry, a),
         generator=engine,
-        hand_off=lambda c: hand_off(c, state_url=url, approval=settings.approval,
-                                    canary_weight=settings.canary_weight),
+        hand_off=lambda c: hand_off(
+            c, state_url=url, approval=settings.approval, canary_weight=settings.canary_weight
+        ),
         reject=lambda c: record_rejected(c, state_url=url),
         drift_start=lambda a: drift_start(url, a),
     )

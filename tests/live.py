@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driftgate import paths
+from driftgate.core import paths
 from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
 from driftgate.engine import EngineProcess
 from driftgate.process import _group_alive

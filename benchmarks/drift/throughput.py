@@ -34,9 +34,9 @@ from drift.service import DriftService
 from drift.settings import DriftSettings
 from drift.store import DriftStore
 from drift.trigger import TriggerManager
-from driftgate.events import EventBatch, RequestEvent
-from driftgate.gc_tuning import tuned_for_service
-from driftgate.ids import time_ordered_id
+from driftgate.core.events import EventBatch, RequestEvent
+from driftgate.core.gc_tuning import tuned_for_service
+from driftgate.core.ids import time_ordered_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def make_batches(n_events: int, batch: int, seed: int = 0) -> list[bytes]:
     """Realistic events over 4 adapters x 2 versions, serialized as the gateway sends them.
 
-    Request and event ids are time-ordered, as the gateway makes them (driftgate.ids).
+    Request and event ids are time-ordered, as the gateway makes them (driftgate.core.ids).
     """
     rng = random.Random(seed)
     bodies = []
@@ -119,7 +119,7 @@ async def http(
     log = tmp / "uvicorn.log"
     env = dict(
         os.environ,
-        DRIFTGATE_DRIFT_STATE_URL=f"sqlite:///{tmp / 'state.db'}",
+        DRIFTGATE_STATE_URL=f"sqlite:///{tmp / 'state.db'}",
         DRIFTGATE_DRIFT_TRIGGER_MODE="off",
         DRIFTGATE_DRIFT_SQLITE_SYNCHRONOUS=synchronous,
         DRIFTGATE_DRIFT_RETENTION_DAYS="0",
@@ -130,7 +130,8 @@ async def http(
         proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before the measurement)
             [
                 *pin,
-                *(sys.executable, "-m", "uvicorn", "--factory", "drift.app:create_app_from_env"),
+                *(sys.executable, "-m", "uvicorn", "--factory"),
+                "driftgate.deployables.drift_service:app",
                 *("--host", "127.0.0.1", "--port", "0", "--log-level", "warning"),
                 *("--no-access-log", "--log-level", "info"),
             ],
@@ -166,7 +167,7 @@ async def http(
             t0, c0 = time.perf_counter(), cpu_seconds(server)
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             elapsed, cpu = time.perf_counter() - t0, cpu_seconds(server) - c0
-        store = DriftStore.from_url(env["DRIFTGATE_DRIFT_STATE_URL"])
+        store = DriftStore.from_url(env["DRIFTGATE_STATE_URL"])
         assert store.counts()["drift_requests"] == n_events
         store.close()
         return n_events / elapsed, n_events / cpu

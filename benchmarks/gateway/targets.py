@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.gateway.procs import free_port, log, pinned, process, wait_http
+from driftgate.core.state import migrate
+from driftgate.core.state.engine import make_engine
 
 HERE = Path(__file__).resolve().parent
 BASE_MODEL = "SmolLM2-135M-Instruct"
@@ -57,17 +59,24 @@ def start_upstream(stack: ExitStack, tmp: Path, core: int) -> tuple[str, str]:
 def start_gateway(
     stack: ExitStack, tmp: Path, core: int, upstream: str, sink: str
 ) -> tuple[Target, str]:
-    """The gateway with every feature on: the target and the tenant's API key."""
+    """The gateway with every feature on: the target and the tenant's API key.
+
+    The state database is migrated first, as a deployment's gateway replicas find it
+    (the drift service, or the first replica, did it): a replica that ran the migration
+    itself carries Alembic's import, about 11 MiB more.
+    """
     port = free_port()
+    state_url = f"sqlite:///{tmp / 'state.db'}"
+    migrate.upgrade(make_engine(state_url))
     env = {
         **os.environ,
         "DRIFTGATE_GATEWAY_UPSTREAMS": json.dumps([upstream]),
         "DRIFTGATE_GATEWAY_BASE_MODEL": BASE_MODEL,
-        "DRIFTGATE_GATEWAY_ADMIN_KEY": ADMIN_KEY,
-        "DRIFTGATE_GATEWAY_STATE_URL": f"sqlite:///{tmp / 'state.db'}",
-        "DRIFTGATE_GATEWAY_DRIFT_URL": sink,
+        "DRIFTGATE_ADMIN_KEY": ADMIN_KEY,
+        "DRIFTGATE_STATE_URL": state_url,
+        "DRIFTGATE_DRIFT_URL": sink,
     }
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app_from_env"]
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "driftgate.deployables.gateway:app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     argv += ["--no-access-log", "--loop", "uvloop", "--http", "httptools"]
     gw = stack.enter_context(process("gateway", pinned(core, argv), tmp / "gw.log", env))

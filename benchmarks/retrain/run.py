@@ -30,9 +30,9 @@ from benchmarks.suite.cli import ROOT, AreaRun, area_parser
 def one(
     size: int, epochs: int, targets: str, eval_n: int, max_steps: int | None
 ) -> dict[str, object]:
+    from driftgate.core.events import FeedbackEvent
+    from driftgate.core.paths import default_model_dir
     from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
-    from driftgate.events import FeedbackEvent
-    from driftgate.paths import default_model_dir
     from retrain.base_model import load_base
     from retrain.dataset import CurationConfig, TrafficRecord, curate
     from retrain.evaluate import score_split

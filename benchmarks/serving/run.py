@@ -34,8 +34,8 @@ from benchmarks.serving.load import RequestSample, run_cell, summarize
 from benchmarks.serving.report import details_md, figures, plot
 from benchmarks.suite.cli import AreaRun, area_parser, shown_path
 from benchmarks.suite.engine import add_engine_flag, engine_url
-from driftgate import paths
-from driftgate.adapters import lora_name
+from driftgate.core import paths
+from driftgate.core.adapters import lora_name
 from driftgate.stack import create_tenant
 
 BASE = paths.DEFAULT_BASE_MODEL_NAME

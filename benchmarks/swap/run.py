@@ -27,7 +27,7 @@ from benchmarks.suite.cli import AreaRun, area_parser
 from benchmarks.suite.engine import add_engine_flag, engine_url
 from benchmarks.swap.load import run_swap
 from benchmarks.swap.report import details_md, figures
-from driftgate import paths
+from driftgate.core import paths
 from tests.e2e.test_swap import swap_services
 
 

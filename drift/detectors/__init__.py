@@ -1,7 +1,7 @@
 """Drift detectors behind one small protocol (River wrapped, plus our own)."""
 
 from drift.detectors.adwin import StandardizedADWIN
-from drift.detectors.base import Detector
+from drift.detectors.base import Detector, StreamingDetector
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
 from drift.detectors.windowed import (
@@ -17,6 +17,7 @@ __all__ = [
     "Cusum",
     "Detector",
     "StandardizedADWIN",
+    "StreamingDetector",
     "TestResult",
     "WindowedTest",
     "chi_square_test",

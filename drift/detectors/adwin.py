@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from river.drift import ADWIN
@@ -45,6 +45,9 @@ class StandardizedADWIN:
     True
     """
 
+    #: ADWIN's state cannot be peeked: :meth:`first_alarm` consumes what it reads.
+    scan_peeks: ClassVar[bool] = False
+
     def __init__(
         self, mean: float, std: float, delta: float = 0.002, clock: int = 32, clip: float = 6.0
     ) -> None:
@@ -61,6 +64,7 @@ class StandardizedADWIN:
         self._drift = False
         self._n = 0
         self._change_start = -1
+        self._scan_alarm = -1
 
     def reset(self) -> None:
         self._reset()
@@ -120,10 +124,19 @@ class StandardizedADWIN:
                     return self._alarm_at(i)
         self._n += len(values)
         self._drift = False
+        self._scan_alarm = -1
         return -1
+
+    def advance_scanned(self, count: int) -> bool:
+        """Whether the last :meth:`first_alarm` rang on value ``count - 1`` (it consumed
+        the values already)."""
+        alarmed = self._scan_alarm >= 0 and self._scan_alarm == count - 1
+        self._scan_alarm = -1
+        return alarmed
 
     def _alarm_at(self, i: int) -> int:
         self._n += i + 1
         self._drift = True
         self._change_start = self._n - int(self._adwin.width)
+        self._scan_alarm = i
         return i

@@ -7,7 +7,10 @@ River detectors are wrapped.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import ClassVar, Protocol, runtime_checkable
+
+import numpy as np
 
 
 @runtime_checkable
@@ -30,3 +33,28 @@ class Detector(Protocol):
     def update(self, x: float) -> bool: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingDetector(Detector, Protocol):
+    """A :class:`Detector` that also runs on batches, as the monitor feeds it.
+
+    ``first_alarm(xs)`` finds the index of the first value in ``xs`` that rings the alarm
+    (-1: none). Detectors whose state can be peeked (``scan_peeks``) leave it unchanged and
+    keep the scan for ``advance_scanned``; the others consume what they read, up to their
+    alarm. ``advance_scanned(count)`` then consumes the first ``count`` scanned values and
+    says whether the alarm rings on the last of them. ``n_seen`` counts values consumed;
+    ``change_start`` is where the detector places the change after an alarm (else -1).
+    """
+
+    scan_peeks: ClassVar[bool]
+
+    @property
+    def n_seen(self) -> int: ...
+
+    @property
+    def change_start(self) -> int: ...
+
+    def first_alarm(self, xs: Sequence[float] | np.ndarray) -> int: ...
+
+    def advance_scanned(self, count: int) -> bool: ...

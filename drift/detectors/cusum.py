@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,6 +47,9 @@ class Cusum:
     >>> abs(detector.change_start - 1000) < 20  # estimated start of the change
     True
     """
+
+    #: :meth:`first_alarm` leaves the state unchanged; :meth:`advance_scanned` consumes.
+    scan_peeks: ClassVar[bool] = True
 
     def __init__(
         self, mean: float, std: float, k: float = 0.5, h: float = 11.0, clip: float = 6.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -43,6 +44,9 @@ class BernoulliCusum:
     >>> delay < 600
     True
     """
+
+    #: :meth:`first_alarm` leaves the state unchanged; :meth:`advance_scanned` consumes.
+    scan_peeks: ClassVar[bool] = True
 
     def __init__(self, p0: float, ratio: float = 2.0, h: float = 11.5) -> None:
         self.p0 = p0

@@ -63,8 +63,12 @@ def ensure_v1(
         "stopped_early": result.stopped_early,
         "wall_s": round(result.wall_s, 1),
         "curve": [
-            {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss,
-             "val_exact": e.val_exact}
+            {
+                "epoch": e.epoch,
+                "train_loss": e.train_loss,
+                "val_loss": e.val_loss,
+                "val_exact": e.val_exact,
+            }
             for e in result.curve
         ],
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
+from driftgate.core import admin_api, drift_api
+from driftgate.core.client import Client, ServiceError
 
 
 class LoopObserver:
@@ -13,10 +14,8 @@ class LoopObserver:
 
     def __init__(self, gateway_url: str, drift_url: str, admin_key: str, adapter: str) -> None:
         self.adapter = adapter
-        self._gw = httpx.Client(
-            base_url=gateway_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=10.0
-        )
-        self._drift = httpx.Client(base_url=drift_url, timeout=10.0)
+        self._gw = Client(gateway_url, admin_key, timeout_s=10.0)
+        self._drift = Client(drift_url, timeout_s=10.0)
 
     def close(self) -> None:
         self._gw.close()
@@ -25,37 +24,28 @@ class LoopObserver:
     def route(self) -> dict[int, float]:
         """The adapter's route weights by version (empty if unreachable)."""
         try:
-            r = self._gw.get("/admin/routes")
-            r.raise_for_status()
-            weights = r.json()["routes"].get(self.adapter, {})
-        except (httpx.HTTPError, ValueError, KeyError):
+            return self._gw.send(admin_api.get_routes()).get(self.adapter, {})
+        except (ServiceError, ValueError, KeyError, AttributeError):
             return {}
-        return {int(v): float(w) for v, w in weights.items()}
 
     def drift_status(self) -> dict[str, Any]:
         """``/v1/drift/status``, its stored alarms and triggers those of this adapter."""
         try:
-            r = self._drift.get("/v1/drift/status", params={"adapter": self.adapter})
-            r.raise_for_status()
-            data = r.json()
-        except (httpx.HTTPError, ValueError):
+            return self._drift.send(drift_api.drift_status(self.adapter))
+        except ServiceError:
             return {}
-        return data if isinstance(data, dict) else {}
 
     def rollouts(self) -> list[dict[str, Any]]:
         """The adapter's rollouts, oldest first, each with its recorded transitions."""
         try:
-            r = self._drift.get("/v1/rollouts", params={"adapter": self.adapter})
-            r.raise_for_status()
-            data = [d for d in r.json().get("data", []) if isinstance(d, dict)]
-            out = []
-            for item in sorted(data, key=lambda d: d.get("id", 0)):
-                detail = self._drift.get(f"/v1/rollouts/{item['id']}")
-                detail.raise_for_status()
-                out.append(detail.json())
-        except (httpx.HTTPError, ValueError, AttributeError, KeyError):
+            listed = self._drift.send(drift_api.list_rollouts(self.adapter))
+            data = [d for d in listed.get("data", []) if isinstance(d, dict)]
+            return [
+                self._drift.send(drift_api.get_rollout(item["id"]))
+                for item in sorted(data, key=lambda d: d.get("id", 0))
+            ]
+        except (ServiceError, AttributeError, KeyError):
             return []
-        return out
 
 
 def server_milestones(
@@ -111,7 +101,12 @@ class RetrainLogTail:
     """New progress lines (epochs, the run's outcome) of the retrain job's log files."""
 
     _INTERESTING = (
-        "epoch ", "retrain run", "waiting for feedback", "training on", '"outcome"', '"message"',
+        "epoch ",
+        "retrain run",
+        "waiting for feedback",
+        "training on",
+        '"outcome"',
+        '"message"',
     )
 
     def __init__(self, log_dir: Path, adapter: str) -> None:

@@ -15,9 +15,9 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
     "DRIFTGATE_DRIFT_TEST_EVERY": "20",
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
-    "DRIFTGATE_DRIFT_ROLLOUT_MIN_FEEDBACK": "12",
-    "DRIFTGATE_DRIFT_ROLLOUT_MIN_REQUESTS": "12",
-    "DRIFTGATE_DRIFT_ROLLOUT_CANARY_TIMEOUT_S": "240",
+    "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "12",
+    "DRIFTGATE_ROLLOUT_MIN_REQUESTS": "12",
+    "DRIFTGATE_ROLLOUT_CANARY_TIMEOUT_S": "240",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.5",
     # Wait for enough labelled examples of the new traffic before training on it: about a
     # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.
@@ -80,7 +80,7 @@ def register_v1_in_registry(registry_root: Path, adapter: str, v1_dir: Path) -> 
     so a retrain starts from its weights; returns the registered directory."""
     import shutil
 
-    from driftgate.adapters import lora_name
+    from driftgate.core.adapters import lora_name
     from retrain.registry import Registry, VersionMetadata
 
     registry = Registry(registry_root)

@@ -120,6 +120,7 @@ def _loop_rows(timeline: Timeline) -> list[str]:
     ]
     r = timeline.facts.get("retrain")
     if isinstance(r, dict):
+
         def score(side: str, split: str) -> str:
             report = r.get(side) or {}
             return _pct((report.get(split) or {}).get("task"))

@@ -21,8 +21,9 @@ from typing import Any
 
 from openai import OpenAI
 
-from driftgate import paths
 from driftgate.console import pipe_safe_output
+from driftgate.core import admin_api, paths
+from driftgate.core.client import Client, ServiceRefused
 from driftgate.demo.adapter_v1 import ensure_v1
 from driftgate.demo.loop import drift_summary
 from driftgate.demo.observe import LoopObserver, RetrainLogTail, server_milestones
@@ -42,16 +43,13 @@ STABLE_SET_SEED = 3000
 RECOVERY_SET_SEED = 2000
 
 
-def _register_v1(gateway_admin: Any, adapter: str, v1_dir: Path) -> None:
-    r = gateway_admin.post(
-        f"/admin/adapters/{adapter}/versions", json={"path": str(v1_dir), "version": 1}
-    )
-    if r.status_code == 409:  # already registered in this state store (a re-run)
-        pass
-    elif r.status_code != 201:
-        raise RuntimeError(f"registering v1 failed: HTTP {r.status_code}: {r.text[:300]}")
-    r = gateway_admin.put(f"/admin/routes/{adapter}", json={"weights": {"1": 1.0}})
-    r.raise_for_status()
+def _register_v1(gateway_admin: Client, adapter: str, v1_dir: Path) -> None:
+    try:
+        gateway_admin.send(admin_api.register_version(adapter, str(v1_dir), version=1))
+    except ServiceRefused as exc:
+        if exc.status != 409:  # 409: already registered in this state store (a re-run)
+            raise RuntimeError(f"registering v1 failed: {exc}") from exc
+    gateway_admin.send(admin_api.set_route(adapter, {1: 1.0}))
 
 
 def set_up_v1(
@@ -60,8 +58,6 @@ def set_up_v1(
     """The demo's tenant, and v1 registered and serving 100% of the adapter; returns the
     tenant's API key. Safe to run again against the same state store (a second key for the
     tenant, v1 kept, the route reset to v1)."""
-    import httpx
-
     adapter = settings.adapter
     _, api_key = tenant_key(gateway_url, admin_key, "demo-app", [adapter])
     timeline.mark("phase", "adapter v1: train on the original tickets (cached after the first run)")
@@ -70,9 +66,7 @@ def set_up_v1(
     timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
     register_task(home / "registry", adapter, settings.seed)
     v1_dir = register_v1_in_registry(home / "registry", adapter, v1_dir)
-    with httpx.Client(
-        base_url=gateway_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120
-    ) as admin:
+    with Client(gateway_url, admin_key, timeout_s=120) as admin:
         _register_v1(admin, adapter, v1_dir)
     timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
     return api_key
@@ -154,9 +148,7 @@ def run_scenario(
             "eval-base",
             concurrency=settings.concurrency,
         )
-        v1 = score_fixed_set(
-            api, f"{adapter}@1", stable_set, "eval-v1", settings.concurrency
-        )
+        v1 = score_fixed_set(api, f"{adapter}@1", stable_set, "eval-v1", settings.concurrency)
         outcomes += base + v1
         timeline.facts["base_accuracy"] = accuracy(base)
         timeline.facts["v1_eval_accuracy"] = accuracy(v1)

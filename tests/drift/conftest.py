@@ -13,7 +13,8 @@ import pytest
 
 from drift.settings import DriftSettings
 from drift.store import DriftStore
-from driftgate.events import RequestEvent
+from driftgate.core.events import RequestEvent
+from tests.database import wipe
 from tests.real_parts import require
 
 _ids = itertools.count()
@@ -69,9 +70,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriftStore
         )
     s = DriftStore.from_url(url)
     if request.param == "postgresql":
-        from drift.store import metadata
-
-        metadata.drop_all(s.engine)
+        wipe(s.engine)
     s.create_all()
     yield s
     s.close()

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from drift.app import create_app
 from drift.settings import DriftSettings
 from drift.store import DriftStore
-from driftgate.events import EventBatch, RequestEvent
+from driftgate.core.events import EventBatch, RequestEvent
 
 HERE = Path(__file__).parent
 
@@ -264,7 +264,7 @@ def test_text_privacy_per_adapter(
     s = DriftStore.from_url(settings.state_url)
     from sqlalchemy import select
 
-    from drift.store import requests
+    from driftgate.core.state.schema.drift import requests
 
     with s.engine.connect() as conn:
         got = {r.adapter: r.prompt_text for r in conn.execute(select(requests))}
@@ -295,7 +295,6 @@ def test_metrics_health_and_readiness(client: TestClient) -> None:
         "driftgate_drift_negative_feedback_ratio",
         "driftgate_drift_embedding_distance",
         "driftgate_retrain_triggers_total",
-        "driftgate_retrain_runs_total",  # the retrain job's runs, read from its table
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
     assert client.get("/v1/nope").json()["error"]["type"] == "invalid_request_error"

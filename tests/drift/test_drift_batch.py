@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from drift.batch import parse_batch, request_rows, signal_columns, version_key
 from drift.features import is_empty, is_refusal, request_features, sha256
-from drift.tables import REQUEST_COLUMNS, requests
-from driftgate.events import EventBatch, RequestEvent
+from driftgate.core.events import EventBatch, RequestEvent
+from driftgate.core.state.schema.drift import REQUEST_COLUMNS, requests
 
 
 def mixed_events(make: Callable[..., RequestEvent]) -> list[RequestEvent]:

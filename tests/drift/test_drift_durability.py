@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from drift.store import DriftStore
-from driftgate.events import EventBatch, RequestEvent
+from driftgate.core.events import EventBatch, RequestEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,14 +23,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_service(state_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = dict(
         os.environ,
-        DRIFTGATE_DRIFT_STATE_URL=state_url,
+        DRIFTGATE_STATE_URL=state_url,
         DRIFTGATE_DRIFT_TRIGGER_MODE="off",
         PYTHONPATH=str(ROOT),
     )
     out = log.open("wb")
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "uvicorn", "--factory", "drift.app:create_app_from_env"),
+            *(
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "driftgate.deployables.drift_service:app",
+            ),
             *("--host", "127.0.0.1", "--port", "0", "--log-level", "info"),
         ],
         stdout=out,

@@ -66,7 +66,7 @@ def test_service_embeds_prompts_off_the_ingest_path(tmp_path: object) -> None:
 
     from drift.app import create_app
     from drift.settings import DriftSettings
-    from driftgate.events import EventBatch, RequestEvent
+    from driftgate.core.events import EventBatch, RequestEvent
 
     settings = DriftSettings(
         state_url=f"sqlite:///{tmp_path}/s.db",

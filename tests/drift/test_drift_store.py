@@ -8,7 +8,7 @@ from collections.abc import Callable
 from drift.batch import request_rows
 from drift.service import feedback_row
 from drift.store import DriftStore, Reference
-from driftgate.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RequestEvent
 
 
 def rows(events: list[RequestEvent], policy: str = "keep") -> list[tuple[object, ...]]:
@@ -66,7 +66,7 @@ def test_privacy_policy_hash_and_drop_keep_features(
     with store.engine.connect() as conn:
         from sqlalchemy import select
 
-        from drift.store import requests
+        from driftgate.core.state.schema.drift import requests
 
         got = {r.event_id: r for r in conn.execute(select(requests))}
     h = got[hashed.event_id]

@@ -95,7 +95,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "DRIFTGATE_STACK_PYTHON": str(fake),
         "DRIFTGATE_ENGINE_MODEL_DIR": str(model),
         "DRIFTGATE_ENGINE_STOP_GRACE_S": "5",
-        "DRIFTGATE_STACK_ADMIN_KEY": "adm",
+        "DRIFTGATE_ADMIN_KEY": "adm",
     }
 
 
@@ -167,7 +167,7 @@ def test_up_prints_endpoints_and_stops_everything(tmp_path, env):
     assert "tenant 'acme' API key: k-acme" in out
     kinds = _pids(tmp_path)
     assert sorted(kinds.values()) == sorted(
-        ["engine", "drift.app:create_app_from_env", "gateway.app:create_app_from_env"]
+        ["engine", "driftgate.deployables.drift_service:app", "driftgate.deployables.gateway:app"]
     )
     rc, err = _finish(proc, signal.SIGTERM)
     assert rc == 143, err
@@ -206,7 +206,7 @@ def test_up_with_external_upstreams_starts_no_engine(tmp_path, env):
     assert f"vLLM engine(s):       http://127.0.0.1:{eng}" in out
     kinds = _pids(tmp_path)
     assert sorted(kinds.values()) == [
-        "drift.app:create_app_from_env", "gateway.app:create_app_from_env",
+        "driftgate.deployables.drift_service:app", "driftgate.deployables.gateway:app",
     ]  # fmt: skip
     rc, _ = _finish(proc, signal.SIGINT)
     assert rc == 130

@@ -17,13 +17,25 @@ def _registry_entry(root: Path) -> None:
     d = root / "support" / "2"
     d.mkdir(parents=True)
     meta = {
-        "adapter": "support", "version": 2, "lora_name": "support--v2", "status": "accepted",
-        "parent_version": 1, "base_model": "base", "dataset": {"stats": {"kept_correction": 9}},
-        "training": {"train_examples": 90, "validation_examples": 12, "best_epoch": 2,
-                     "stopped_early": True, "wall_s": 120.4,
-                     "curve": [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]},
-        "evaluation": {"candidate": {"heldout": {"task": 0.95}, "golden": {"task": 1.0}},
-                       "serving": {"heldout": {"task": 0.6}, "golden": {"task": 0.9}}},
+        "adapter": "support",
+        "version": 2,
+        "lora_name": "support--v2",
+        "status": "accepted",
+        "parent_version": 1,
+        "base_model": "base",
+        "dataset": {"stats": {"kept_correction": 9}},
+        "training": {
+            "train_examples": 90,
+            "validation_examples": 12,
+            "best_epoch": 2,
+            "stopped_early": True,
+            "wall_s": 120.4,
+            "curve": [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}],
+        },
+        "evaluation": {
+            "candidate": {"heldout": {"task": 0.95}, "golden": {"task": 1.0}},
+            "serving": {"heldout": {"task": 0.6}, "golden": {"task": 0.9}},
+        },
         "decision": ["held-out task 0.950 >= serving 0.600 + margin 0.05"],
     }
     (d / META_FILE).write_text(json.dumps(meta))
@@ -32,14 +44,24 @@ def _registry_entry(root: Path) -> None:
 def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) -> None:
     _registry_entry(tmp_path / "registry")
     timeline = Timeline()
-    timeline.milestones = [Milestone(t, kind, "") for t, kind in
-                           [(100.0, "shift"), (131.0, "drift confirmed"),
-                            (400.0, "promoted"), (450.0, "phase")]]
-    timeline.facts.update(stable_accuracy=0.9, shifted_accuracy=0.55, recovered_accuracy=0.88,
-                          promoted_version=2,
-                          retrain=retrain_facts(tmp_path / "registry", "support", 2),
-                          v1_drifted_set={"n": 100, "accuracy": 0.58},
-                          recovery=verdict(correct=380, n=400, goal=0.96, alpha=1e-3).as_dict())
+    timeline.milestones = [
+        Milestone(t, kind, "")
+        for t, kind in [
+            (100.0, "shift"),
+            (131.0, "drift confirmed"),
+            (400.0, "promoted"),
+            (450.0, "phase"),
+        ]
+    ]
+    timeline.facts.update(
+        stable_accuracy=0.9,
+        shifted_accuracy=0.55,
+        recovered_accuracy=0.88,
+        promoted_version=2,
+        retrain=retrain_facts(tmp_path / "registry", "support", 2),
+        v1_drifted_set={"n": 100, "accuracy": 0.58},
+        recovery=verdict(correct=380, n=400, goal=0.96, alpha=1e-3).as_dict(),
+    )
     ticket = TicketGenerator(seed=1).batch(1, shifted=True)[0]
     outcomes = [Outcome(0.0, "recovered", ticket, ticket.queue, True, "r1", "support@2", True)]
     report = write_report(tmp_path / "out", timeline, outcomes).read_text()

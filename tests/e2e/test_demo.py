@@ -63,8 +63,12 @@ def _stream(gateway_url: str, admin_key: str, adapter: str, n: int) -> None:
     client = OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=120)
     for i in range(n):
         chunks = client.chat.completions.create(
-            model=adapter, max_tokens=8, temperature=0, stream=True,
-            messages=[{"role": "user", "content": f"My Nova hub {i} keeps rebooting."}])
+            model=adapter,
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            messages=[{"role": "user", "content": f"My Nova hub {i} keeps rebooting."}],
+        )
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
@@ -78,19 +82,33 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
     outcomes: list[Outcome] = []
     settings = DemoSettings(adapter="helpdesk", results_dir=root / "results").quick()
     dashboards = [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
-    targets = {"gateway": config.urls.gateway, "drift": config.urls.drift,
-               "vllm": engine.base_url}
+    targets = {"gateway": config.urls.gateway, "drift": config.urls.drift, "vllm": engine.base_url}
 
     def scenario() -> None:
-        run_scenario(settings, config.urls.gateway, config.urls.drift, config.admin_key, home,
-                     timeline, outcomes)
+        run_scenario(
+            settings,
+            config.urls.gateway,
+            config.urls.drift,
+            config.admin_key,
+            home,
+            timeline,
+            outcomes,
+        )
         # The demo's client does not stream; the time-to-first-token panels need some.
         _stream(config.urls.gateway, config.admin_key, "helpdesk", n=4)
 
     try:
-        report = check_live(prometheus, targets, dashboards, sorted(ALERTS.glob("*.yaml")),
-                            rate_interval="2m", range_="1h", settle_s=5.0, during=scenario,
-                            prefer=WATCHED)
+        report = check_live(
+            prometheus,
+            targets,
+            dashboards,
+            sorted(ALERTS.glob("*.yaml")),
+            rate_interval="2m",
+            range_="1h",
+            settle_s=5.0,
+            during=scenario,
+            prefer=WATCHED,
+        )
     finally:
         stack.stop()
         print(write_report(root / "results", timeline, outcomes).read_text())

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from driftgate import paths
+from driftgate.core import paths
 from driftgate.demo.runner import set_up_v1
 from driftgate.demo.settings import DemoSettings
 from driftgate.demo.timeline import Timeline

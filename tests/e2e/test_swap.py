@@ -84,10 +84,10 @@ def swap_services(engine_url: str, home: Path) -> tuple[Stack, SwapStack]:
         extra = {}
         if spec.name == "drift":
             extra = {
-                "DRIFTGATE_DRIFT_GATEWAY_URL": config.urls.gateway,
-                "DRIFTGATE_DRIFT_ADMIN_KEY": config.admin_key,
-                "DRIFTGATE_DRIFT_ROLLOUT_INTERVAL_S": "0.25",
-                "DRIFTGATE_DRIFT_ROLLOUT_MAX_LOADED": "8",
+                "DRIFTGATE_GATEWAY_URL": config.urls.gateway,
+                "DRIFTGATE_ADMIN_KEY": config.admin_key,
+                "DRIFTGATE_ROLLOUT_INTERVAL_S": "0.25",
+                "DRIFTGATE_ROLLOUT_MAX_LOADED": "8",
             }
         specs.append(
             dataclasses.replace(

@@ -15,11 +15,11 @@ import httpx
 import pytest_asyncio
 import uvicorn
 
-from driftgate.state import StateStore
-from driftgate.state.tables import Base
+from driftgate.core.state import StateStore
 from gateway.app import create_app
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from tests.database import wipe
 from tests.gateway.fake_vllm import FakeVLLM
 
 ADMIN_KEY = "admin-test-key"
@@ -114,7 +114,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
     if PG_URL:  # the whole gateway suite on PostgreSQL: a fresh schema per test
         state_url = PG_URL
         store = StateStore(PG_URL)
-        Base.metadata.drop_all(store.engine)
+        wipe(store.engine)
         store.dispose()
 
     async def factory(replicas: int = 1, **overrides: Any) -> Stack:

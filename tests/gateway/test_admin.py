@@ -8,6 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
+from driftgate.core import admin_api
+from driftgate.core.client import AsyncClient, Client, ServiceRefused
 from tests.gateway.conftest import Stack, StackFactory, make_peft_dir
 
 
@@ -89,38 +93,57 @@ async def test_retire_needs_unrouted_version_then_unloads(stack: Stack) -> None:
     assert replicas[0]["healthy"] and replicas[0]["loaded"] == [f"support--v{v2}"]
 
 
-async def test_admin_client(stack: Stack) -> None:
-    from gateway.admin_client import AdminClient, AdminError
-
-    async with AdminClient(stack.url, "admin-test-key") as admin:
-        created = await admin.create_tenant("acme", adapters=["support"], rate_limit_rps=0)
+async def test_admin_calls_through_the_core_client(stack: Stack) -> None:
+    """Every ``driftgate.core.admin_api`` call against the real gateway, async and blocking."""
+    async with AsyncClient(stack.url, "admin-test-key") as admin:
+        created = await admin.send(
+            admin_api.create_tenant("acme", adapters=["support"], rate_limit_rps=0)
+        )
         assert created["api_key"].startswith("dg-")
         path = make_peft_dir(stack.tmp, "via-client")
-        v = await admin.register_version("support", path, meta={"dataset": "d1"})
+        v = await admin.send(admin_api.register_version("support", path, meta={"dataset": "d1"}))
         assert v["version"] == 1 and v["meta"]["dataset"] == "d1" and v["meta"]["rank"] == 8
-        assert await admin.set_route("support", {1: 1.0}) == {1: 1.0}
-        assert await admin.get_routes() == {"support": {1: 1.0}}
-        assert [t["name"] for t in await admin.list_tenants()] == ["acme"]
-        assert [x["state"] for x in await admin.list_versions("support")] == ["ready"]
-        try:
-            await admin.retire_version("support", 1)
-        except AdminError as e:
-            assert e.status == 409 and e.code == "version_routed"
-        else:
-            raise AssertionError("expected 409")
-        assert (await admin.replicas())[0]["healthy"]
-        await admin.delete_route("support")
-        assert (await admin.retire_version("support", 1))["state"] == "retired"
-        await admin.delete_tenant("acme")
+        assert await admin.send(admin_api.set_route("support", {1: 1.0})) == {1: 1.0}
+        assert await admin.send(admin_api.get_routes()) == {"support": {1: 1.0}}
+        assert [t["name"] for t in await admin.send(admin_api.list_tenants())] == ["acme"]
+        versions = await admin.send(admin_api.list_versions("support"))
+        assert [x["state"] for x in versions] == ["ready"]
+        with pytest.raises(ServiceRefused) as e:
+            await admin.send(admin_api.retire_version("support", 1))
+        assert e.value.status == 409 and e.value.code == "version_routed"
+        bad = make_peft_dir(stack.tmp, "dora", use_dora=True)
+        with pytest.raises(ServiceRefused, match="HTTP 400: DoRA") as e:
+            await admin.send(admin_api.register_version("support", bad))
+        assert e.value.code == "invalid_adapter" and e.value.body["error"]["param"] == "path"
+        assert (await admin.send(admin_api.replicas()))[0]["healthy"]
+        assert (await admin.send(admin_api.refresh()))["replicas_healthy"] == 1
+        await admin.send(admin_api.delete_route("support"))
+        retired = await admin.send(admin_api.retire_version("support", 1))
+        assert retired["state"] == "retired"
+
+    def blocking() -> str:
+        with Client(stack.url, "admin-test-key") as gw:
+            key = gw.send(admin_api.add_api_key("acme"))
+            gw.send(admin_api.delete_tenant("acme"))
+            with pytest.raises(ServiceRefused) as e:
+                gw.send(admin_api.delete_tenant("acme"))
+            assert e.value.status == 404
+        with Client(stack.url, "wrong-key") as gw, pytest.raises(ServiceRefused) as e:
+            gw.send(admin_api.list_tenants())
+        assert e.value.status == 401 and e.value.code == "invalid_api_key"
+        return key
+
+    second = await asyncio.to_thread(blocking)
     assert (await stack.chat(created["api_key"], "support")).status_code == 401
+    assert (await stack.chat(second, "support")).status_code == 401
 
 
 async def test_gateway_writes_heartbeats(stack: Stack) -> None:
     """The app wires ``gateway.heartbeat``: one row per gateway with the applied routes."""
     import time
 
-    from driftgate.state import StateStore
-    from gateway.heartbeat import read_beats, routes_hash
+    from driftgate.core.state import StateStore
+    from driftgate.core.state.heartbeats import read_beats, routes_hash
 
     await stack.tenant("acme", ["support"])
     v = await stack.version("support")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from driftgate.events import EventBatch, FeedbackEvent
+from driftgate.core.events import EventBatch, FeedbackEvent
 from tests.gateway.conftest import BASE, StackFactory
 
 #: Bounds how long the fake drift service holds a batch: only reached when a test fails.

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from driftgate.errors import Forbidden, NotFound, Unavailable
-from driftgate.state import ControlSnapshot, TenantInfo, VersionInfo, VersionState
+from driftgate.core.errors import Forbidden, NotFound, Unavailable
+from driftgate.core.state import ControlSnapshot, TenantInfo, VersionInfo, VersionState
 from gateway.routing import RoutingTable, WeightedRoute, choose_replica, choose_version
 
 BASE = "SmolLM2-135M-Instruct"

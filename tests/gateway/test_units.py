@@ -1,22 +1,17 @@
-"""Pure pieces: rate limiter, key index, body checks, SSE rewriting, PEFT directory checks."""
+"""Pure pieces: rate limiter, key index, body checks, SSE rewriting."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
-from driftgate.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnprocessableBody
-from driftgate.state import TenantInfo, hash_key
-from gateway.auth import KeyIndex, check_admin
+from driftgate.core.credentials import check_admin
+from driftgate.core.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnprocessableBody
+from driftgate.core.state import TenantInfo, hash_key
+from gateway.auth import KeyIndex
 from gateway.openai_body import apply_max_tokens, parse_request, prompt_text
-from gateway.peft_check import check_peft_dir
 from gateway.ratelimit import RateLimiter
 from gateway.sse import StreamRewriter
-from tests.gateway.conftest import make_peft_dir
 
 T = TenantInfo(id=1, name="acme", adapters=("support",), rate_limit_rps=2, burst=3, max_tokens=64)
 
@@ -130,32 +125,5 @@ def test_stream_rewriter_rewrites_and_strips_usage() -> None:
     assert kept is not None and orjson.loads(kept[6:])["usage"]["completion_tokens"] == 2
 
 
-def test_peft_checks(tmp_path: Path) -> None:
-    ok = make_peft_dir(tmp_path, "ok")
-    info = check_peft_dir(ok, max_rank=16, base_names=["SmolLM2-135M-Instruct"])
-    assert info.rank == 8 and info.target_modules == ("q_proj", "v_proj")
-    cases: dict[str, tuple[dict[str, Any], str]] = {
-        "rank": ({"r": 32}, "exceeds"),
-        "mts": ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
-        "dora": ({"use_dora": True}, "DoRA"),
-        "base": ({"base_model_name_or_path": "meta-llama/Llama-3-8B"}, "trained on"),
-        "type": ({"peft_type": "IA3"}, "not supported"),
-    }
-    for name, (cfg, needle) in cases.items():
-        path = make_peft_dir(tmp_path, name, **cfg)
-        with pytest.raises(InvalidRequest, match=needle):
-            check_peft_dir(path, max_rank=16, base_names=["SmolLM2-135M-Instruct"])
-    (tmp_path / "noconf").mkdir()
-    for path, needle in [
-        (str(tmp_path / "noconf"), "adapter_config.json"),
-        (str(tmp_path / "missing"), "does not exist"),
-        ("relative/path", "absolute"),
-    ]:
-        with pytest.raises(InvalidRequest, match=needle):
-            check_peft_dir(path, max_rank=16, base_names=["x"])
-    broken = Path(make_peft_dir(tmp_path, "broken"))
-    (broken / "adapter_config.json").write_text("{nope")
-    with pytest.raises(InvalidRequest, match="unreadable"):
-        check_peft_dir(str(broken), max_rank=16, base_names=["SmolLM2-135M-Instruct"])
-    assert json.loads((Path(ok) / "adapter_config.json").read_text())["r"] == 8
+def test_payload_too_large_is_413() -> None:
     assert PayloadTooLarge.status_code == 413

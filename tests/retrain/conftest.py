@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from driftgate.paths import default_model_dir
+from driftgate.core.paths import default_model_dir
 from tests.real_parts import require
 
 CHATML = (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from driftgate.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RequestEvent
 from retrain.dataset import (
     CurationConfig,
     TrafficRecord,

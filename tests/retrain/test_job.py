@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from driftgate.events import FeedbackEvent
+from driftgate.core.events import FeedbackEvent
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import TrafficRecord
 from retrain.errors import UnknownAdapter
@@ -57,7 +57,7 @@ def context(
         **settings,
     }
     s = RetrainSettings(**opts)  # type: ignore[arg-type]
-    runs = RunStore(s.resolved_state_url())
+    runs = RunStore(s.state_url)
     runs.create_all()
     seen: dict[str, list[Candidate]] = {"hand_off": [], "reject": []}
     ctx = JobContext(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftgate.events import FeedbackEvent
+from driftgate.core.events import FeedbackEvent
 from retrain.dataset import TrafficRecord
 from retrain.job import usable_in_window, wait_for_drift_data
 from retrain.settings import RetrainSettings

@@ -14,8 +14,12 @@ from retrain.local_generate import greedy_answers
 from retrain.loss import PlainView, ValidationScore, mean_loss, validation_score
 
 #: Questions the instruct model answers in a few words, well within ``max_new_tokens``.
-QUESTIONS = ("Is the sky blue? Yes or no.", "Capital of France?", "2+2 in words?",
-             "Is water wet? Yes or no.")
+QUESTIONS = (
+    "Is the sky blue? Yes or no.",
+    "Capital of France?",
+    "2+2 in words?",
+    "Is water wet? Yes or no.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +39,14 @@ def test_exact_match_counts_the_examples_whose_greedy_answer_is_the_target(
     asked = [ChatExample(prompt=q, completion="-", system="Answer briefly.") for q in QUESTIONS]
     answers = [a.strip() for a in greedy_answers(base, asked, max_new_tokens=48)]
     assert all(answers), answers
-    own = [ChatExample(prompt=e.prompt, completion=a, system=e.system)
-           for e, a in zip(asked, answers, strict=True)]
-    other = [ChatExample(prompt=e.prompt, completion=f"{a} Maybe.", system=e.system)
-             for e, a in zip(asked, answers, strict=True)]
+    own = [
+        ChatExample(prompt=e.prompt, completion=a, system=e.system)
+        for e, a in zip(asked, answers, strict=True)
+    ]
+    other = [
+        ChatExample(prompt=e.prompt, completion=f"{a} Maybe.", system=e.system)
+        for e, a in zip(asked, answers, strict=True)
+    ]
     assert score(base, own).exact == 1.0, answers
     assert score(base, other).exact == 0.0
     mixed = score(base, own[:1] + other[1:])

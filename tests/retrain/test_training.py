@@ -23,8 +23,13 @@ from retrain.training import TrainConfig, evaluate_loss, improves, train_lora
 
 def fast(**kw: Any) -> TrainConfig:
     """Small, deterministic, single-threaded settings for the tiny model."""
-    opts: dict[str, Any] = {"num_threads": 1, "dropout": 0.0, "batch_size": 4,
-                            "warmup_steps": 0, **kw}
+    opts: dict[str, Any] = {
+        "num_threads": 1,
+        "dropout": 0.0,
+        "batch_size": 4,
+        "warmup_steps": 0,
+        **kw,
+    }
     return TrainConfig(**opts)
 
 
@@ -110,14 +115,14 @@ def test_min_delta_stops_when_gains_become_small(tiny: LoadedBase, tmp_path: Pat
     """A learnable task keeps improving a little every epoch; with ``min_delta`` an epoch
     that gains less than it counts as no better, so the run stops before the cap."""
     train, val = examples(8, answer="QUEUE"), examples(4, answer="QUEUE", seed=3)
-    full = train_lora(tiny, train, val, tmp_path / "full", fast(learning_rate=1e-2,
-                                                                   max_epochs=6))
+    full = train_lora(tiny, train, val, tmp_path / "full", fast(learning_rate=1e-2, max_epochs=6))
     vals = [r.val_loss or 0.0 for r in full.curve]
     assert len(full.curve) == 6 and vals == sorted(vals, reverse=True)  # always improving
     gains = [a - b for a, b in itertools.pairwise(vals)]
     delta = sorted(gains)[len(gains) // 2]  # some epochs gain more than this, some less
-    res = train_lora(tiny, train, val, tmp_path / "d", fast(learning_rate=1e-2, max_epochs=6,
-                                                            min_delta=delta))
+    res = train_lora(
+        tiny, train, val, tmp_path / "d", fast(learning_rate=1e-2, max_epochs=6, min_delta=delta)
+    )
     assert res.stopped_early and len(res.curve) < 6
     small = next(i for i, g in enumerate(gains) if g <= delta)  # first epoch gaining <= delta
     assert res.best_epoch == small + 1

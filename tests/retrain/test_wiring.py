@@ -11,15 +11,29 @@ from retrain.wiring import drift_start
 
 def _alarm(store: DriftStore, ts: float, signal: str, version: int = 1) -> None:
     store.record_alarm(
-        {"ts": ts, "adapter": "support", "version": version, "signal": signal,
-         "detector": "cusum", "confirmed": False, "score": 12.0, "p_value": None,
-         "detail": "test"}
+        {
+            "ts": ts,
+            "adapter": "support",
+            "version": version,
+            "signal": signal,
+            "detector": "cusum",
+            "confirmed": False,
+            "score": 12.0,
+            "p_value": None,
+            "detail": "test",
+        }
     )
 
 
 def _trigger(store: DriftStore, outcome: str = "started", version: int = 1) -> None:
-    store.record_trigger(adapter="support", version=version, reason="test", mode="subprocess",
-                         outcome=outcome, detail="test")
+    store.record_trigger(
+        adapter="support",
+        version=version,
+        reason="test",
+        mode="subprocess",
+        outcome=outcome,
+        detail="test",
+    )
 
 
 def test_window_starts_at_first_alarm_of_a_retrainable_signal(tmp_path: Path) -> None:

@@ -32,8 +32,9 @@ def load_values(path: Path | None) -> dict[str, Any]:
 
 
 def lint(values: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = _helm().lint(CHART, values, strict=True, namespace=NAMESPACE,
-                                          kube_version=KUBE_VERSION)
+    result: dict[str, Any] = _helm().lint(
+        CHART, values, strict=True, namespace=NAMESPACE, kube_version=KUBE_VERSION
+    )
     return result
 
 
@@ -41,7 +42,8 @@ def render(values: dict[str, Any]) -> str:
     """What ``helm template`` renders; raises the SDK's error on schema or YAML errors."""
     helm = _helm()
     release = helm.Config(storage_driver="memory", namespace=NAMESPACE).install(
-        CHART, RELEASE, values, dry_run="client", namespace=NAMESPACE)
+        CHART, RELEASE, values, dry_run="client", namespace=NAMESPACE
+    )
     manifest: str = release["manifest"]
     return manifest
 

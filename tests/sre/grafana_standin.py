@@ -78,8 +78,12 @@ class _Handler(BaseHTTPRequestHandler):
                 uid = body.get("uid") or f"f{st.new_id()}"
                 if uid in st.folders:
                     return 409, {"message": "a folder with the same uid already exists"}
-                st.folders[uid] = {"id": st.new_id(), "uid": uid, "title": body["title"],
-                                   "version": 1}
+                st.folders[uid] = {
+                    "id": st.new_id(),
+                    "uid": uid,
+                    "title": body["title"],
+                    "version": 1,
+                }
                 return 200, st.folders[uid]
             case "PUT", ["api", "folders", uid]:
                 if uid not in st.folders:
@@ -99,14 +103,21 @@ class _Handler(BaseHTTPRequestHandler):
                 if uid in st.datasources or body["name"] in taken:
                     return 409, {"message": "data source with the same name already exists"}
                 st.datasources[uid] = {**body, "id": st.new_id(), "uid": uid, "version": 1}
-                return 200, {"datasource": st.datasources[uid], "id": st.datasources[uid]["id"],
-                             "message": "Datasource added"}
+                return 200, {
+                    "datasource": st.datasources[uid],
+                    "id": st.datasources[uid]["id"],
+                    "message": "Datasource added",
+                }
             case "PUT", ["api", "datasources", "uid", uid]:
                 if uid not in st.datasources:
                     return 404, {"message": "Data source not found"}
                 old = st.datasources[uid]
-                st.datasources[uid] = {**body, "id": old["id"], "uid": uid,
-                                       "version": old["version"] + 1}
+                st.datasources[uid] = {
+                    **body,
+                    "id": old["id"],
+                    "uid": uid,
+                    "version": old["version"] + 1,
+                }
                 return 200, {"datasource": st.datasources[uid], "message": "Datasource updated"}
             case "GET", ["api", "dashboards", "uid", uid]:
                 if uid not in st.dashboards:
@@ -129,13 +140,17 @@ class _Handler(BaseHTTPRequestHandler):
         uid = dash["uid"]
         existing = st.dashboards.get(uid)
         if existing is not None and not body.get("overwrite"):
-            return 412, {"message": "The dashboard has been changed by someone else",
-                         "status": "version-mismatch"}
+            return 412, {
+                "message": "The dashboard has been changed by someone else",
+                "status": "version-mismatch",
+            }
         version = existing["dashboard"]["version"] + 1 if existing else 1
         ident = existing["dashboard"]["id"] if existing else st.new_id()
         stored = {**dash, "id": ident, "version": version}
-        st.dashboards[uid] = {"dashboard": stored,
-                              "meta": {"folderUid": folder or "", "version": version}}
+        st.dashboards[uid] = {
+            "dashboard": stored,
+            "meta": {"folderUid": folder or "", "version": version},
+        }
         return 200, {"id": ident, "uid": uid, "status": "success", "version": version}
 
     def do_GET(self) -> None:

@@ -60,21 +60,28 @@ def _get_json(url: str, timeout: float = 10.0) -> Any:
 #: prometheus_client 0.26 turns ``vllm:x`` into ``vllm_x`` in OpenMetrics sample lines (its
 #: issue 1177), and Prometheus asks for OpenMetrics: restore the names at ingestion. The chart's
 #: vLLM ServiceMonitor carries the same relabeling.
-VLLM_NAME_REPAIR = {"source_labels": ["__name__"], "regex": "vllm_(.+)",
-                    "target_label": "__name__", "replacement": "vllm:${1}", "action": "replace"}
+VLLM_NAME_REPAIR = {
+    "source_labels": ["__name__"],
+    "regex": "vllm_(.+)",
+    "target_label": "__name__",
+    "replacement": "vllm:${1}",
+    "action": "replace",
+}
 
 
 def prometheus_config(targets: dict[str, str], rule_files: list[Path], interval_s: float) -> str:
     scrape_configs = []
     for job, base_url in targets.items():
         parsed = urllib.parse.urlsplit(base_url)
-        scrape_configs.append({
-            "job_name": job,
-            "scheme": parsed.scheme or "http",
-            "metrics_path": (parsed.path.rstrip("/") or "") + "/metrics",
-            "static_configs": [{"targets": [parsed.netloc]}],
-            "metric_relabel_configs": [VLLM_NAME_REPAIR],
-        })
+        scrape_configs.append(
+            {
+                "job_name": job,
+                "scheme": parsed.scheme or "http",
+                "metrics_path": (parsed.path.rstrip("/") or "") + "/metrics",
+                "static_configs": [{"targets": [parsed.netloc]}],
+                "metric_relabel_configs": [VLLM_NAME_REPAIR],
+            }
+        )
     every = f"{round(interval_s * 1000)}ms"
     config = {
         "global": {"scrape_interval": every, "evaluation_interval": every, "scrape_timeout": every},
@@ -101,8 +108,11 @@ class Prometheus:
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         data = self.api("query", query=expr)
-        result: list[dict[str, Any]] = data["result"] if data["resultType"] == "vector" else [
-            {"metric": {}, "value": data["result"]}]
+        result: list[dict[str, Any]] = (
+            data["result"]
+            if data["resultType"] == "vector"
+            else [{"metric": {}, "value": data["result"]}]
+        )
         return result
 
     def label_values(self, label: str, selector: str) -> list[str]:
@@ -118,8 +128,13 @@ class Prometheus:
 
 
 @contextmanager
-def run_prometheus(binary: str, targets: dict[str, str], rule_files: list[Path],
-                   interval_s: float = 1.0, start_timeout_s: float = 30.0) -> Iterator[Prometheus]:
+def run_prometheus(
+    binary: str,
+    targets: dict[str, str],
+    rule_files: list[Path],
+    interval_s: float = 1.0,
+    start_timeout_s: float = 30.0,
+) -> Iterator[Prometheus]:
     """Start Prometheus on 127.0.0.1:<free port> with its own config and storage; stop it after."""
     with tempfile.TemporaryDirectory(prefix="sre-prom-") as tmp:
         config = Path(tmp) / "prometheus.yml"
@@ -127,17 +142,25 @@ def run_prometheus(binary: str, targets: dict[str, str], rule_files: list[Path],
         port = free_port()
         log = open(Path(tmp) / "prometheus.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
-             "--storage.tsdb.retention.time=1h"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp}/data",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         prom = Prometheus(f"http://127.0.0.1:{port}", proc)
         try:
             deadline = time.monotonic() + start_timeout_s
             while True:
                 if proc.poll() is not None:
-                    raise PrometheusError("prometheus exited: "
-                                          + (Path(tmp) / "prometheus.log").read_text()[-2000:])
+                    raise PrometheusError(
+                        "prometheus exited: " + (Path(tmp) / "prometheus.log").read_text()[-2000:]
+                    )
                 try:
                     urllib.request.urlopen(f"{prom.url}/-/ready", timeout=1).close()
                     break
@@ -173,8 +196,13 @@ def substitute(expr: str, variables: dict[str, str], rate_interval: str, range_:
     return re.sub(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))", repl, expr)
 
 
-def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: str,
-                   range_: str, prefer: Mapping[str, str] | None = None) -> dict[str, str]:
+def fill_variables(
+    prom: Prometheus,
+    dashboard: dict[str, Any],
+    rate_interval: str,
+    range_: str,
+    prefer: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Each query variable gets the first value its label_values() query finds (in order, so
     later variables see earlier ones; the placeholder ``-`` last), or the ``prefer`` value
     for ``"<dashboard uid>.<name>"`` or else ``name`` when that is among them (as an SRE
@@ -189,8 +217,7 @@ def fill_variables(prom: Prometheus, dashboard: dict[str, Any], rate_interval: s
         selector, label = match.group(1), match.group(2)
         # "-" is the gateway's label for requests refused before their tenant or model was
         # known (401, 403, 429): a real value but never what an SRE picks first.
-        found = sorted(prom.label_values(label, selector),
-                       key=lambda v: (v != wanted, v == "-"))
+        found = sorted(prom.label_values(label, selector), key=lambda v: (v != wanted, v == "-"))
         # A regex inside a PromQL double-quoted string: backslashes doubled, as Grafana does.
         variables[name] = re.escape(found[0]).replace("\\", "\\\\") if found else ".*"
     return variables
@@ -239,10 +266,14 @@ class LiveReport:
 
     def failed(self) -> list[str]:
         """Queries Prometheus refused (any kind) and rules that did not evaluate cleanly."""
-        bad = [f"{q.where}: {q.error}" for q in [*self.panels, *self.annotations, *self.alerts]
-               if q.error]
-        bad += [f"rule {name}: {health}" for name, health in self.rule_health.items()
-                if health != "ok"]
+        bad = [
+            f"{q.where}: {q.error}"
+            for q in [*self.panels, *self.annotations, *self.alerts]
+            if q.error
+        ]
+        bad += [
+            f"rule {name}: {health}" for name, health in self.rule_health.items() if health != "ok"
+        ]
         return bad
 
 
@@ -267,8 +298,11 @@ def run_query(prom: Prometheus, where: str, expr: str) -> QueryOutcome:
 def exported_names(base_urls: list[str]) -> set[str]:
     """Every sample name the targets' /metrics expositions declare (from TYPE lines)."""
     names: set[str] = set()
-    suffixes = {"counter": ["_total", "_created"], "histogram": ["_bucket", "_sum", "_count"],
-                "summary": ["_sum", "_count"]}
+    suffixes = {
+        "counter": ["_total", "_created"],
+        "histogram": ["_bucket", "_sum", "_count"],
+        "summary": ["_sum", "_count"],
+    }
     for base in base_urls:
         with urllib.request.urlopen(f"{base.rstrip('/')}/metrics", timeout=10) as resp:
             text = resp.read().decode()
@@ -335,13 +369,21 @@ def check_live(
             variables = fill_variables(prom, dash, rate_interval, range_, prefer)
             report.variables[dash["uid"]] = variables
             for title, expr in panel_queries(dash):
-                report.panels.append(run_query(
-                    prom, f"{dash['uid']} / {title}",
-                    substitute(expr, variables, rate_interval, range_)))
+                report.panels.append(
+                    run_query(
+                        prom,
+                        f"{dash['uid']} / {title}",
+                        substitute(expr, variables, rate_interval, range_),
+                    )
+                )
             for name, expr in annotation_queries(dash):
-                report.annotations.append(run_query(
-                    prom, f"{dash['uid']} / annotation {name}",
-                    substitute(expr, variables, rate_interval, range_)))
+                report.annotations.append(
+                    run_query(
+                        prom,
+                        f"{dash['uid']} / annotation {name}",
+                        substitute(expr, variables, rate_interval, range_),
+                    )
+                )
         for path in rule_files:
             for group in yaml.safe_load(path.read_text())["groups"]:
                 for rule in group["rules"]:
@@ -352,7 +394,8 @@ def check_live(
             report.rule_health = {
                 r["name"]: r.get("health", "unknown")
                 + (f" {r['lastError']}" if r.get("lastError") else "")
-                for r in rules}
+                for r in rules
+            }
             if rules and all(h != "unknown" for h in report.rule_health.values()):
                 break
             if time.monotonic() > deadline:

@@ -31,8 +31,13 @@ class _Exporter:
         self.m[name] = Gauge(name, name, labels, registry=self.registry)
 
     def histogram(self, name: str, labels: list[str]) -> None:
-        self.m[name] = Histogram(name, name, labels, registry=self.registry,
-                                 buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60))
+        self.m[name] = Histogram(
+            name,
+            name,
+            labels,
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+        )
 
 
 def _gateway() -> _Exporter:
@@ -86,11 +91,16 @@ def _vllm() -> _Exporter:
     e.counter("vllm:generation_tokens", base)
     e.counter("vllm:request_success", [*base, "finished_reason"])
     e.counter("vllm:num_preemptions", base)
-    for h in ("time_to_first_token_seconds", "inter_token_latency_seconds",
-              "e2e_request_latency_seconds", "request_queue_time_seconds"):
+    for h in (
+        "time_to_first_token_seconds",
+        "inter_token_latency_seconds",
+        "e2e_request_latency_seconds",
+        "request_queue_time_seconds",
+    ):
         e.histogram(f"vllm:{h}", base)
-    e.gauge("vllm:lora_requests_info", ["max_lora", "waiting_lora_adapters",
-                                        "running_lora_adapters"])
+    e.gauge(
+        "vllm:lora_requests_info", ["max_lora", "waiting_lora_adapters", "running_lora_adapters"]
+    )
     return e
 
 
@@ -100,9 +110,11 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         lab = {"tenant": "acme", "adapter": "support", "version": version}
         g["driftgate_gateway_requests_total"].labels(**lab, endpoint="chat", status="200").inc(3)
         g["driftgate_gateway_requests_total"].labels(**lab, endpoint="chat", status="503").inc(
-            rng.random() < 0.5)
+            rng.random() < 0.5
+        )
         g["driftgate_gateway_request_duration_seconds"].labels(**lab, endpoint="chat").observe(
-            rng.uniform(0.2, 3))
+            rng.uniform(0.2, 3)
+        )
         g["driftgate_gateway_ttft_seconds"].labels(**lab).observe(rng.uniform(0.05, 0.6))
         g["driftgate_gateway_tokens_total"].labels(**lab, direction="prompt").inc(40)
         g["driftgate_gateway_tokens_total"].labels(**lab, direction="completion").inc(20)
@@ -110,10 +122,12 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         for signal in ("prompt_tokens", "completion_tokens", "latency_ms"):
             d["driftgate_drift_score"].labels("support", version, signal).set(rng.random())
             d["driftgate_drift_alarms_total"].labels("support", version, signal, "cusum").inc(
-                rng.random() < 0.3)
+                rng.random() < 0.3
+            )
             for window in ("current", "reference"):
-                d["driftgate_drift_feature_mean"].labels("support", version, signal,
-                                                         window).set(rng.uniform(10, 20))
+                d["driftgate_drift_feature_mean"].labels("support", version, signal, window).set(
+                    rng.uniform(10, 20)
+                )
         d["driftgate_drift_confirmed_total"].labels("support", version).inc(rng.random() < 0.2)
         d["driftgate_drift_negative_feedback_ratio"].labels("support", version).set(rng.random())
         d["driftgate_drift_embedding_distance"].labels("support", version).set(rng.random())
@@ -122,14 +136,16 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         d["driftgate_rollout_canary_weight"].labels("support", version).set(1 - share)
         for state in ("canary", "serving"):
             d["driftgate_rollout_state"].labels("support", version, state).set(
-                int((state == "canary") == (version == "4")))
+                int((state == "canary") == (version == "4"))
+            )
     g["driftgate_gateway_in_flight"].labels("acme", "support").set(rng.randint(0, 5))
     for i, replica in enumerate(REPLICAS):
         g["driftgate_gateway_upstream_up"].labels(replica).set(1)
         g["driftgate_gateway_upstream_in_flight"].labels(replica).set(rng.randint(0, 3))
         g["driftgate_gateway_upstream_retries_total"].labels(replica, "connect").inc(i)
         g["driftgate_gateway_adapter_loads_total"].labels(replica, "success").inc(
-            rng.random() < 0.2)
+            rng.random() < 0.2
+        )
     g["driftgate_gateway_events_sent_total"].inc(6)
     g["driftgate_gateway_events_dropped_total"].labels("queue_full").inc(rng.random() < 0.1)
     g["driftgate_gateway_feedback_total"].labels("acme", "202").inc()
@@ -150,8 +166,12 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     v["vllm:generation_tokens"].labels(**base).inc(40)
     v["vllm:request_success"].labels(**base, finished_reason="stop").inc(2)
     v["vllm:num_preemptions"].labels(**base).inc(rng.random() < 0.1)
-    for h in ("time_to_first_token_seconds", "inter_token_latency_seconds",
-              "e2e_request_latency_seconds", "request_queue_time_seconds"):
+    for h in (
+        "time_to_first_token_seconds",
+        "inter_token_latency_seconds",
+        "e2e_request_latency_seconds",
+        "request_queue_time_seconds",
+    ):
         v[f"vllm:{h}"].labels(**base).observe(rng.uniform(0.01, 2))
     v["vllm:lora_requests_info"].labels("4", "", "support--v3,support--v4").set(1)
 

@@ -14,8 +14,22 @@ from typing import Any
 _NAME = re.compile(r"(?<![\w:$\"'])([a-zA-Z_:][a-zA-Z0-9_:]*)(?=\s*[{\[)\s]|$)")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BY = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
-             "unless", "offset", "bool", "le", "inf", "nan"}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "le",
+    "inf",
+    "nan",
+}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 
 
@@ -30,7 +44,7 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for match in _NAME.finditer(text):
         name = match.group(1)
-        after = text[match.end():].lstrip()
+        after = text[match.end() :].lstrip()
         if after.startswith("(") or name.lower() in _KEYWORDS:
             continue
         names.add(name)

@@ -32,12 +32,19 @@ def require_binary(name: str) -> str:
 def require_node_package(package: str) -> Path:
     path = SCHEMA_CHECK / "node_modules" / package
     if not path.exists():
-        pytest.fail(f"npm package {package} is missing under {SCHEMA_CHECK}: {INSTALL_HINT}",
-                    pytrace=False)
+        pytest.fail(
+            f"npm package {package} is missing under {SCHEMA_CHECK}: {INSTALL_HINT}", pytrace=False
+        )
     return path
 
 
 def run_script(script: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run one of grafana/*.py with this interpreter."""
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=REPO,
+    )

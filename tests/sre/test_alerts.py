@@ -14,9 +14,15 @@ RULE_FILES = sorted(ALERTS.glob("*.yaml"))
 TEST_FILES = sorted((ALERTS / "tests").glob("*.test.yaml"))
 #: The alerts the issue asks for, by what they watch.
 REQUIRED = {
-    "DriftgateDriftConfirmed", "DriftgateFeedbackDegrading", "DriftgateHighErrorRatio",
-    "DriftgateHighLatency", "DriftgateUpstreamReplicaDown", "DriftgateEventsDropped",
-    "DriftgateRetrainFailing", "DriftgateCanaryRolledBack", "DriftgateAdapterLoadFailures",
+    "DriftgateDriftConfirmed",
+    "DriftgateFeedbackDegrading",
+    "DriftgateHighErrorRatio",
+    "DriftgateHighLatency",
+    "DriftgateUpstreamReplicaDown",
+    "DriftgateEventsDropped",
+    "DriftgateRetrainFailing",
+    "DriftgateCanaryRolledBack",
+    "DriftgateAdapterLoadFailures",
 }
 
 
@@ -31,8 +37,13 @@ def _rules() -> list[dict[str, Any]]:
 def test_promtool_check_rules() -> None:
     promtool = require_binary("promtool")
     assert RULE_FILES, "no rule files"
-    proc = subprocess.run([promtool, "check", "rules", *map(str, RULE_FILES)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [promtool, "check", "rules", *map(str, RULE_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
@@ -40,8 +51,13 @@ def test_promtool_check_rules() -> None:
 def test_promtool_unit_tests_pass() -> None:
     promtool = require_binary("promtool")
     assert TEST_FILES, "no promtool test files"
-    proc = subprocess.run([promtool, "test", "rules", *map(str, TEST_FILES)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [promtool, "test", "rules", *map(str, TEST_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -54,9 +70,13 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Any) -> None:
         (tmp_path / path.name).write_text(text)
     for path in TEST_FILES:
         (tmp_path / "tests" / path.name).write_text(path.read_text())
-    proc = subprocess.run([promtool, "test", "rules",
-                           *(str(tmp_path / "tests" / p.name) for p in TEST_FILES)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [promtool, "test", "rules", *(str(tmp_path / "tests" / p.name) for p in TEST_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "DriftgateHighErrorRatio" in proc.stdout + proc.stderr
 

@@ -47,14 +47,19 @@ def test_lint_strict_is_clean(name: str) -> None:
     assert result["messages"] == [], result
 
 
-def test_every_manifest_validates_strictly(rendered: tuple[str, str, list[dict[str, Any]]],
-                                           tmp_path: Path) -> None:
+def test_every_manifest_validates_strictly(
+    rendered: tuple[str, str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
     name, text, docs = rendered
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
     proc = subprocess.run(
         [sys.executable, "-m", "kubernetes_validate", "-k", KUBE_VERSION, "--strict", str(path)],
-        capture_output=True, text=True, timeout=300, check=False)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     if "No module named kubernetes_validate" in out:
         pytest.fail(f"kubernetes-validate is not installed: {INSTALL_HINT}", pytrace=False)
@@ -75,13 +80,22 @@ def test_retrain_job_template_validates(rendered: tuple[str, str, list[dict[str,
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["name"] == "retrain"
     assert container["command"] + container["args"] == [
-        "python", "-m", "retrain", "run", "--adapter", "$ADAPTER", "--reason", "$REASON"]
+        "python",
+        "-m",
+        "retrain",
+        "run",
+        "--adapter",
+        "$ADAPTER",
+        "--reason",
+        "$REASON",
+    ]
     env = {e["name"]: e for e in container["env"]}
     assert env["DRIFTGATE_STATE_URL"]["valueFrom"]["secretKeyRef"]
 
 
 def test_drift_service_renders_the_job_template(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     """The drift service's own renderer turns the chart's template into a valid Job."""
     import kubernetes_validate
 
@@ -92,12 +106,18 @@ def test_drift_service_renders_the_job_template(
     job = render_job(template, "support", 3, "drift")
     kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "run", "--adapter", "support", "--reason", "drift"]
+        "run",
+        "--adapter",
+        "support",
+        "--reason",
+        "drift",
+    ]
     assert job["metadata"]["name"].startswith("retrain-support-")
 
 
 def test_custom_resources_validate_against_their_crds(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     require_node_package("@kubernetes-models/prometheus-operator")
     _, _, docs = rendered
     crs = [d for d in docs if d["apiVersion"].startswith(CRD_GROUP)]
@@ -108,9 +128,15 @@ def test_custom_resources_validate_against_their_crds(
 
 
 def _validate_crds(crs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["node", str(SCHEMA_CHECK / "validate_crds.mjs")], input=json.dumps(crs),
-                          capture_output=True, text=True, timeout=120, check=False,
-                          cwd=SCHEMA_CHECK)
+    return subprocess.run(
+        ["node", str(SCHEMA_CHECK / "validate_crds.mjs")],
+        input=json.dumps(crs),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=SCHEMA_CHECK,
+    )
 
 
 def test_crd_validation_rejects_a_broken_rule() -> None:
@@ -162,8 +188,7 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-def test_services_and_monitors_select_pods(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+def test_services_and_monitors_select_pods(rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
     _, _, docs = rendered
     pods = [_pod_labels(d) for d in docs if d["kind"] in {"Deployment", "StatefulSet"}]
     for svc in (d for d in docs if d["kind"] == "Service"):
@@ -178,13 +203,16 @@ def test_services_and_monitors_select_pods(
         sel = find(docs, kind, "-gateway")["spec"]["selector"]["matchLabels"]
         assert sel.items() <= _pod_labels(find(docs, "Deployment", "-gateway")).items()
     hpa = find(docs, "HorizontalPodAutoscaler", "-gateway")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == find(docs, "Deployment", "-gateway")[
-        "metadata"]["name"]
+    assert (
+        hpa["spec"]["scaleTargetRef"]["name"]
+        == find(docs, "Deployment", "-gateway")["metadata"]["name"]
+    )
     assert "replicas" not in find(docs, "Deployment", "-gateway")["spec"]
 
 
 def test_vllm_runs_lora_on_gpus_with_health_probes(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     name, _, docs = rendered
     sts = find(docs, "StatefulSet", "-vllm")
     container = sts["spec"]["template"]["spec"]["containers"][0]
@@ -200,8 +228,10 @@ def test_vllm_runs_lora_on_gpus_with_health_probes(
     claim = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "adapters")
     drift = find(docs, "Deployment", "-drift")["spec"]["template"]["spec"]
     drift_claim = next(v for v in drift["volumes"] if v["name"] == "adapters")
-    assert claim["persistentVolumeClaim"]["claimName"] == drift_claim["persistentVolumeClaim"][
-        "claimName"]
+    assert (
+        claim["persistentVolumeClaim"]["claimName"]
+        == drift_claim["persistentVolumeClaim"]["claimName"]
+    )
     # The gateway lists every replica by its stable name.
     gateway = find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
     upstreams = json.loads(_env(gateway)["DRIFTGATE_GATEWAY_UPSTREAMS"]["value"])
@@ -213,11 +243,17 @@ def test_vllm_runs_lora_on_gpus_with_health_probes(
 
 
 def test_drift_service_may_create_only_jobs(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     _, _, docs = rendered
     role = find(docs, "Role", "-drift-jobs")
-    assert role["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"],
-                              "verbs": ["create", "get", "list", "watch", "delete"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["batch"],
+            "resources": ["jobs"],
+            "verbs": ["create", "get", "list", "watch", "delete"],
+        }
+    ]
     assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
     binding = find(docs, "RoleBinding", "-drift-jobs")
     drift = find(docs, "Deployment", "-drift")
@@ -235,16 +271,22 @@ def test_only_the_gateway_reaches_vllm(rendered: tuple[str, str, list[dict[str, 
     policy = find(docs, "NetworkPolicy", "-vllm")
     sources = policy["spec"]["ingress"][0]["from"]
     pod_sources = [s["podSelector"]["matchLabels"] for s in sources if "podSelector" in s]
-    assert pod_sources == [{"app.kubernetes.io/name": "driftgate",
-                            "app.kubernetes.io/instance": "dg",
-                            "app.kubernetes.io/component": "gateway"}]
+    assert pod_sources == [
+        {
+            "app.kubernetes.io/name": "driftgate",
+            "app.kubernetes.io/instance": "dg",
+            "app.kubernetes.io/component": "gateway",
+        }
+    ]
     ns_sources = [s for s in sources if "namespaceSelector" in s]
     assert len(ns_sources) == 1  # Prometheus only
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     gw_policy = find(docs, "NetworkPolicy", "-gateway")
     admin = {"driftgate.io/admin": "true"}
-    assert any(s.get("podSelector", {}).get("matchLabels") == admin
-               for s in gw_policy["spec"]["ingress"][0]["from"])
+    assert any(
+        s.get("podSelector", {}).get("matchLabels") == admin
+        for s in gw_policy["spec"]["ingress"][0]["from"]
+    )
     job = yaml.safe_load(find(docs, "ConfigMap", "-retrain-job")["data"]["job.yaml"])
     assert admin.items() <= job["spec"]["template"]["metadata"]["labels"].items()
 
@@ -258,7 +300,8 @@ def test_ingress_publishes_only_the_openai_routes() -> None:
 
 
 def test_prometheus_rule_equals_grafana_alerts(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     name, _, docs = rendered
     base = load_values(VALUE_SETS[name]).get("monitoring", {}).get("runbookBaseUrl", "")
     groups: list[Any] = []
@@ -278,7 +321,8 @@ def test_runbook_urls_get_the_configured_base() -> None:
 
 
 def test_dashboard_configmaps_carry_the_dashboards(
-        rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     _, _, docs = rendered
     maps = [d for d in docs if d["kind"] == "ConfigMap" and "-dashboard-" in d["metadata"]["name"]]
     assert len(maps) == len(list(DASHBOARDS.glob("*.json")))
@@ -289,8 +333,12 @@ def test_dashboard_configmaps_carry_the_dashboards(
 
 
 def test_monitoring_can_be_turned_off() -> None:
-    docs = manifests({"monitoring": {"serviceMonitors": False, "prometheusRule": False,
-                                     "dashboards": False}, "networkPolicy": {"enabled": False}})
+    docs = manifests(
+        {
+            "monitoring": {"serviceMonitors": False, "prometheusRule": False, "dashboards": False},
+            "networkPolicy": {"enabled": False},
+        }
+    )
     kinds = {d["kind"] for d in docs}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
     assert not [d for d in docs if "-dashboard-" in d["metadata"]["name"]]

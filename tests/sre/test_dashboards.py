@@ -50,11 +50,10 @@ def vllm_metrics() -> set[str]:
     spec = importlib.util.find_spec("vllm")
     if spec is None or spec.submodule_search_locations is None:
         pytest.fail("vllm is not installed in this venv (the engine extra)", pytrace=False)
-    source = (Path(next(iter(spec.submodule_search_locations))) / "v1" / "metrics" / "loggers.py")
+    source = Path(next(iter(spec.submodule_search_locations))) / "v1" / "metrics" / "loggers.py"
     text = source.read_text()
     names = set(re.findall(r'"(vllm:[a-z0-9_]+)"', text))
-    counters = {n for n in names
-                if re.search(rf'_counter_cls\(\s*name="{re.escape(n)}"', text)}
+    counters = {n for n in names if re.search(rf'_counter_cls\(\s*name="{re.escape(n)}"', text)}
     return names | {f"{n}_total" for n in counters}
 
 
@@ -62,8 +61,11 @@ def all_queries() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for path in DASHBOARD_FILES:
         dash = _load(path)
-        for title, expr in [*panel_queries(dash), *annotation_queries(dash),
-                            *variable_queries(dash)]:
+        for title, expr in [
+            *panel_queries(dash),
+            *annotation_queries(dash),
+            *variable_queries(dash),
+        ]:
             out.append((f"{path.name}: {title}", expr))
     for path in sorted(ALERTS.glob("*.yaml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
@@ -73,8 +75,12 @@ def all_queries() -> list[tuple[str, str]]:
 
 
 def test_four_dashboards_exist() -> None:
-    assert [p.name for p in DASHBOARD_FILES] == ["drift.json", "engine.json", "gateway.json",
-                                                 "lifecycle.json"]
+    assert [p.name for p in DASHBOARD_FILES] == [
+        "drift.json",
+        "engine.json",
+        "gateway.json",
+        "lifecycle.json",
+    ]
 
 
 def test_generated_files_are_in_sync() -> None:
@@ -101,12 +107,14 @@ MUTATIONS = {
     "number given as a string": lambda d: d["panels"][1]["gridPos"].update(h="8"),
     "unknown dashboard key": lambda d: d.update(refreshInterval="30s"),
     "unknown timeseries option": lambda d: next(
-        p for p in d["panels"] if p["type"] == "timeseries")["options"].update(legnd={}),
-    "bad enum value": lambda d: next(
         p for p in d["panels"] if p["type"] == "timeseries"
-    )["fieldConfig"]["defaults"]["custom"].update(drawStyle="curvy"),
-    "target without expr": lambda d: next(
-        p for p in d["panels"] if p["type"] == "stat")["targets"][0].pop("expr"),
+    )["options"].update(legnd={}),
+    "bad enum value": lambda d: next(p for p in d["panels"] if p["type"] == "timeseries")[
+        "fieldConfig"
+    ]["defaults"]["custom"].update(drawStyle="curvy"),
+    "target without expr": lambda d: next(p for p in d["panels"] if p["type"] == "stat")["targets"][
+        0
+    ].pop("expr"),
     "unknown panel type": lambda d: d["panels"][1].update(type="graph-ng"),
 }
 
@@ -136,26 +144,61 @@ def test_every_metric_name_is_in_the_contract_or_vllm() -> None:
     assert not unknown, sorted(unknown)
 
 
-@pytest.mark.parametrize(("file", "required"), [
-    ("gateway.json", {"driftgate_gateway_requests_total",
-                      "driftgate_gateway_request_duration_seconds",
-                      "driftgate_gateway_ttft_seconds", "driftgate_gateway_tokens_total",
-                      "driftgate_gateway_in_flight", "driftgate_gateway_upstream_up",
-                      "driftgate_gateway_events_dropped_total"}),
-    ("drift.json", {"driftgate_drift_score", "driftgate_drift_alarms_total",
-                    "driftgate_drift_feature_mean", "driftgate_drift_negative_feedback_ratio",
-                    "driftgate_drift_embedding_distance", "driftgate_drift_confirmed_total"}),
-    ("lifecycle.json", {"driftgate_retrain_runs_total", "driftgate_retrain_duration_seconds",
-                        "driftgate_retrain_eval_score", "driftgate_rollout_state",
-                        "driftgate_rollout_canary_weight"}),
-    ("engine.json", {"vllm:num_requests_running", "vllm:num_requests_waiting",
-                     "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total",
-                     "vllm:time_to_first_token_seconds"}),
-])
+@pytest.mark.parametrize(
+    ("file", "required"),
+    [
+        (
+            "gateway.json",
+            {
+                "driftgate_gateway_requests_total",
+                "driftgate_gateway_request_duration_seconds",
+                "driftgate_gateway_ttft_seconds",
+                "driftgate_gateway_tokens_total",
+                "driftgate_gateway_in_flight",
+                "driftgate_gateway_upstream_up",
+                "driftgate_gateway_events_dropped_total",
+            },
+        ),
+        (
+            "drift.json",
+            {
+                "driftgate_drift_score",
+                "driftgate_drift_alarms_total",
+                "driftgate_drift_feature_mean",
+                "driftgate_drift_negative_feedback_ratio",
+                "driftgate_drift_embedding_distance",
+                "driftgate_drift_confirmed_total",
+            },
+        ),
+        (
+            "lifecycle.json",
+            {
+                "driftgate_retrain_runs_total",
+                "driftgate_retrain_duration_seconds",
+                "driftgate_retrain_eval_score",
+                "driftgate_rollout_state",
+                "driftgate_rollout_canary_weight",
+            },
+        ),
+        (
+            "engine.json",
+            {
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:kv_cache_usage_perc",
+                "vllm:generation_tokens_total",
+                "vllm:time_to_first_token_seconds",
+            },
+        ),
+    ],
+)
 def test_dashboard_covers_its_metrics(file: str, required: set[str]) -> None:
     dash = _load(DASHBOARDS / file)
-    used = {base_metric(n) for _, e in [*panel_queries(dash), *annotation_queries(dash)]
-            for n in metric_names(e)}
+    used = {
+        base_metric(n)
+        for _, e in [*panel_queries(dash), *annotation_queries(dash)]
+        for n in metric_names(e)
+    }
     assert required <= used, required - used
 
 
@@ -163,8 +206,11 @@ def test_dashboard_covers_its_metrics(file: str, required: set[str]) -> None:
 def test_variables_defined_ids_unique_and_grid_sane(path: Path) -> None:
     dash = _load(path)
     defined = {v["name"] for v in dash["templating"]["list"]} | BUILTIN_VARIABLES
-    used = variables_used(json.dumps(dash["panels"]) + json.dumps(dash["annotations"])
-                          + json.dumps(dash["templating"]))
+    used = variables_used(
+        json.dumps(dash["panels"])
+        + json.dumps(dash["annotations"])
+        + json.dumps(dash["templating"])
+    )
     assert used <= defined, used - defined
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))

@@ -34,23 +34,34 @@ def _typo_dashboard() -> dict[str, Any]:
     return {
         "uid": "typo",
         "templating": {"list": []},
-        "panels": [{"type": "timeseries", "title": "misspelled",
-                    "targets": [{"expr": "sum(rate(driftgate_gateway_request_total[1m]))"}]}],
+        "panels": [
+            {
+                "type": "timeseries",
+                "title": "misspelled",
+                "targets": [{"expr": "sum(rate(driftgate_gateway_request_total[1m]))"}],
+            }
+        ],
     }
 
 
 def test_substitute_fills_variables_and_builtins() -> None:
     expr = 'rate(x{a=~"$adapter", d="${datasource}"}[$__rate_interval]) + y[$__range]'
     assert substitute(expr, {"adapter": "support"}, "15s", "5m") == (
-        'rate(x{a=~"support", d="${datasource}"}[15s]) + y[5m]')
+        'rate(x{a=~"support", d="${datasource}"}[15s]) + y[5m]'
+    )
 
 
 @pytest.fixture(scope="module")
 def standin_report() -> LiveReport:
     prometheus = require_binary("prometheus")
     with MetricsStandIn() as exporter:
-        return check_live(prometheus, exporter.targets, [*_dashboards(), _typo_dashboard()],
-                          RULE_FILES, settle_s=6.0)
+        return check_live(
+            prometheus,
+            exporter.targets,
+            [*_dashboards(), _typo_dashboard()],
+            RULE_FILES,
+            settle_s=6.0,
+        )
 
 
 def test_machinery_every_panel_has_data_on_the_standin(standin_report: LiveReport) -> None:
@@ -62,10 +73,16 @@ def test_machinery_every_panel_has_data_on_the_standin(standin_report: LiveRepor
 
 def test_machinery_fills_variables_from_label_values(standin_report: LiveReport) -> None:
     assert standin_report.variables["driftgate-gateway"] == {
-        "tenant": "acme", "adapter": "support", "version": "3"}
+        "tenant": "acme",
+        "adapter": "support",
+        "version": "3",
+    }
     assert standin_report.variables["driftgate-engine"]["model_name"] == "base"
     assert standin_report.variables["driftgate-drift"]["signal"] in {
-        "completion_tokens", "latency_ms", "prompt_tokens"}
+        "completion_tokens",
+        "latency_ms",
+        "prompt_tokens",
+    }
 
 
 def test_machinery_reports_a_misspelled_metric(standin_report: LiveReport) -> None:
@@ -98,8 +115,12 @@ def _drive_traffic(stack: Any, requests: int = 8, concurrency: int = 4) -> None:
     with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=120) as client:
 
         def one(i: int) -> None:
-            body = {"model": "support", "max_tokens": 16, "stream": i % 2 == 1,
-                    "messages": [{"role": "user", "content": f"Ticket {i}: my login fails"}]}
+            body = {
+                "model": "support",
+                "max_tokens": 16,
+                "stream": i % 2 == 1,
+                "messages": [{"role": "user", "content": f"Ticket {i}: my login fails"}],
+            }
             request_id = None
             if body["stream"]:
                 with client.stream("POST", "/v1/chat/completions", json=body) as resp:
@@ -112,8 +133,9 @@ def _drive_traffic(stack: Any, requests: int = 8, concurrency: int = 4) -> None:
                 resp.raise_for_status()
                 request_id = resp.headers.get("x-request-id") or resp.json()["id"]
             if request_id:
-                client.post("/v1/feedback", json={"request_id": request_id,
-                                                  "score": float(i % 3 == 0)})
+                client.post(
+                    "/v1/feedback", json={"request_id": request_id, "score": float(i % 3 == 0)}
+                )
 
         with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(one, range(requests)))
@@ -122,18 +144,29 @@ def _drive_traffic(stack: Any, requests: int = 8, concurrency: int = 4) -> None:
 @pytest.mark.e2e
 def test_live_stack_panels_have_data(live_stack: Any) -> None:
     prometheus = require_binary("prometheus")
-    targets = {"gateway": live_stack.gateway_url, "drift": live_stack.drift_url,
-               "vllm": live_stack.engine_url}
+    targets = {
+        "gateway": live_stack.gateway_url,
+        "drift": live_stack.drift_url,
+        "vllm": live_stack.engine_url,
+    }
     started = time.monotonic()
-    report = check_live(prometheus, targets, _dashboards(), RULE_FILES,
-                        rate_interval="2m", range_="15m", settle_s=5.0,
-                        during=lambda: _drive_traffic(live_stack))
-    summary = report.save_summary("sre_live_prometheus",
-                                  seconds=round(time.monotonic() - started, 1),
-                                  panels=len(report.panels))
+    report = check_live(
+        prometheus,
+        targets,
+        _dashboards(),
+        RULE_FILES,
+        rate_interval="2m",
+        range_="15m",
+        settle_s=5.0,
+        during=lambda: _drive_traffic(live_stack),
+    )
+    summary = report.save_summary(
+        "sre_live_prometheus",
+        seconds=round(time.monotonic() - started, 1),
+        panels=len(report.panels),
+    )
     assert report.failed() == [], summary
     serving = [m for m in report.panels_without_data() if m.startswith(SHORT_TRAFFIC_DASHBOARDS)]
     assert serving == [], summary
-    serving_names = {n for n in report.unexported
-                     if n.startswith(("driftgate_gateway_", "vllm:"))}
+    serving_names = {n for n in report.unexported if n.startswith(("driftgate_gateway_", "vllm:"))}
     assert serving_names == set(), summary

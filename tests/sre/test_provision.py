@@ -20,9 +20,24 @@ PROM = "http://prometheus.monitoring.svc:9090"
 def _provision(url: str, *extra: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GRAFANA_TOKEN": token}
     return subprocess.run(
-        [sys.executable, str(GRAFANA / "provision.py"), "--grafana-url", url,
-         "--prometheus-url", PROM, "--timeout", "5", *extra],
-        capture_output=True, text=True, timeout=120, check=False, env=env, cwd=REPO)
+        [
+            sys.executable,
+            str(GRAFANA / "provision.py"),
+            "--grafana-url",
+            url,
+            "--prometheus-url",
+            PROM,
+            "--timeout",
+            "5",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def _report(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -36,8 +51,11 @@ def test_creates_everything_then_changes_nothing() -> None:
     with GrafanaStandIn(TOKEN) as grafana:
         first = _report(_provision(grafana.url))
         assert first["changed"] is True
-        assert first["items"] == {"folder": "created", "datasource": "created",
-                                  **{f"dashboard:{u}": "created" for u in uids}}
+        assert first["items"] == {
+            "folder": "created",
+            "datasource": "created",
+            **{f"dashboard:{u}": "created" for u in uids},
+        }
         st = grafana.state
         assert st.folders["driftgate"]["title"] == "driftgate"
         ds = st.datasources["driftgate-prometheus"]
@@ -45,8 +63,11 @@ def test_creates_everything_then_changes_nothing() -> None:
         assert sorted(st.dashboards) == uids
         for uid, saved in st.dashboards.items():
             assert saved["meta"]["folderUid"] == "driftgate"
-            source = next(json.loads(p.read_text()) for p in DASHBOARDS.glob("*.json")
-                          if json.loads(p.read_text())["uid"] == uid)
+            source = next(
+                json.loads(p.read_text())
+                for p in DASHBOARDS.glob("*.json")
+                if json.loads(p.read_text())["uid"] == uid
+            )
             assert saved["dashboard"]["panels"] == source["panels"]
 
         writes_before = [r for r in st.log if r[0] != "GET"]
@@ -103,7 +124,8 @@ def test_file_provisioning_matches_the_api_provisioning() -> None:
     (source,) = ds["datasources"]
     assert (source["uid"], source["type"]) == ("driftgate-prometheus", "prometheus")
     providers = yaml.safe_load(
-        (GRAFANA / "provisioning" / "dashboards" / "driftgate.yaml").read_text())["providers"]
+        (GRAFANA / "provisioning" / "dashboards" / "driftgate.yaml").read_text()
+    )["providers"]
     assert providers[0]["folderUid"] == "driftgate"
     assert providers[0]["type"] == "file"
     for path in DASHBOARDS.glob("*.json"):

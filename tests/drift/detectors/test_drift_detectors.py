@@ -11,6 +11,7 @@ from drift.detectors import (
     Cusum,
     Detector,
     StandardizedADWIN,
+    StreamingDetector,
     WindowedTest,
     chi_square_test,
     ks_test,
@@ -150,3 +151,37 @@ def test_adwin_batch_scan_finds_the_same_alarms_as_value_by_value_updates() -> N
         start += at + 1
     assert len(expected) >= 2 and found == expected
     assert scanned.n_seen == len(stream)
+
+
+@pytest.mark.parametrize(
+    ("make", "stream_of"),
+    [
+        (lambda: Cusum(0.0, 1.0), lambda rng, mu: rng.gauss(mu, 1)),
+        (lambda: StandardizedADWIN(0.0, 1.0), lambda rng, mu: rng.gauss(mu, 1)),
+        (lambda: BernoulliCusum(0.1), lambda rng, mu: float(rng.random() < 0.1 + 0.15 * mu)),
+    ],
+)
+def test_streaming_detectors_scan_batches_as_the_monitor_does(
+    make: object, stream_of: object
+) -> None:
+    """Through the protocol alone (first_alarm, then advance_scanned over what the scan
+    allowed), every streaming detector finds the alarms that value-by-value updates find,
+    whether its scan peeks or consumes."""
+    rng = random.Random(5)
+    draw = stream_of  # type: ignore[assignment]
+    stream = [draw(rng, mu) for mu in [0.0] * 600 + [2.0] * 300 + [0.0] * 400]  # type: ignore[operator]
+    one_by_one: StreamingDetector = make()  # type: ignore[operator]
+    assert isinstance(one_by_one, StreamingDetector)
+    expected = [(i, one_by_one.change_start) for i, x in enumerate(stream) if one_by_one.update(x)]
+    scanned: StreamingDetector = make()  # type: ignore[operator]
+    found: list[tuple[int, int]] = []
+    start = 0
+    while start < len(stream):
+        chunk = stream[start : start + 61]
+        at = scanned.first_alarm(chunk)
+        count = len(chunk) if at < 0 else at + 1
+        if scanned.advance_scanned(count):
+            found.append((start + count - 1, scanned.change_start))
+        start += count
+    assert expected and found == expected
+    assert scanned.n_seen == one_by_one.n_seen  # counted since the last reset

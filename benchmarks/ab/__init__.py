@@ -1,0 +1,1 @@
+"""Side-by-side runs of two checkouts (before and after a change) on one machine."""

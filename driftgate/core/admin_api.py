@@ -1,0 +1,136 @@
+"""The gateway's admin API (``/admin/...``) as :class:`~driftgate.core.client.Call` s.
+
+Send them with a :class:`~driftgate.core.client.Client` or
+:class:`~driftgate.core.client.AsyncClient` built with the gateway's URL and admin key::
+
+    async with AsyncClient("http://127.0.0.1:8080", admin_key) as gw:
+        v = await gw.send(admin_api.register_version("support", "/abs/peft/dir"))
+        await gw.send(admin_api.set_route("support", {v["version"]: 1.0}))
+
+The routes are in ``gateway/admin.py``; docs/CONTRACTS.md describes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from driftgate.core.client import Call
+
+Record = dict[str, Any]
+Weights = dict[int, float]
+
+
+def _seg(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _record(data: Any) -> Record:
+    return dict(data)
+
+
+def _data(data: Any) -> list[Record]:
+    return [dict(x) for x in data["data"]]
+
+
+def _nothing(data: Any) -> None:
+    return None
+
+
+def _weights(raw: Mapping[str, Any]) -> Weights:
+    return {int(v): float(w) for v, w in raw.items()}
+
+
+# -- tenants ---------------------------------------------------------------------------
+
+
+def create_tenant(
+    name: str,
+    *,
+    adapters: list[str],
+    rate_limit_rps: float = 10.0,
+    burst: int = 20,
+    max_tokens: int = 1024,
+) -> Call[Record]:
+    """``{"tenant": {...}, "api_key": "dg-..."}`` (the key is shown only here); 409 if it exists."""
+    body = {
+        "name": name,
+        "adapters": list(adapters),
+        "rate_limit_rps": rate_limit_rps,
+        "burst": burst,
+        "max_tokens": max_tokens,
+    }
+    return Call("POST", "/admin/tenants", _record, body)
+
+
+def list_tenants() -> Call[list[Record]]:
+    return Call("GET", "/admin/tenants", _data)
+
+
+def delete_tenant(name: str) -> Call[None]:
+    return Call("DELETE", f"/admin/tenants/{_seg(name)}", _nothing)
+
+
+def add_api_key(tenant: str) -> Call[str]:
+    """A new API key for an existing tenant."""
+    return Call("POST", f"/admin/tenants/{_seg(tenant)}/keys", lambda d: str(d["api_key"]))
+
+
+# -- adapter versions ------------------------------------------------------------------
+
+
+def register_version(
+    adapter: str,
+    path: str,
+    *,
+    version: int | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Call[Record]:
+    """Load a PEFT directory into every replica; the new version's record."""
+    body: dict[str, Any] = {"path": path, "meta": dict(meta or {})}
+    if version is not None:
+        body["version"] = version
+    return Call("POST", f"/admin/adapters/{_seg(adapter)}/versions", _record, body)
+
+
+def list_versions(adapter: str | None = None) -> Call[list[Record]]:
+    params = {"adapter": adapter} if adapter else {}
+    return Call("GET", "/admin/adapters", _data, params=params)
+
+
+def retire_version(adapter: str, version: int) -> Call[Record]:
+    """Unload a version that no route weights any more (409 otherwise)."""
+    return Call("DELETE", f"/admin/adapters/{_seg(adapter)}/versions/{version}", _record)
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+def set_route(adapter: str, weights: Mapping[int, float]) -> Call[Weights]:
+    """Set an adapter's route; the weights the gateway stored, by version."""
+    body = {"weights": {str(v): w for v, w in weights.items()}}
+    return Call("PUT", f"/admin/routes/{_seg(adapter)}", lambda d: _weights(d["weights"]), body)
+
+
+def get_routes() -> Call[dict[str, Weights]]:
+    """Every route: adapter -> version -> weight."""
+    return Call(
+        "GET", "/admin/routes", lambda d: {a: _weights(ws) for a, ws in d["routes"].items()}
+    )
+
+
+def delete_route(adapter: str) -> Call[None]:
+    return Call("DELETE", f"/admin/routes/{_seg(adapter)}", _nothing)
+
+
+# -- replicas --------------------------------------------------------------------------
+
+
+def replicas() -> Call[list[Record]]:
+    return Call("GET", "/admin/replicas", _data)
+
+
+def refresh() -> Call[Record]:
+    """Reload the gateway's snapshot and poll every replica now."""
+    return Call("POST", "/admin/refresh", _record)

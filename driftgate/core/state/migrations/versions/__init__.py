@@ -1,0 +1,1 @@
+"""Alembic revisions of the shared state database, oldest first."""

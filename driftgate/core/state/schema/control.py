@@ -1,0 +1,74 @@
+"""Tables of the control plane: tenants, API keys, adapters, versions, routes.
+
+Every table name starts with ``dg_``; the drift service's start with ``drift_``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from driftgate.core.state.schema.base import Base
+
+
+class TenantRow(Base):
+    __tablename__ = "dg_tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    #: Logical adapters this tenant may use; ``["*"]`` means every adapter.
+    adapters: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    rate_limit_rps: Mapped[float] = mapped_column(Float, nullable=False)
+    burst: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "dg_api_keys"
+
+    #: SHA-256 hex digest of the key; the key itself is never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("dg_tenants.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    #: First characters of the key, to tell keys apart in listings.
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+
+
+class AdapterRow(Base):
+    __tablename__ = "dg_adapters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+
+
+class AdapterVersionRow(Base):
+    __tablename__ = "dg_adapter_versions"
+
+    adapter: Mapped[str] = mapped_column(
+        ForeignKey("dg_adapters.name", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    #: loading | ready | failed | retired (see ``driftgate.core.state.store.VersionState``)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+
+
+class RouteRow(Base):
+    __tablename__ = "dg_routes"
+
+    adapter: Mapped[str] = mapped_column(
+        ForeignKey("dg_adapters.name", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    weight: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)

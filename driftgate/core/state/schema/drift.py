@@ -1,0 +1,134 @@
+"""The drift service's tables: requests, feedback, alarms, triggers, reference windows."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from driftgate.core.state.schema.base import metadata
+
+#: Version number stored for requests to the base model (adapter ``base``).
+BASE_VERSION = 0
+
+requests = Table(
+    "drift_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("request_id", String(128), nullable=False, index=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("tenant", String(128), nullable=False),
+    Column("adapter", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("endpoint", String(16), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("replica", String(256)),
+    Column("prompt_text", Text),
+    Column("completion_text", Text),
+    Column("prompt_sha256", String(64)),
+    Column("completion_sha256", String(64)),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("ttft_ms", Float),
+    Column("finish_reason", String(32)),
+    Column("empty", Boolean, nullable=False),
+    Column("refusal", Boolean, nullable=False),
+    Index("ix_drift_requests_adapter_version_id", "adapter", "version", "id"),
+)
+
+#: Stored columns of a request row, in the order of the tuples that
+#: ``drift.batch.request_rows`` builds and ``drift.store.DriftStore.insert_requests`` takes.
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "request_id",
+    "ts",
+    "tenant",
+    "adapter",
+    "version",
+    "endpoint",
+    "stream",
+    "status_code",
+    "replica",
+    "prompt_text",
+    "completion_text",
+    "prompt_sha256",
+    "completion_sha256",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "finish_reason",
+    "empty",
+    "refusal",
+)
+
+#: Boolean columns of :data:`REQUEST_COLUMNS`, which request rows carry as 0/1.
+REQUEST_FLAG_COLUMNS: tuple[str, ...] = ("stream", "empty", "refusal")
+
+
+feedback = Table(
+    "drift_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("request_id", String(128), nullable=False, index=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("tenant", String(128), nullable=False),
+    Column("score", Float),
+    Column("label", String(256)),
+    Column("correction", Text),
+    Column("negative", Boolean, nullable=False),
+)
+
+alarms = Table(
+    "drift_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("adapter", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("signal", String(64), nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("p_value", Float),
+    Column("detail", Text, nullable=False),
+    Index("ix_drift_alarms_adapter_version", "adapter", "version"),
+)
+
+triggers = Table(
+    "drift_triggers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("adapter", String(128), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+references = Table(
+    "drift_references",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("adapter", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("signal", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created_ts", Float, nullable=False),
+    Column("values_json", Text, nullable=False),
+    UniqueConstraint("adapter", "version", "signal", name="uq_drift_references_signal"),
+)

@@ -1,0 +1,33 @@
+"""Mount the rollouts on a built drift service app: routes, and the controller in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from rollout import api
+from rollout.service import Rollouts
+from rollout.settings import RolloutSettings
+
+
+def with_rollouts(app: FastAPI, settings: RolloutSettings) -> FastAPI:
+    """Add the rollout routes and controller to a drift service app built by ``create_app``."""
+    app.include_router(api.router)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            drift = a.state.drift.service
+            rollouts = await Rollouts.start(settings, drift.metrics.registry, drift.store)
+            a.state.rollouts = rollouts
+            try:
+                yield state
+            finally:
+                await rollouts.stop()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,71 @@
+"""Settings of the rollout controller and API, part of the drift service deployable.
+
+Environment prefix ``DRIFTGATE_ROLLOUT_``; the shared facts (state URL, admin key, the
+gateway's URL: none turns the controller off) come from
+:mod:`driftgate.core.settings`. Read only when instantiated.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from driftgate.core.settings import AdminKeySetting, GatewayUrlSetting, StateUrlSetting
+from rollout.judge import JudgePolicy
+from rollout.machine import Policy
+
+
+class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting):
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_ROLLOUT_", extra="ignore", populate_by_name=True
+    )
+
+    admin_timeout_s: float = Field(default=120.0, gt=0)
+
+    enabled: bool = True
+    interval_s: float = Field(default=1.0, gt=0)
+    #: A rollout started through the API without ``approved``: ``auto`` starts it at once,
+    #: ``manual`` waits for ``driftgate rollout start --id N``.
+    approval: Literal["auto", "manual"] = "auto"
+    canary_weight: float = Field(default=0.1, gt=0, lt=1)
+    #: Most adapter versions loaded at once in an engine (vLLM ``--max-cpu-loras``); a
+    #: rollout waits in ``candidate`` while loading one more would exceed it. 0: no limit.
+    max_loaded: int = Field(default=4, ge=0)
+
+    # judgement
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_feedback: int = Field(default=30, ge=1)
+    min_requests: int = Field(default=30, ge=1)
+    max_degradation: float = Field(default=0.05, ge=0, le=1)
+    latency_ratio: float = Field(default=1.5, ge=1)
+    latency_slack_ms: float = Field(default=50.0, ge=0)
+    canary_timeout_s: float = Field(default=1800.0, gt=0)
+    on_timeout: Literal["rollback", "promote"] = "rollback"
+
+    # loading and draining
+    loading_timeout_s: float = Field(default=300.0, gt=0)
+    drain_timeout_s: float = Field(default=60.0, gt=0)
+    drain_grace_s: float = Field(default=3.0, ge=0)
+    require_heartbeats: bool = False
+    #: Heartbeats older than this are ignored (a gateway that went away).
+    heartbeat_fresh_s: float = Field(default=5.0, gt=0)
+
+    def policy(self) -> Policy:
+        return Policy(
+            judge=JudgePolicy(
+                alpha=self.alpha,
+                min_feedback=self.min_feedback,
+                min_requests=self.min_requests,
+                max_degradation=self.max_degradation,
+                latency_ratio=self.latency_ratio,
+                latency_slack_ms=self.latency_slack_ms,
+                timeout_s=self.canary_timeout_s,
+                on_timeout=self.on_timeout,
+            ),
+            loading_timeout_s=self.loading_timeout_s,
+            drain_timeout_s=self.drain_timeout_s,
+            drain_grace_s=self.drain_grace_s,
+            require_heartbeats=self.require_heartbeats,
+        )

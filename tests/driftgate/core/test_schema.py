@@ -1,0 +1,229 @@
+"""The one schema of the shared state database, created and upgraded by Alembic at start.
+
+On SQLite always, on PostgreSQL when DRIFTGATE_TEST_POSTGRES_URL is set (fails under CI
+without it): a fresh database gets every table at the head revision; a database of the
+previous release (tables from plain ``create_all``, no ``alembic_version``) is upgraded
+in place by the stores' own start; starting again, or many at once, changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, insert, inspect, select, text
+
+from drift.store import DriftStore
+from driftgate.core.state import StateStore, migrate
+from driftgate.core.state.engine import make_engine
+from driftgate.core.state.schema import control, drift, metadata, runs
+from retrain.runs import RunStore
+from rollout.store import RolloutStore
+from tests.database import wipe
+from tests.real_parts import skip_or_fail
+
+#: Tables the previous release had created when only the gateway and the drift service
+#: had started (no retrain job, no rollout yet): services created their own on start.
+GATEWAY_AND_DRIFT = (
+    "dg_tenants",
+    "dg_api_keys",
+    "dg_adapters",
+    "dg_adapter_versions",
+    "dg_routes",
+    "drift_requests",
+    "drift_feedback",
+    "drift_alarms",
+    "drift_triggers",
+    "drift_references",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    pg = os.environ.get("DRIFTGATE_TEST_POSTGRES_URL") or skip_or_fail(
+        "no PostgreSQL: set DRIFTGATE_TEST_POSTGRES_URL (scripts/start_test_postgres.sh)"
+    )
+    engine = make_engine(pg)
+    wipe(engine)
+    yield pg
+    wipe(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    e = make_engine(url)
+    yield e
+    e.dispose()
+
+
+def _schema_diff(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+
+def _count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(metadata.tables[table])
+        return int(conn.execute(query).scalar_one())
+
+
+def _versions(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+
+
+def test_a_fresh_database_gets_every_table_at_head(engine: Engine) -> None:
+    assert migrate.current(engine) is None
+    assert migrate.upgrade(engine) == migrate.head()
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+    assert _schema_diff(engine) == []  # exactly the schema the code declares
+    assert _versions(engine) == [migrate.head()]
+
+
+def test_every_store_starts_on_the_one_schema(url: str, engine: Engine) -> None:
+    stores = [StateStore(url), DriftStore.from_url(url), RunStore(url), RolloutStore(url)]
+    for store in stores:
+        store.create_all()
+    assert migrate.current(engine) == migrate.head()
+    assert _schema_diff(engine) == []
+    for store in stores:
+        store.engine.dispose()
+
+
+def _previous_release(engine: Engine, tables: tuple[str, ...]) -> None:
+    """What the previous release left: plain ``create_all`` per service, rows, no revision."""
+    metadata.create_all(engine, tables=[metadata.tables[t] for t in tables])
+    now = time.time()
+    with engine.begin() as conn:
+        tenant_id = conn.execute(
+            insert(control.TenantRow.__table__).values(
+                name="acme",
+                adapters=["*"],
+                rate_limit_rps=5.0,
+                burst=10,
+                max_tokens=64,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(control.ApiKeyRow.__table__).values(
+                key_hash="h" * 64, tenant_id=tenant_id, prefix="dg-abc", created_at=now
+            )
+        )
+        conn.execute(insert(control.AdapterRow.__table__).values(name="support", created_at=now))
+        row = {c: None for c in drift.REQUEST_COLUMNS} | {
+            "event_id": "e1",
+            "request_id": "r1",
+            "ts": now,
+            "tenant": "acme",
+            "adapter": "support",
+            "version": 1,
+            "endpoint": "chat",
+            "stream": False,
+            "status_code": 200,
+            "prompt_tokens": 3,
+            "completion_tokens": 4,
+            "latency_ms": 5.0,
+            "empty": False,
+            "refusal": False,
+        }
+        conn.execute(insert(drift.requests).values(row))
+        if "retrain_runs" in tables:
+            conn.execute(
+                insert(runs.retrain_runs).values(
+                    id="run1", adapter="support", reason="drift", started_at=now, outcome="running"
+                )
+            )
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [tuple(metadata.tables), GATEWAY_AND_DRIFT],
+    ids=["every-table", "gateway-and-drift-only"],
+)
+def test_a_previous_release_database_is_upgraded_in_place(
+    url: str, engine: Engine, tables: tuple[str, ...]
+) -> None:
+    _previous_release(engine, tables)
+    with engine.connect() as conn:
+        assert migrate.is_previous_release(conn)
+    before = {t: _count(engine, t) for t in tables}
+    assert before["dg_tenants"] == before["drift_requests"] == 1
+
+    state = StateStore(url)
+    state.create_all()  # the gateway's start
+    assert migrate.current(engine) == migrate.head()
+    assert state.tenant_for_key("never issued") is None
+    assert [t.name for t in state.list_tenants()] == ["acme"]
+    for other in (DriftStore.from_url(url), RunStore(url), RolloutStore(url)):
+        other.create_all()  # the drift service's, the retrain job's, the rollout's start
+        if isinstance(other, DriftStore):
+            assert other.counts()["drift_requests"] == 1
+        other.engine.dispose()
+    state.dispose()
+
+    assert {t: _count(engine, t) for t in tables} == before
+    assert _schema_diff(engine) == []  # the tables the old release never made exist now
+    assert _versions(engine) == [migrate.head()]
+    with engine.connect() as conn:
+        assert not migrate.is_previous_release(conn)
+
+
+def test_starting_again_is_a_no_op(url: str, engine: Engine) -> None:
+    store = StateStore(url)
+    store.create_all()
+    store.create_tenant("acme", adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8)
+    store.create_all()
+    store.dispose()
+    migrate.upgrade(engine)
+    assert _count(engine, "dg_tenants") == 1
+    assert _versions(engine) == [migrate.head()]
+    assert _schema_diff(engine) == []
+
+
+def test_concurrent_starts_all_succeed_and_migrate_once(url: str, engine: Engine) -> None:
+    """Gateway replicas, the drift service and the retrain job starting at once."""
+
+    def start(_: int) -> str:
+        own = make_engine(url)
+        try:
+            return migrate.upgrade(own)
+        finally:
+            own.dispose()
+
+    with ThreadPoolExecutor(6) as pool:
+        revisions = list(pool.map(start, range(6)))
+    assert revisions == [migrate.head()] * 6
+    assert _versions(engine) == [migrate.head()]
+    assert _schema_diff(engine) == []
+
+
+def test_the_recorded_head_is_alembics_head() -> None:
+    """``HEAD_REVISION`` lets a start skip Alembic; a new revision must bump it."""
+    assert migrate.head() == migrate.HEAD_REVISION
+
+
+def test_a_start_on_a_current_database_does_not_load_alembic(tmp_path: Path) -> None:
+    """Gateway replicas usually find the schema migrated by another process: they check the
+    revision with one query and never import Alembic (about 11 MiB per process)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    migrate.upgrade(make_engine(url))
+    code = (
+        "import sys; from driftgate.core.state import StateStore; "
+        f"StateStore({url!r}).create_all(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
