@@ -185,7 +185,7 @@ def test_up_notices_a_crashed_child(tmp_path, env):
     )  # fmt: skip
     _read_until(proc, "Ctrl-C to stop.")
     kinds = _pids(tmp_path)
-    drift = next(p for p, k in kinds.items() if k.startswith("drift"))
+    drift = next(p for p, k in kinds.items() if k == "driftgate.deployables.drift_service:app")
     os.kill(drift, signal.SIGKILL)
     rc = proc.wait(timeout=30)
     assert proc.stderr is not None
