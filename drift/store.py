@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from drift.version_window import VersionWindow, plain_row, version_window
+from drift.version_window import VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.schema.drift import (
@@ -340,7 +340,7 @@ class DriftStore:
 
     def version_window(
         self, adapter: str, versions: Iterable[int], since: float
-    ) -> dict[int, VersionWindow]:
+    ) -> dict[int, VersionStats]:
         """What each version of ``adapter`` did on requests that arrived at or after
         ``since`` (:mod:`drift.version_window`)."""
         return version_window(self.engine, adapter, versions, since)

@@ -22,8 +22,8 @@ MAX_LATENCIES = 5000
 
 
 @dataclass(frozen=True, slots=True)
-class VersionWindow:
-    """What one version did over the window."""
+class VersionStats:
+    """What one version did over a window: the signals a canary is judged on."""
 
     requests: int = 0
     #: Requests that ended with a server-side error (status >= 500).
@@ -33,10 +33,27 @@ class VersionWindow:
     #: Median latency of successful requests (ms); None when there are none.
     latency_p50_ms: float | None = None
 
+    @property
+    def negative_rate(self) -> float | None:
+        return self.negative / self.feedback if self.feedback else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "feedback": self.feedback,
+            "negative": self.negative,
+            "latency_p50_ms": self.latency_p50_ms,
+        }
+
 
 def version_window(
     engine: Engine, adapter: str, versions: Iterable[int], since: float
-) -> dict[int, VersionWindow]:
+) -> dict[int, VersionStats]:
     """Signals of each version of ``adapter`` over requests that arrived at or after ``since``.
 
     Errors are responses with status >= 500 (client errors and abandoned
@@ -90,7 +107,7 @@ def version_window(
             )
             values = [float(x) for x in conn.execute(q).scalars()]
             lat[v] = statistics.median(values) if values else None
-    return {v: VersionWindow(latency_p50_ms=lat[v], **out[v]) for v in wanted}
+    return {v: VersionStats(latency_p50_ms=lat[v], **out[v]) for v in wanted}
 
 
 def plain_row(row: Any) -> dict[str, Any]:

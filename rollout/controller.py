@@ -1,7 +1,7 @@
 """The rollout controller: observes, asks the state machine, acts through the admin API.
 
 It talks to the gateway only over HTTP (``driftgate.core.admin_api`` calls sent by a
-``driftgate.core.client.AsyncClient``), reads live signals from the drift tables and
+``driftgate.core.client.AsyncClient``), reads live signals through the drift store and
 gateway heartbeats from the state store, and persists every transition in
 ``dg_rollouts``. ``tick()`` advances
 every active rollout as far as it can go now; ``run()`` ticks forever (the
@@ -35,7 +35,6 @@ from rollout.machine import (
     next_action,
 )
 from rollout.metrics import RolloutMetrics
-from rollout.signals import version_stats
 from rollout.store import RolloutStore
 
 log = logging.getLogger(__name__)
@@ -91,8 +90,7 @@ class RolloutController:
             assert r.candidate_version is not None and r.serving_version is not None
             since = r.canary_started_at or now
             stats = await asyncio.to_thread(
-                version_stats,
-                self.signals,
+                self.signals.version_window,
                 r.adapter,
                 [r.candidate_version, r.serving_version],
                 since,

@@ -31,35 +31,8 @@ from typing import Any, Literal
 
 from scipy.stats import norm
 
-
-@dataclass(frozen=True, slots=True)
-class VersionStats:
-    """Live signals of one version over the judgement window."""
-
-    requests: int = 0
-    #: Requests that ended with a server-side error (status >= 500).
-    errors: int = 0
-    feedback: int = 0
-    negative: int = 0
-    #: Median latency of successful requests (ms); None when there are none.
-    latency_p50_ms: float | None = None
-
-    @property
-    def negative_rate(self) -> float | None:
-        return self.negative / self.feedback if self.feedback else None
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.requests if self.requests else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "feedback": self.feedback,
-            "negative": self.negative,
-            "latency_p50_ms": self.latency_p50_ms,
-        }
+# What a version did over the window, as the drift store reads it (re-exported).
+from drift.version_window import VersionStats as VersionStats
 
 
 @dataclass(frozen=True, slots=True)
