@@ -9,7 +9,8 @@ their ratio (this checkout / base). Each side runs from its own directory with i
 code first on ``PYTHONPATH``; the virtual environment is this one. Figures:
 
 - gateway: req/s per core (CPU time), added p50 at one connection, RSS
-  (``benchmarks.gateway.run --quick --no-litellm --no-passthrough``);
+  (``benchmarks.gateway.run --quick --no-litellm --no-passthrough --duration S``: the quick
+  run's short rate sweep, with ``--gateway-duration`` seconds per measurement, 8 by default);
 - drift: events per CPU-second of the service, in-process and over HTTP, SQLite FULL
   (``benchmarks.drift.throughput --mode both``).
 """
@@ -52,11 +53,11 @@ def _run(checkout: Path, argv: list[str], timeout_s: float) -> str:
     return proc.stdout
 
 
-def gateway(checkout: Path) -> dict[str, float]:
+def gateway(checkout: Path, duration_s: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "gw.json"
         _run(checkout, ["benchmarks.gateway.run", "--quick", "--no-litellm", "--no-passthrough",
-                        "--json", str(out)], 900)  # fmt: skip
+                        "--duration", str(duration_s), "--json", str(out)], 900)  # fmt: skip
         figures = json.loads(out.read_text())["figures"]
     return {GATEWAY_FIGURES[f["name"]]: float(f["value"]) for f in figures
             if f["name"] in GATEWAY_FIGURES}  # fmt: skip
@@ -77,6 +78,10 @@ def main() -> None:
     ap.add_argument("--base", type=Path, required=True, help="the old checkout")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--drift-events", type=int, default=30_000)
+    ap.add_argument(
+        "--gateway-duration", type=float, default=8.0,
+        help="seconds per gateway measurement (1 s runs spread by +-25%%)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the medians and ratios here")
     args = ap.parse_args()
     sides = {"base": args.base.resolve(), "this": HERE}
@@ -84,7 +89,10 @@ def main() -> None:
     t0 = time.monotonic()
     for r in range(1, args.rounds + 1):
         for side, checkout in sides.items():
-            for name, value in {**gateway(checkout), **drift(checkout, args.drift_events)}.items():
+            for name, value in {
+                **gateway(checkout, args.gateway_duration),
+                **drift(checkout, args.drift_events),
+            }.items():
                 samples[side].setdefault(name, []).append(value)
             print(f"round {r}/{args.rounds}, {side} done ({time.monotonic() - t0:.0f} s)",
                   file=sys.stderr, flush=True)  # fmt: skip

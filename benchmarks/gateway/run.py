@@ -130,7 +130,7 @@ def _verdicts(res: dict[str, Any]) -> list[str]:
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     quick = args.quick
-    duration = 1.0 if quick else args.duration
+    duration = args.duration if args.duration is not None else 1.0 if quick else 8.0
     warmup = 1.0 if quick else 2.0  # wrk takes whole seconds
     res: dict[str, Any] = {
         "config": {
@@ -185,7 +185,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = area_parser(__doc__, quick_help="a smoke run: 1 s per measurement")
-    ap.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
+    ap.add_argument(
+        "--duration", type=float, default=None,
+        help="seconds per measurement (default 8; 1 with --quick)",
+    )  # fmt: skip
     ap.add_argument("--connections", type=int, default=32, help="connections at saturation")
     ap.add_argument("--gateway-core", type=int, default=0)
     ap.add_argument("--load-core", type=int, default=1)
