@@ -22,6 +22,7 @@ from drift.service import DriftService
 from drift.settings import DriftSettings
 from drift.store import DriftStore
 from drift.trigger import TriggerManager, make_launcher
+from driftgate.core.credentials import check_admin, check_key, secret_value
 from driftgate.core.errors import (
     DriftgateError,
     InvalidRequest,
@@ -153,8 +154,27 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         state: _State = request.app.state.drift
         return state.service
 
+    # Who may call what: the loop's input (events, feedback) only the gateway, with the
+    # ingest key, since whatever it accepts can become training data; drift status and
+    # reference pins only operators, with the admin key: status names every tenant's
+    # adapters and triggers, and a pin can hide real drift. /metrics and the health
+    # probes stay open to the network (Prometheus, the kubelet; a NetworkPolicy guards).
+    ingest_key = secret_value(cfg.ingest_key)
+    admin_key = secret_value(cfg.admin_key)
+
+    def require_ingest(request: Request) -> None:
+        try:
+            check_key(request.headers.get("authorization"), ingest_key, what="ingest")
+        except DriftgateError:
+            metrics.rejected.labels("unauthorized").inc()
+            raise
+
+    def require_admin(request: Request) -> None:
+        check_admin(request.headers.get("authorization"), admin_key)
+
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> Response:
+        require_ingest(request)
         body = await _read_body(request, cfg.max_body_bytes, metrics)
         try:
             batch = parse_batch(body)
@@ -165,6 +185,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
 
     @app.post("/v1/feedback", status_code=202)
     async def post_feedback(request: Request) -> Response:
+        require_ingest(request)
         body = await _read_body(request, cfg.max_body_bytes, metrics)
         try:
             event = FeedbackEvent.model_validate_json(body)
@@ -175,6 +196,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
 
     @app.get("/v1/drift/status")
     async def drift_status(request: Request, adapter: str | None = None) -> Response:
+        require_admin(request)
         service = service_of(request)
         body: dict[str, Any] = service.status()
         body["recent_alarms"] = await asyncio.to_thread(service.store.alarms, adapter, 50)
@@ -183,6 +205,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
 
     @app.post("/v1/drift/reference")
     async def pin_reference(request: Request) -> Response:
+        require_admin(request)
         body = await _read_body(request, 64 * 1024, metrics)
         try:
             pin = PinReference.model_validate_json(body)

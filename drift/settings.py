@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import home
-from driftgate.core.settings import StateUrlSetting
+from driftgate.core.settings import AdminKeySetting, IngestKeySetting, StateUrlSetting
 
 TextPolicy = Literal["keep", "hash", "drop"]
 TriggerMode = Literal["subprocess", "kubernetes", "off"]
@@ -19,8 +19,12 @@ def _log_dir() -> Path:
     return home() / "logs"
 
 
-class DriftSettings(StateUrlSetting):
-    """Everything the drift service reads from its environment (the state URL is shared)."""
+class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
+    """Everything the drift service reads from its environment.
+
+    Shared: the state URL; the ingest key its write routes (request events, feedback)
+    require; the admin key its operator routes (drift status, reference pins) require.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_DRIFT_", extra="ignore", populate_by_name=True

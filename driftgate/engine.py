@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
+from driftgate.core.credentials import bearer_headers, secret_value
 from driftgate.process import ManagedProcess, Probe
 from driftgate.settings import EngineSettings
 
@@ -75,17 +77,30 @@ def engine_env(settings: EngineSettings, base: Mapping[str, str] | None = None) 
     )
     if settings.device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_gib)
+    # Exactly the configured key: one inherited from the caller's environment must not
+    # silently guard (or leave open) an engine whose clients were told otherwise.
+    key = secret_value(settings.engine_api_key)
+    if key:
+        env["VLLM_API_KEY"] = key
+    else:
+        env.pop("VLLM_API_KEY", None)
     return env
 
 
-def engine_probe(base_url: str, served_model_name: str, timeout_s: float = 2.0) -> Probe:
+def engine_probe(
+    base_url: str,
+    served_model_name: str,
+    timeout_s: float = 2.0,
+    api_key: SecretStr | None = None,
+) -> Probe:
     """Passes when ``/health`` answers 200 and ``/v1/models`` lists the served model."""
+    headers = bearer_headers(api_key)
 
     def probe() -> bool:
         try:
             if httpx.get(f"{base_url}/health", timeout=timeout_s).status_code != 200:
                 return False
-            resp = httpx.get(f"{base_url}/v1/models", timeout=timeout_s)
+            resp = httpx.get(f"{base_url}/v1/models", timeout=timeout_s, headers=headers)
             if resp.status_code != 200:
                 return False
             data = resp.json().get("data", [])
@@ -117,7 +132,9 @@ class EngineProcess(ManagedProcess):
             "vllm engine",
             engine_command(settings),
             log_path=log_path,
-            probe=engine_probe(settings.base_url, settings.served_model_name),
+            probe=engine_probe(
+                settings.base_url, settings.served_model_name, api_key=settings.engine_api_key
+            ),
             env=engine_env(settings, env),
             ready_timeout_s=settings.startup_timeout_s,
             stop_grace_s=settings.stop_grace_s,
@@ -127,6 +144,11 @@ class EngineProcess(ManagedProcess):
     @property
     def base_url(self) -> str:
         return self.settings.base_url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a direct client of this engine sends (its API key, if it has one)."""
+        return bearer_headers(self.settings.engine_api_key)
 
     def __enter__(self) -> EngineProcess:
         super().__enter__()

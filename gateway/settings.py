@@ -1,8 +1,9 @@
 """The gateway's settings (environment prefix ``DRIFTGATE_GATEWAY_``).
 
-The shared facts (state URL, admin key, drift service URL) come from
-:mod:`driftgate.core.settings`: ``drift_url`` unset turns request events
-off (feedback answers 503); ``admin_key`` unset makes ``/admin`` answer 401.
+The shared facts (state URL, admin key, drift service URL, the ingest key it presents
+to the drift service, vLLM's API key) come from :mod:`driftgate.core.settings`:
+``drift_url`` unset turns request events off (feedback answers 503); ``admin_key``
+unset makes ``/admin`` answer 401.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
-from driftgate.core.settings import AdminKeySetting, DriftUrlSetting, StateUrlSetting
+from driftgate.core.settings import (
+    AdminKeySetting,
+    DriftUrlSetting,
+    EngineApiKeySetting,
+    IngestKeySetting,
+    StateUrlSetting,
+)
 
 
-class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting):
+class GatewaySettings(
+    StateUrlSetting, AdminKeySetting, DriftUrlSetting, IngestKeySetting, EngineApiKeySetting
+):
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_GATEWAY_", extra="ignore", populate_by_name=True
     )

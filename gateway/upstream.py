@@ -80,6 +80,7 @@ class Upstream:
         read_timeout_s: float,
         request_timeout_s: float,
         connections: int = 512,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.pool = pool
         self._session = session
@@ -97,6 +98,8 @@ class Upstream:
         #: Non-streaming requests to plain-http replicas: the lean client (see ``http1``).
         self._lean = Http1Pool(limit=connections, connect_timeout_s=connect_timeout_s)
         self._origins: dict[str, Origin | None] = {}
+        #: Sent with every request by the lean client (the aiohttp session has its own).
+        self._headers = headers or {}
 
     # in-flight accounting per replica
     # (the upstream_in_flight gauge reads ``Replica.in_flight`` at scrape time)
@@ -117,7 +120,7 @@ class Upstream:
 
     def _origin(self, url: str) -> Origin | None:
         if url not in self._origins:
-            self._origins[url] = Origin.parse(url)
+            self._origins[url] = Origin.parse(url, self._headers)
         return self._origins[url]
 
     async def _attempt(

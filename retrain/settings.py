@@ -9,11 +9,11 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core import paths
-from driftgate.core.settings import StateUrlSetting
+from driftgate.core.settings import EngineApiKeySetting, StateUrlSetting
 
 
-class RetrainSettings(StateUrlSetting):
-    """The retrain job's settings; the state URL is shared."""
+class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
+    """The retrain job's settings; the state URL and vLLM's API key are shared."""
 
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_RETRAIN_", extra="ignore", populate_by_name=True

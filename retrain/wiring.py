@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
+from driftgate.core.credentials import secret_value
 from driftgate.core.events import FeedbackEvent
 from retrain.dataset import TrafficRecord
 from retrain.evaluate import VllmEngine
@@ -188,6 +189,7 @@ def build_context(settings: RetrainSettings) -> JobContext:
         max_tokens=settings.eval_max_tokens,
         concurrency=settings.eval_concurrency,
         timeout_s=settings.eval_timeout_s,
+        api_key=secret_value(settings.engine_api_key),
     )
     return JobContext(
         settings=settings,

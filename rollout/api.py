@@ -1,9 +1,10 @@
 """Manual control of rollouts over HTTP (mounted on the drift service).
 
 ``POST /v1/rollouts`` (start), ``GET /v1/rollouts``, ``GET /v1/rollouts/{id}``,
-``POST /v1/rollouts/{id}/approve|promote|rollback``. Changes need
-``Authorization: Bearer <admin key>`` (the gateway's admin key,
-``DRIFTGATE_ADMIN_KEY``); reads do not. The controller acts on the next tick.
+``POST /v1/rollouts/{id}/approve|promote|rollback``. Every route needs
+``Authorization: Bearer <admin key>`` (the gateway's admin key, ``DRIFTGATE_ADMIN_KEY``),
+reads too: a rollout names a tenant's adapter, its registry path and the canary's live
+evidence. The controller acts on the next tick.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _admin(request: Request) -> Rollouts:
     return rollouts
 
 
-Reader = Annotated[Rollouts, Depends(_rollouts)]
+Reader = Annotated[Rollouts, Depends(_admin)]
 Admin = Annotated[Rollouts, Depends(_admin)]
 
 

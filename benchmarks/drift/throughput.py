@@ -72,6 +72,10 @@ def make_batches(n_events: int, batch: int, seed: int = 0) -> list[bytes]:
     return bodies
 
 
+#: The gateway's credential toward the service, as a deployment sets it.
+INGEST_KEY = "benchmark-ingest-key"
+
+
 def settings_for(url: str, synchronous: str) -> DriftSettings:
     return DriftSettings.model_validate(
         {
@@ -123,6 +127,7 @@ async def http(
         DRIFTGATE_DRIFT_TRIGGER_MODE="off",
         DRIFTGATE_DRIFT_SQLITE_SYNCHRONOUS=synchronous,
         DRIFTGATE_DRIFT_RETENTION_DAYS="0",
+        DRIFTGATE_INGEST_KEY=INGEST_KEY,
         PYTHONPATH=str(ROOT),
     )
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
@@ -152,7 +157,7 @@ async def http(
         if pin:
             os.sched_setaffinity(0, {1})
         url = f"http://127.0.0.1:{port}/v1/events"
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "authorization": f"Bearer {INGEST_KEY}"}
         queue = list(reversed(bodies))
         async with aiohttp.ClientSession() as session:
 

@@ -33,7 +33,7 @@ from benchmarks.gateway.procs import cpu_seconds
 from benchmarks.serving.load import RequestSample, run_cell, summarize
 from benchmarks.serving.report import details_md, figures, plot
 from benchmarks.suite.cli import AreaRun, area_parser, shown_path
-from benchmarks.suite.engine import add_engine_flag, engine_url
+from benchmarks.suite.engine import add_engine_flag, engine_headers, engine_url
 from driftgate.core import paths
 from driftgate.core.adapters import lora_name
 from driftgate.stack import create_tenant
@@ -90,11 +90,13 @@ def measure(
     drifts during a cell hits both paths alike. ``watched`` (name -> pid) are the
     gateway-side processes whose CPU time each path is charged."""
     rows: list[dict[str, Any]] = []
+    # the engine's own API key (a keyless engine accepts any)
+    direct_key = engine_headers().get("Authorization", "Bearer none").removeprefix("Bearer ")
     # one request per model and path first: LoRA slots loaded, connections open
     for mix, models in MIXES.items():
         if any(m == mix for m, _ in cells):
             for url, k, names in (
-                (engine, "none", direct_models(models)),
+                (engine, direct_key, direct_models(models)),
                 (gateway, key, list(models)),
             ):
                 asyncio.run(
@@ -106,7 +108,7 @@ def measure(
         models = MIXES[mix]
         requests = max(4, 2 * conc)
         targets = {
-            "direct": (engine, "none", direct_models(models)),
+            "direct": (engine, direct_key, direct_models(models)),
             "gateway": (gateway, key, list(models)),
         }
         first, second = ("direct", "gateway") if n % 2 == 0 else ("gateway", "direct")
@@ -160,7 +162,10 @@ def unload(engine: str) -> None:
     # a shared engine (the quick suite's) gets its LoRA slots back
     for name in ADAPTERS:
         httpx.post(
-            f"{engine}/v1/unload_lora_adapter", json={"lora_name": lora_name(name, 1)}, timeout=30
+            f"{engine}/v1/unload_lora_adapter",
+            json={"lora_name": lora_name(name, 1)},
+            headers=engine_headers(),
+            timeout=30,
         )
 
 

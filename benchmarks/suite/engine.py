@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from driftgate.core.credentials import bearer_headers
 from driftgate.engine import EngineProcess
 from driftgate.settings import EngineSettings
 
@@ -23,6 +24,12 @@ def engine_settings() -> EngineSettings:
     from tests.live import free_port
 
     return EngineSettings(port=free_port(), max_loras=4, max_cpu_loras=8)
+
+
+def engine_headers() -> dict[str, str]:
+    """What a direct client of the engine sends: ``DRIFTGATE_ENGINE_API_KEY``, which a
+    started engine runs with and a given one must (empty: an engine without a key)."""
+    return bearer_headers(EngineSettings().engine_api_key)
 
 
 @contextmanager

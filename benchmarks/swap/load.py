@@ -103,11 +103,16 @@ async def _client(
 
 
 async def _wait_state(
-    http: httpx.AsyncClient, drift: str, rid: int, states: set[str], limit_s: float
+    http: httpx.AsyncClient,
+    drift: str,
+    rid: int,
+    states: set[str],
+    limit_s: float,
+    admin: dict[str, str],
 ) -> dict[str, Any]:
     deadline = time.monotonic() + limit_s
     while True:
-        r = await http.get(f"{drift}/v1/rollouts/{rid}")
+        r = await http.get(f"{drift}/v1/rollouts/{rid}", headers=admin)
         r.raise_for_status()
         info: dict[str, Any] = r.json()
         if info["state"] in states:
@@ -167,7 +172,7 @@ async def run_swap(
             if r.status_code != 201:
                 raise RuntimeError(f"starting the rollout: HTTP {r.status_code} {r.text}")
             rid = int(r.json()["id"])
-            canary = await _wait_state(http, drift_url, rid, {"canary"}, timeout_s)
+            canary = await _wait_state(http, drift_url, rid, {"canary"}, timeout_s, admin)
             # Hold the canary for canary_s and until the candidate answered canary_min
             # requests (on a busy CPU one request can take longer than canary_s).
             new = f"{adapter}@{canary['candidate_version']}"
@@ -193,12 +198,16 @@ async def run_swap(
             r = await http.post(f"{drift_url}/v1/rollouts/{rid}/promote", headers=admin)
             if r.status_code != 200:
                 raise RuntimeError(f"promote: HTTP {r.status_code} {r.text}")
-            await _wait_state(http, drift_url, rid, {"unloaded"}, timeout_s)
+            await _wait_state(http, drift_url, rid, {"unloaded"}, timeout_s, admin)
             await asyncio.sleep(tail_s)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        info = (await http.get(f"{drift_url}/v1/rollouts/{rid}")).raise_for_status().json()
+        info = (
+            (await http.get(f"{drift_url}/v1/rollouts/{rid}", headers=admin))
+            .raise_for_status()
+            .json()
+        )
     return summarize(samples, info, decided, adapter, canary_sample=sample)
 
 

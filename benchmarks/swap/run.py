@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from benchmarks.suite.cli import AreaRun, area_parser
-from benchmarks.suite.engine import add_engine_flag, engine_url
+from benchmarks.suite.engine import add_engine_flag, engine_headers, engine_url
 from benchmarks.swap.load import run_swap
 from benchmarks.swap.report import details_md, figures
 from driftgate.core import paths
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, engine_url(args.engine_url, Path(tmp)) as engine:
         for i in range(n_runs):
-            stack, s = swap_services(engine, Path(tmp) / f"home{i}")
+            stack, s = swap_services(engine, engine_headers(), Path(tmp) / f"home{i}")
             try:
                 adapter = "swap"
                 with httpx.Client(timeout=60) as http:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 
+from pydantic import SecretStr
+
 from driftgate.core.errors import Unauthorized
 
 
@@ -18,11 +20,38 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-def check_admin(authorization: str | None, admin_key: str | None) -> None:
-    """401 unless the header carries ``admin_key`` (compared in constant time, so no
-    secret-dependent ``==`` decides); no configured key disables the admin API."""
-    if not admin_key:
-        raise Unauthorized("the admin API is disabled (no admin key configured)")
+def check_key(authorization: str | None, expected: str | None, *, what: str) -> None:
+    """401 unless the header carries ``expected`` (compared in constant time, so no
+    secret-dependent ``==`` decides); no configured key refuses every caller.
+
+    >>> check_key("Bearer s3cret", "s3cret", what="service")
+    >>> check_key("Bearer guess", "s3cret", what="service")
+    Traceback (most recent call last):
+    ...
+    driftgate.core.errors.Unauthorized: invalid service key
+    """
+    if not expected:
+        raise Unauthorized(f"disabled: no {what} key is configured on this service")
     token = bearer_token(authorization)
-    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), admin_key.encode()):
-        raise Unauthorized("invalid admin key")
+    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
+        raise Unauthorized(f"invalid {what} key")
+
+
+def check_admin(authorization: str | None, admin_key: str | None) -> None:
+    """401 unless the header carries the admin key; no configured key disables admin routes."""
+    check_key(authorization, admin_key, what="admin")
+
+
+def secret_value(secret: SecretStr | None) -> str | None:
+    """The plain value of an optional secret setting (None or empty: None)."""
+    return (secret.get_secret_value() or None) if secret is not None else None
+
+
+def bearer_headers(secret: SecretStr | None) -> dict[str, str]:
+    """``Authorization: Bearer <secret>`` for a client session; no header without one.
+
+    >>> bearer_headers(SecretStr("k")), bearer_headers(None)
+    ({'Authorization': 'Bearer k'}, {})
+    """
+    value = secret_value(secret)
+    return {"Authorization": f"Bearer {value}"} if value else {}

@@ -20,6 +20,8 @@ STATE_URL_ENV = "DRIFTGATE_STATE_URL"
 ADMIN_KEY_ENV = "DRIFTGATE_ADMIN_KEY"
 GATEWAY_URL_ENV = "DRIFTGATE_GATEWAY_URL"
 DRIFT_URL_ENV = "DRIFTGATE_DRIFT_URL"
+INGEST_KEY_ENV = "DRIFTGATE_INGEST_KEY"
+ENGINE_API_KEY_ENV = "DRIFTGATE_ENGINE_API_KEY"
 
 _SHARED = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -51,6 +53,24 @@ class DriftUrlSetting(BaseSettings):
 
     #: The drift service's base URL; the gateway sends its events and feedback there.
     drift_url: str | None = Field(default=None, validation_alias=DRIFT_URL_ENV)
+
+
+class IngestKeySetting(BaseSettings):
+    model_config = _SHARED
+
+    #: The service credential of the loop's input: the drift service accepts request events
+    #: and feedback only with it, and the gateway presents it. Unset on the drift service:
+    #: its write routes answer 401 (nobody can feed the loop).
+    ingest_key: SecretStr | None = Field(default=None, validation_alias=INGEST_KEY_ENV)
+
+
+class EngineApiKeySetting(BaseSettings):
+    model_config = _SHARED
+
+    #: vLLM's API key (``VLLM_API_KEY``): the engine launcher starts vLLM with it, and the
+    #: gateway and the retrain gate present it. Without it whoever reaches vLLM can generate
+    #: and load LoRA adapters under any name. Unset: vLLM runs open (a trusted network only).
+    engine_api_key: SecretStr | None = Field(default=None, validation_alias=ENGINE_API_KEY_ENV)
 
 
 def env_names(settings: type[BaseSettings]) -> dict[str, str]:

@@ -15,7 +15,7 @@ class LoopObserver:
     def __init__(self, gateway_url: str, drift_url: str, admin_key: str, adapter: str) -> None:
         self.adapter = adapter
         self._gw = Client(gateway_url, admin_key, timeout_s=10.0)
-        self._drift = Client(drift_url, timeout_s=10.0)
+        self._drift = Client(drift_url, admin_key, timeout_s=10.0)
 
     def close(self) -> None:
         self._gw.close()

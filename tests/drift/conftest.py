@@ -19,6 +19,12 @@ from tests.real_parts import require
 
 _ids = itertools.count()
 
+#: One key as both the ingest and the admin key of the drift services these tests start
+#: (a deployment may do the same); tests/security checks each route against the other.
+DRIFT_KEY = "drift-test-key"
+#: What the tests' clients send.
+AUTH = {"Authorization": f"Bearer {DRIFT_KEY}"}
+
 
 def make_request(**overrides: Any) -> RequestEvent:
     """A plausible request event; every field can be overridden."""
@@ -50,6 +56,8 @@ def settings(tmp_path: Path) -> DriftSettings:
     return DriftSettings(
         state_url=f"sqlite:///{tmp_path / 'state.db'}",
         trigger_mode="off",
+        ingest_key=DRIFT_KEY,
+        admin_key=DRIFT_KEY,
         reference_size=100,
         window_size=100,
         test_every=50,

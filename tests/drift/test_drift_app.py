@@ -17,6 +17,7 @@ from drift.app import create_app
 from drift.settings import DriftSettings
 from drift.store import DriftStore
 from driftgate.core.events import EventBatch, RequestEvent
+from tests.drift.conftest import AUTH
 
 HERE = Path(__file__).parent
 
@@ -44,7 +45,7 @@ def stored(settings: DriftSettings) -> dict[str, int]:
 
 @pytest.fixture
 def client(settings: DriftSettings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
@@ -102,12 +103,14 @@ def test_oversized_batches_are_refused(
     settings: DriftSettings, request_factory: Callable[..., RequestEvent]
 ) -> None:
     settings = settings.model_copy(update={"max_body_bytes": 4096})
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         big = [json.loads(request_factory().model_dump_json()) for _ in range(40)]
         r = c.post("/v1/events", json={"events": big})
         assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
         assert metric(c, "driftgate_drift_events_rejected_total", reason="too_large") == 1
-    with TestClient(create_app(settings.model_copy(update={"max_body_bytes": 10**7}))) as c:
+    with TestClient(
+        create_app(settings.model_copy(update={"max_body_bytes": 10**7})), headers=AUTH
+    ) as c:
         one = json.loads(request_factory().model_dump_json())
         many = [dict(one, event_id=f"e{i:08d}") for i in range(1001)]
         r = c.post("/v1/events", json={"events": many})
@@ -170,7 +173,7 @@ def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
     out = tmp_path / "calls.jsonl"
     # latency does not retrain by default (see the next test); opted in here
     settings = with_fake_retrain(settings, out, monkeypatch, trigger_signals=["latency_ms"])
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         assert post_batch(c, shifted_traffic(request_factory, 400, 100, 1)).status_code == 202
         status = c.get("/v1/drift/status").json()
         assert status["versions"][0]["drifted"] == []
@@ -202,7 +205,7 @@ def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
             time.sleep(0.05)
     assert json.loads(out.read_text().splitlines()[0])[:3] == ["run", "--adapter", "support"]
     # restart: references and the drifted state come back from the store
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         status = c.get("/v1/drift/status").json()
         version = status["versions"][0]
         assert version["drifted"] == ["latency_ms"]
@@ -231,7 +234,7 @@ def test_latency_drift_alerts_but_does_not_retrain_by_default(
     """A slower engine is confirmed drift (metrics, status) but no new adapter can fix it."""
     out = tmp_path / "calls.jsonl"
     settings = with_fake_retrain(settings, out, monkeypatch)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         post_batch(c, shifted_traffic(request_factory, 400, 100, 1))
         post_batch(c, shifted_traffic(request_factory, 300, 160, 2))
         status = c.get("/v1/drift/status").json()
@@ -245,9 +248,9 @@ def test_latency_drift_alerts_but_does_not_retrain_by_default(
 def test_restart_rebuilds_detectors_before_the_reference_is_full(
     settings: DriftSettings, request_factory: Callable[..., RequestEvent]
 ) -> None:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         post_batch(c, shifted_traffic(request_factory, 60, 100, 3))
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         post_batch(c, shifted_traffic(request_factory, 40, 100, 4))
         lat = c.get("/v1/drift/status").json()["versions"][0]["signals"]["latency_ms"]
         assert lat["phase"] == "monitoring" and lat["reference_size"] == 100
@@ -259,7 +262,7 @@ def test_text_privacy_per_adapter(
     settings = settings.model_copy(
         update={"text_policy": "drop", "text_policy_by_adapter": {"support": "keep"}}
     )
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         post_batch(c, [request_factory(prompt_text="keep me"), request_factory(adapter="hr")])
     s = DriftStore.from_url(settings.state_url)
     from sqlalchemy import select

@@ -16,6 +16,7 @@ import pytest
 
 from drift.store import DriftStore
 from driftgate.core.events import EventBatch, RequestEvent
+from tests.drift.conftest import AUTH, DRIFT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,8 @@ def start_service(state_url: str, log: Path) -> tuple[subprocess.Popen[bytes], s
         os.environ,
         DRIFTGATE_STATE_URL=state_url,
         DRIFTGATE_DRIFT_TRIGGER_MODE="off",
+        DRIFTGATE_INGEST_KEY=DRIFT_KEY,
+        DRIFTGATE_ADMIN_KEY=DRIFT_KEY,
         PYTHONPATH=str(ROOT),
     )
     out = log.open("wb")
@@ -77,7 +80,7 @@ def test_acknowledged_feedback_survives_kill_9(
         for i in range(40)
     ]
     acked: list[str] = []
-    with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
+    with httpx.Client(base_url=base, timeout=10, trust_env=False, headers=AUTH) as client:
         r = client.post(
             "/v1/events",
             content=EventBatch(events=requests[:20]).model_dump_json(),
@@ -101,7 +104,7 @@ def test_acknowledged_feedback_survives_kill_9(
     # restarted, the service serves the same data and joins the late requests
     proc, base = start_service(url, tmp_path / "second.log")
     procs.append(proc)
-    with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
+    with httpx.Client(base_url=base, timeout=10, trust_env=False, headers=AUTH) as client:
         r = client.post(
             "/v1/events",
             content=EventBatch(events=requests[20:]).model_dump_json(),

@@ -67,10 +67,13 @@ def test_service_embeds_prompts_off_the_ingest_path(tmp_path: object) -> None:
     from drift.app import create_app
     from drift.settings import DriftSettings
     from driftgate.core.events import EventBatch, RequestEvent
+    from tests.drift.conftest import AUTH, DRIFT_KEY
 
     settings = DriftSettings(
         state_url=f"sqlite:///{tmp_path}/s.db",
         trigger_mode="off",
+        ingest_key=DRIFT_KEY,
+        admin_key=DRIFT_KEY,
         embeddings=True,
         reference_size=20,
         window_size=20,
@@ -86,7 +89,7 @@ def test_service_embeds_prompts_off_the_ingest_path(tmp_path: object) -> None:
         )
         for i in range(40)
     ]
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         r = c.post("/v1/events", content=EventBatch(events=events).model_dump_json())
         assert r.json()["accepted"] == 40  # answered before any embedding is computed
         distance = None

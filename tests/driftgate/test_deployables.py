@@ -43,6 +43,8 @@ def test_the_drift_app_alone_carries_no_other_service(tmp_path: Path) -> None:
     with TestClient(create_app(DriftSettings(state_url=url, trigger_mode="off"))) as client:
         assert "driftgate_retrain_runs_total" not in client.get("/metrics").text
         assert client.get("/v1/rollouts").status_code == 404
+        # the drift app's own routes are there (and closed without their keys)
+        assert client.get("/v1/drift/status").status_code == 401
 
 
 def test_gateway_deployable_is_the_gateway_app(tmp_path: Path) -> None:

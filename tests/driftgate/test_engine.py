@@ -188,6 +188,7 @@ def test_real_engine_serves_a_completion(engine: EngineProcess) -> None:
             "max_tokens": 16,
             "temperature": 0,
         },
+        headers=engine.headers,
         timeout=120,
     )
     assert resp.status_code == 200, resp.text

@@ -15,14 +15,16 @@ import yaml
 from driftgate.core.settings import (
     ADMIN_KEY_ENV,
     DRIFT_URL_ENV,
+    ENGINE_API_KEY_ENV,
     GATEWAY_URL_ENV,
     HOME_ENV,
+    INGEST_KEY_ENV,
     STATE_URL_ENV,
     env_names,
 )
 from driftgate.deployables.inventory import SETTINGS, settings_table, variables
 from driftgate.settings import EngineSettings, StackSettings
-from driftgate.stack import service_env, stack_urls
+from driftgate.stack import StackKeys, service_env, stack_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = {
@@ -50,14 +52,16 @@ def test_the_docs_list_every_setting() -> None:
 
 def test_the_stack_sets_only_what_each_deployable_reads(tmp_path: Path) -> None:
     settings = StackSettings(home=tmp_path)
-    envs = service_env(settings, EngineSettings(), stack_urls(settings, EngineSettings()), "k")
+    keys = StackKeys("admin", "ingest", "engine")
+    envs = service_env(settings, EngineSettings(), stack_urls(settings, EngineSettings()), keys)
     ours = {name: {k for k in env if k.startswith("DRIFTGATE_")} for name, env in envs.items()}
     assert ours["gateway"] - set(variables("gateway")) == set()
     # The retrain job is the drift service's child process: it inherits that environment.
     readers = set(variables("drift_service")) | set(variables("retrain_job"))
     assert ours["drift"] - readers == set()
-    assert {STATE_URL_ENV, ADMIN_KEY_ENV, DRIFT_URL_ENV} <= ours["gateway"]
-    assert {STATE_URL_ENV, ADMIN_KEY_ENV, GATEWAY_URL_ENV} <= ours["drift"]
+    assert {STATE_URL_ENV, ADMIN_KEY_ENV, DRIFT_URL_ENV, INGEST_KEY_ENV} <= ours["gateway"]
+    assert {STATE_URL_ENV, ADMIN_KEY_ENV, GATEWAY_URL_ENV, INGEST_KEY_ENV} <= ours["drift"]
+    assert ENGINE_API_KEY_ENV in ours["gateway"] & set(variables("retrain_job"))
     assert {"DRIFTGATE_RETRAIN_ENGINE_URL", "DRIFTGATE_RETRAIN_BASE_MODEL_DIR"} <= ours["drift"]
 
 

@@ -25,6 +25,7 @@ from driftgate.stack import (
     ServiceSpec,
     Stack,
     StackError,
+    StackKeys,
     create_tenant,
     service_env,
     stack_services,
@@ -109,7 +110,7 @@ def test_env_mapping_wires_gateway_to_engine_and_drift(tmp_path):
 
 def test_env_mapping_is_the_one_place(tmp_path):
     urls = stack_urls(_settings(tmp_path), EngineSettings())
-    envs = service_env(_settings(tmp_path), EngineSettings(), urls, "a")
+    envs = service_env(_settings(tmp_path), EngineSettings(), urls, StackKeys("a", "i", "e"))
     assert set(envs) == {"drift", "gateway"}
     assert all(k.startswith(("DRIFTGATE_", "PYTHON")) for e in envs.values() for k in e)
 
@@ -118,6 +119,28 @@ def test_admin_key_generated_when_not_given(tmp_path):
     a = stack_services(_settings(tmp_path), EngineSettings(), base_env={}).admin_key
     b = stack_services(_settings(tmp_path), EngineSettings(), base_env={}).admin_key
     assert len(a) >= 32 and a != b
+
+
+def test_every_service_credential_reaches_its_peers_by_environment_only(tmp_path):
+    """The stack generates the ingest and engine keys; vLLM gets its key as VLLM_API_KEY,
+    the gateway both keys, the drift service (and the retrain job it starts) both; no key
+    is ever on a command line, where ``ps`` shows it to every local user."""
+    settings = _settings(tmp_path, ingest_key="", engine_api_key="")
+    config = stack_services(settings, EngineSettings(), base_env={"VLLM_API_KEY": "stale"})
+    keys = config.keys
+    assert len(keys.ingest) >= 32 and len(keys.engine) >= 32
+    assert len({keys.admin, keys.ingest, keys.engine}) == 3
+    env = {s.name: s.env or {} for s in config.services}
+    assert env["engine"]["VLLM_API_KEY"] == keys.engine  # not the inherited one
+    for name in ("gateway", "drift"):
+        assert env[name]["DRIFTGATE_INGEST_KEY"] == keys.ingest
+        assert env[name]["DRIFTGATE_ENGINE_API_KEY"] == keys.engine
+    for spec in config.services:
+        assert not {keys.admin, keys.ingest, keys.engine} & set(" ".join(spec.argv).split())
+    external = _settings(tmp_path, start_engine=False, upstreams=["http://a:1"],
+                         engine_api_key="")  # fmt: skip
+    # engines the stack did not start keep the key they were given: none here
+    assert stack_services(external, EngineSettings(), base_env={}).keys.engine == ""
 
 
 def test_external_upstreams_instead_of_an_engine(tmp_path):

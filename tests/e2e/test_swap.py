@@ -66,9 +66,16 @@ class SwapStack:
     engine_url: str
     admin_key: str
     key: str
+    engine_headers: dict[str, str]
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
 
 
-def swap_services(engine_url: str, home: Path) -> tuple[Stack, SwapStack]:
+def swap_services(
+    engine_url: str, engine_headers: dict[str, str], home: Path
+) -> tuple[Stack, SwapStack]:
     """Drift (with the rollout controller) and gateway (with heartbeats) on free ports."""
     settings = StackSettings(
         home=home,
@@ -103,12 +110,14 @@ def swap_services(engine_url: str, home: Path) -> tuple[Stack, SwapStack]:
         stack.stop()
         raise
     urls = config.urls
-    return stack, SwapStack(urls.gateway, urls.drift, engine_url, config.admin_key, key)
+    return stack, SwapStack(
+        urls.gateway, urls.drift, engine_url, config.admin_key, key, engine_headers
+    )
 
 
 @pytest.fixture
 def swap_stack(engine: EngineProcess, tmp_path: Path) -> Iterator[SwapStack]:
-    stack, live = swap_services(engine.base_url, tmp_path / "home")
+    stack, live = swap_services(engine.base_url, engine.headers, tmp_path / "home")
     try:
         yield live
     finally:
@@ -195,7 +204,9 @@ def test_swap_under_load_drops_nothing_and_routes_exactly(
     after = report["after_route"]
     assert after["requests"] > 0 and after["on_old"] == 0, after
     assert report["transitions"][-1]["reason"].startswith("drained: "), report["transitions"][-1]
-    models = httpx.get(f"{s.engine_url}/v1/models", timeout=10).json()["data"]
+    models = httpx.get(f"{s.engine_url}/v1/models", headers=s.engine_headers, timeout=10).json()[
+        "data"
+    ]
     loaded = {m["id"] for m in models}
     assert "swap--v2" in loaded and "swap--v1" not in loaded
     # A corrupt adapter (valid config, garbage weights) is refused by the real engine at
@@ -213,7 +224,9 @@ def test_swap_under_load_drops_nothing_and_routes_exactly(
         assert r.status_code == 201, r.text
     reason = _wait_failed(s, int(r.json()["id"]))
     assert "refused" in reason, reason
-    models = httpx.get(f"{s.engine_url}/v1/models", timeout=10).json()["data"]
+    models = httpx.get(f"{s.engine_url}/v1/models", headers=s.engine_headers, timeout=10).json()[
+        "data"
+    ]
     assert "swap--v3" not in {m["id"] for m in models}
     chat = httpx.post(
         f"{s.gateway_url}/v1/chat/completions",
@@ -227,7 +240,9 @@ def test_swap_under_load_drops_nothing_and_routes_exactly(
 def _wait_failed(s: SwapStack, rid: int) -> str:
     deadline = time.monotonic() + 60
     while True:
-        info = httpx.get(f"{s.drift_url}/v1/rollouts/{rid}", timeout=10).json()
+        info = httpx.get(
+            f"{s.drift_url}/v1/rollouts/{rid}", headers=s.admin_headers, timeout=10
+        ).json()
         if info["state"] == "failed":
             return str(info["reason"])
         assert info["state"] in ("candidate", "loading"), info

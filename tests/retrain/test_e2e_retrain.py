@@ -134,7 +134,8 @@ def retrained(
 
 
 def _rollouts(live: LiveStack, adapter: str) -> list[dict[str, Any]]:
-    r = httpx.get(f"{live.drift_url}/v1/rollouts", params={"adapter": adapter}, timeout=30)
+    with live.drift_admin() as drift:
+        r = drift.get("/v1/rollouts", params={"adapter": adapter})
     assert r.status_code == 200, r.text
     data: list[dict[str, Any]] = r.json()["data"]
     return data
@@ -168,7 +169,8 @@ def test_retrain_from_live_traffic_promotes_better_and_hands_it_off(
         for p in ("Tell me about Paris.", "What is 7 times 8?")
     ]
     name = f"greeter--v{version}"
-    with VllmEngine(live.engine_url, max_tokens=12) as eng:
+    key = live.engine_headers["Authorization"].removeprefix("Bearer ")
+    with VllmEngine(live.engine_url, max_tokens=12, api_key=key) as eng:
         eng.load_lora(name, path)
         try:
             trained = eng.generate(name, held)

@@ -44,6 +44,8 @@ from tests.gateway.fake_vllm import FakeVLLM
 from tests.gateway.held_stream import hold_last_chunk
 
 ADMIN_KEY = "rollout-admin-key"
+#: The gateway presents it to the drift service with events and feedback.
+INGEST_KEY = "rollout-ingest-key"
 BASE = "SmolLM2-135M-Instruct"
 S = RolloutState
 #: How many of a loop's configured intervals a wait may take before the test fails.
@@ -148,7 +150,9 @@ class Env:
         return out
 
     async def rollout(self, rollout_id: int) -> dict[str, Any]:
-        r = await self.client.get(f"{self.drift_url}/v1/rollouts/{rollout_id}")
+        r = await self.client.get(
+            f"{self.drift_url}/v1/rollouts/{rollout_id}", headers=self.admin_headers
+        )
         assert r.status_code == 200, r.text
         out: dict[str, Any] = r.json()
         return out
@@ -189,7 +193,11 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Any]:
         gw_socks = [bound() for _ in range(gateways)]
         drift_sock, drift_url = bound()
         drift_app = with_rollouts(
-            create_drift_app(DriftSettings(state_url=state_url, trigger_mode="off")),
+            create_drift_app(
+                DriftSettings(
+                    state_url=state_url, trigger_mode="off", ingest_key=SecretStr(INGEST_KEY)
+                )
+            ),
             rollout_settings(state_url, gw_socks[0][1], **rollout),
         )
         client = httpx.AsyncClient(timeout=30)
@@ -203,6 +211,7 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Any]:
                 upstreams=[f.url for f in fakes],
                 base_model=BASE,
                 admin_key=SecretStr(ADMIN_KEY),
+                ingest_key=SecretStr(INGEST_KEY),
                 state_url=state_url,
                 drift_url=drift_url,
                 health_interval_s=0.2,
@@ -476,7 +485,9 @@ async def test_manual_approval_and_the_admin_api(make_env: Any) -> None:
     assert r.status_code == 200 and r.json()["command"] == "rollback"
     r2 = await tick_until(c, created["id"], S.UNLOADED)
     assert r2.outcome == "rolled_back" and r2.reason
-    listed = (await env.client.get(url + "?adapter=support")).json()["data"]
+    assert (await env.client.get(url + "?adapter=support")).status_code == 401  # reads too
+    listed = (await env.client.get(url + "?adapter=support", headers=env.admin_headers)).json()
+    listed = listed["data"]
     assert [x["state"] for x in listed] == ["unloaded"]
     assert await env.routes() == {"support": {"1": 1.0}}
     await close(c)

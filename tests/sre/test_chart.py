@@ -342,3 +342,59 @@ def test_monitoring_can_be_turned_off() -> None:
     kinds = {d["kind"] for d in docs}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
     assert not [d for d in docs if "-dashboard-" in d["metadata"]["name"]]
+
+
+def _key_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """env name -> (Secret, key) of each env entry taken from a Secret."""
+    out = {}
+    for e in container.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            out[e["name"]] = (ref["name"], ref["key"])
+    return out
+
+
+def test_service_credentials_come_from_one_secret(
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
+    """vLLM runs with an API key that the gateway and the retrain job present; the drift
+    service takes events and feedback only with the ingest key the gateway presents. The
+    keys come from a Secret (random, created by the chart) and never appear in args."""
+    _, text, docs = rendered
+    secret = find(docs, "Secret", "-service-keys")
+    name = secret["metadata"]["name"]
+    assert set(secret["data"]) == {"ingest-key", "engine-api-key"}
+    assert all(len(v) >= 40 for v in secret["data"].values())  # base64 of 40 random chars
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    def container(kind: str, suffix: str) -> dict[str, Any]:
+        c: dict[str, Any] = find(docs, kind, suffix)["spec"]["template"]["spec"]["containers"][0]
+        return c
+
+    engine = _key_refs(container("StatefulSet", "-vllm"))
+    gateway = _key_refs(container("Deployment", "-gateway"))
+    drift = _key_refs(container("Deployment", "-drift"))
+    job = yaml.safe_load(find(docs, "ConfigMap", "-retrain-job")["data"]["job.yaml"])
+    retrain = _key_refs(job["spec"]["template"]["spec"]["containers"][0])
+    assert engine["VLLM_API_KEY"] == (name, "engine-api-key")
+    assert (
+        gateway["DRIFTGATE_ENGINE_API_KEY"]
+        == retrain["DRIFTGATE_ENGINE_API_KEY"]
+        == (
+            name,
+            "engine-api-key",
+        )
+    )
+    assert gateway["DRIFTGATE_INGEST_KEY"] == drift["DRIFTGATE_INGEST_KEY"] == (name, "ingest-key")
+    assert "DRIFTGATE_ENGINE_API_KEY" not in drift  # the drift service never calls vLLM
+    for value in secret["data"].values():
+        assert value not in text.replace(f": {value}", "")  # only in the Secret itself
+
+
+def test_an_existing_service_keys_secret_replaces_the_generated_one() -> None:
+    docs = manifests({"serviceKeys": {"existingSecret": "prod-keys"}})
+    assert not [
+        d for d in docs if d["kind"] == "Secret" and "service-keys" in d["metadata"]["name"]
+    ]
+    gw = find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert _key_refs(gw)["DRIFTGATE_INGEST_KEY"] == ("prod-keys", "ingest-key")

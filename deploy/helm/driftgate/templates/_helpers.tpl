@@ -60,6 +60,24 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: {{ .Values.state.secretKey }}
 {{- end -}}
 
+{{/* Name of the Secret holding the service credentials (ingest key, vLLM's API key). */}}
+{{- define "driftgate.serviceKeysSecretName" -}}
+{{- if .Values.serviceKeys.existingSecret -}}
+{{- .Values.serviceKeys.existingSecret -}}
+{{- else -}}
+{{- printf "%s-service-keys" (include "driftgate.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One env entry from the service-keys Secret: (dict "root" $ "env" NAME "key" KEY). */}}
+{{- define "driftgate.serviceKeyEnv" -}}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "driftgate.serviceKeysSecretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
 {{- define "driftgate.adaptersClaim" -}}
 {{- if .Values.adapters.existingClaim -}}
 {{- .Values.adapters.existingClaim -}}
