@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +45,10 @@ _SQLITE_INSERT_REQUESTS = (
 
 @dataclass(frozen=True, slots=True)
 class LabeledExample:
-    """One logged request with the feedback given on it (for the retrain job)."""
+    """One logged request with the feedback its own tenant gave on it (for the retrain job)."""
 
     request_id: str
+    tenant: str
     adapter: str
     version: int | None
     ts: float
@@ -353,16 +354,27 @@ class DriftStore:
             }
 
     def requests_with_feedback(
-        self, adapter: str, since: float | None = None, limit: int | None = None
+        self,
+        adapter: str,
+        since: float | None = None,
+        limit: int | None = None,
+        *,
+        tenants: Collection[str] | None = None,
     ) -> list[LabeledExample]:
         """Requests of ``adapter`` (any version) joined with their feedback, oldest first.
 
-        ``since`` filters on the request time (Unix seconds). Requests with
-        several feedback events appear once per feedback.
+        Feedback joins a request on its request id *and* tenant: one tenant's feedback
+        never labels another tenant's request, even under the same id. ``tenants``: only
+        these tenants' requests (the retrain job passes those opted in; ``[]`` returns
+        nothing; ``None``, every tenant). ``since`` filters on the request time (Unix
+        seconds). Requests with several feedback events appear once per feedback.
         """
+        if tenants is not None and not tenants:
+            return []
         stmt = (
             select(
                 requests.c.request_id,
+                requests.c.tenant,
                 requests.c.adapter,
                 requests.c.version,
                 requests.c.ts,
@@ -374,10 +386,16 @@ class DriftStore:
                 feedback.c.negative,
                 feedback.c.ts.label("feedback_ts"),
             )
-            .join(feedback, feedback.c.request_id == requests.c.request_id)
+            .join(
+                feedback,
+                (feedback.c.request_id == requests.c.request_id)
+                & (feedback.c.tenant == requests.c.tenant),
+            )
             .where(requests.c.adapter == adapter)
             .order_by(requests.c.id, feedback.c.id)
         )
+        if tenants is not None:
+            stmt = stmt.where(requests.c.tenant.in_(sorted(set(tenants))))
         if since is not None:
             stmt = stmt.where(requests.c.ts >= since)
         if limit is not None:
@@ -386,6 +404,7 @@ class DriftStore:
             return [
                 LabeledExample(
                     request_id=r.request_id,
+                    tenant=r.tenant,
                     adapter=r.adapter,
                     version=None if r.version == BASE_VERSION else r.version,
                     ts=r.ts,

@@ -54,6 +54,14 @@ class VersionIn(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class TrainingTenantsIn(BaseModel):
+    """Who may train an adapter: the whole list, replaced (``[]`` opts everyone out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenants: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(max_length=1000)
+
+
 class RouteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +121,25 @@ async def add_key(name: str, gw: Admin) -> Response:
 async def list_versions(gw: Admin, adapter: str | None = None) -> dict[str, Any]:
     versions = await asyncio.to_thread(gw.store.list_versions, adapter)
     return {"data": [v.as_dict() for v in versions]}
+
+
+@router.get("/adapters/{adapter}")
+async def get_adapter(adapter: str, gw: Admin) -> dict[str, Any]:
+    """The adapter, the tenants whose traffic may train it, and its versions."""
+    _check_adapter(adapter)
+    info = await asyncio.to_thread(gw.store.get_adapter, adapter)
+    versions = await asyncio.to_thread(gw.store.list_versions, adapter)
+    return {**info.as_dict(), "versions": [v.as_dict() for v in versions]}
+
+
+@router.put("/adapters/{adapter}/training-tenants")
+async def set_training_tenants(adapter: str, body: TrainingTenantsIn, gw: Admin) -> dict[str, Any]:
+    """Opt tenants in to train ``adapter`` with their traffic (issue 15): the list replaces
+    the previous one; the retrain job reads it at the start of each run."""
+    _check_adapter(adapter)
+    info = await asyncio.to_thread(gw.store.set_training_tenants, adapter, body.tenants)
+    log.info("training tenants of %s set to %s", adapter, list(info.training_tenants))
+    return info.as_dict()
 
 
 @router.post("/adapters/{adapter}/versions", status_code=201)

@@ -63,6 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             "reason": m.reason,
             "dataset": m.dataset.get("hash"),
             "train": m.dataset.get("train"),
+            "tenants": m.dataset.get("tenants"),
         }
         for m in Registry(s.registry_dir).entries(args.adapter)
     ]
@@ -104,8 +105,15 @@ def cmd_golden(args: argparse.Namespace) -> int:
     from retrain.settings import RetrainSettings
 
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+    # Provenance fields are read so that a set exported from traffic is refused.
     examples = [
-        ChatExample(prompt=r["prompt"], completion=r["completion"], system=r.get("system"))
+        ChatExample(
+            prompt=r["prompt"],
+            completion=r["completion"],
+            system=r.get("system"),
+            tenant=r.get("tenant"),
+            request_id=r.get("request_id"),
+        )
         for r in rows
     ]
     digest = register_golden(

@@ -4,6 +4,9 @@
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
 "system"?}`` object per line. Registered once by the owner and frozen: it is never trained
 on (curation drops prompts that duplicate it) and is replaced only on explicit request.
+It is the gate's evidence independent of traffic: nothing here reads the drift store,
+and nothing that reads traffic or feedback writes this file (``register_golden`` is called
+by the owner's CLI, ``python -m retrain golden``, and the demo's set-up only).
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ class AdapterTask(BaseModel):
     #: The system prompt the adapter's clients send (the logged prompt lacks it).
     system_prompt: str | None = None
 
-    def policy(self) -> GatePolicy:
+    def policy(self, *, require_golden: bool = True) -> GatePolicy:
         return GatePolicy(
-            margin=self.margin, golden_floor=self.golden_floor, golden_max_drop=self.golden_max_drop
+            margin=self.margin,
+            golden_floor=self.golden_floor,
+            golden_max_drop=self.golden_max_drop,
+            require_golden=require_golden,
         )
 
 
@@ -82,12 +88,29 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
     return out
 
 
+def golden_digest(registry: Registry, adapter: str) -> str | None:
+    """The registered golden set's content hash (as :func:`register_golden` returned it),
+    or ``None`` without one: what a version's metadata records as its golden evidence."""
+    f = registry.adapter_dir(adapter) / GOLDEN_FILE
+    if not f.is_file():
+        return None
+    return "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest()
+
+
 def register_golden(
     registry: Registry, adapter: str, examples: Sequence[ChatExample], *, replace: bool = False
 ) -> str:
-    """Store the golden set; refuses to change a registered one unless ``replace``."""
+    """Store the golden set; refuses to change a registered one unless ``replace``, and
+    refuses examples curated from traffic (they carry a tenant or request id): the golden
+    set must be evidence that feedback cannot write."""
     if not examples:
         raise InvalidRequest("a golden set needs at least one example")
+    if any(e.tenant is not None or e.request_id is not None for e in examples):
+        raise InvalidRequest(
+            "golden examples must not come from traffic or feedback (an example carries a "
+            "tenant or request id)",
+            code="golden_from_traffic",
+        )
     d = registry.adapter_dir(adapter)
     f = d / GOLDEN_FILE
     if f.exists() and not replace:

@@ -3,6 +3,7 @@
 Pure and deterministic (no I/O): the job reads records from the drift store and passes them
 here. Rules, in order:
 
+0. Only the traffic of tenants opted in to train the adapter is used (``tenants``).
 1. Only chat requests that succeeded, single-turn, are usable.
 2. The latest feedback decides the target: a correction replaces the completion; a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
@@ -11,8 +12,11 @@ here. Rules, in order:
 3. Length and format filters (a truncated completion is never a target).
 4. Prompts that duplicate a golden-set prompt (exactly or nearly) are dropped: the golden
    set is never trained on. Then exact and near duplicates are removed, the newest kept.
-5. Weights favour the drifted window; older traffic decays with a half-life.
-6. A deterministic split by a hash of the prompt; too little data raises
+5. No tenant supplies more than ``max_tenant_share`` of the examples kept when two or
+   more tenants are opted in (:mod:`retrain.tenant_share`; a tenant over it loses its
+   oldest examples). Every example keeps its tenant and request id.
+6. Weights favour the drifted window; older traffic decays with a half-life.
+7. A deterministic split by a hash of the prompt; too little data raises
    :class:`~retrain.errors.InsufficientData` with the counts.
 """
 
@@ -22,7 +26,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,16 +34,19 @@ from driftgate.core.events import FeedbackEvent, RequestEvent
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
+from retrain.tenant_share import cap_by_tenant
 
 
 @dataclass(frozen=True, slots=True)
 class TrafficRecord:
-    """One logged request with the feedback given on it."""
+    """One logged request with the feedback its own tenant gave on it."""
 
     request_id: str
     ts: float
     prompt_text: str | None
     completion_text: str | None
+    #: The tenant that made the request (and gave the feedback): its provenance.
+    tenant: str
     endpoint: str = "chat"
     status_code: int = 200
     finish_reason: str | None = None
@@ -54,10 +61,15 @@ class TrafficRecord:
             ts=request.ts,
             prompt_text=request.prompt_text,
             completion_text=request.completion_text,
+            tenant=request.tenant,
             endpoint=request.endpoint,
             status_code=request.status_code,
             finish_reason=request.finish_reason,
-            feedback=tuple(f for f in feedback if f.request_id == request.request_id),
+            feedback=tuple(
+                f
+                for f in feedback
+                if f.request_id == request.request_id and f.tenant == request.tenant
+            ),
         )
 
 
@@ -83,6 +95,8 @@ class CurationConfig:
     min_weight: float = 0.25
     #: Keep at most this many (newest) examples after deduplication.
     max_examples: int | None = None
+    #: Most of the kept examples one tenant may supply, when two or more are opted in.
+    max_tenant_share: float = 0.5
     split_salt: str = "driftgate-split-v1"
     #: System prompt for logged prompts that carry none (the gateway logs the last user
     #: message only): set it to the one the adapter's clients send.
@@ -95,6 +109,8 @@ class CurationConfig:
             raise ValueError("min_train and min_validation must be >= 1")
         if self.half_life_s <= 0 or self.window_weight <= 0 or not 0 < self.min_weight <= 1:
             raise ValueError("weights: half_life_s, window_weight > 0 and min_weight in (0, 1]")
+        if not 0.0 < self.max_tenant_share <= 1.0:
+            raise ValueError("max_tenant_share must be in (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +122,19 @@ class CuratedDataset:
     dataset_hash: str
     drift_start: float | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    #: Whether the per-tenant share cap applied (two or more tenants opted in).
+    share_capped: bool = False
+    max_tenant_share: float = 1.0
 
     @property
     def size(self) -> int:
         return len(self.train) + len(self.validation)
+
+    @property
+    def tenants(self) -> dict[str, int]:
+        """Examples (train and validation) per tenant, most first."""
+        counts = Counter(e.tenant or "" for e in (*self.train, *self.validation))
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -118,6 +143,8 @@ class CuratedDataset:
             "validation": len(self.validation),
             "stats": dict(self.stats),
             "drift_start": self.drift_start,
+            "tenants": self.tenants,
+            "tenant_share": {"max": self.max_tenant_share, "capped": self.share_capped},
         }
 
 
@@ -206,14 +233,26 @@ def curate(
     *,
     golden: Sequence[ChatExample] = (),
     drift_start: float | None = None,
+    tenants: Collection[str] | None = None,
 ) -> CuratedDataset:
-    """Curate ``records``; raises :class:`InsufficientData` when too little is usable."""
+    """Curate ``records``; raises :class:`InsufficientData` when too little is usable.
+
+    ``tenants``: those opted in to train the adapter; the records of any other tenant are
+    excluded. ``None`` (offline tools that chose their records themselves) takes every
+    tenant in the records as opted in.
+    """
     cfg = config or CurationConfig()
     pattern = re.compile(cfg.target_pattern, re.DOTALL) if cfg.target_pattern else None
     stats: Counter[str] = Counter()
     candidates: list[_Candidate] = []
+    allowed = None if tenants is None else frozenset(tenants)
+    seen_tenants: set[str] = set()
     for rec in records:
         stats["total"] += 1
+        if allowed is not None and rec.tenant not in allowed:
+            stats["excluded_tenant_not_opted_in"] += 1
+            continue
+        seen_tenants.add(rec.tenant)
         target, key = _target(rec, cfg)
         if target is None:
             stats[key] += 1
@@ -256,6 +295,13 @@ def curate(
     if cfg.max_examples is not None and len(kept) > cfg.max_examples:
         stats["excluded_over_cap"] += len(kept) - cfg.max_examples
         kept = kept[: cfg.max_examples]
+    # Last, so the share holds on exactly what is trained. One opted-in tenant has nobody
+    # to share with: the owner chose it alone (docs/SECURITY.md).
+    capped = len(allowed if allowed is not None else seen_tenants) >= 2
+    if capped:
+        kept, dropped = cap_by_tenant(kept, lambda c: c.record.tenant, cfg.max_tenant_share)
+        if dropped:
+            stats["excluded_tenant_share"] += sum(dropped.values())
 
     anchor = (
         drift_start if drift_start is not None else max((c.record.ts for c in kept), default=0.0)
@@ -268,6 +314,8 @@ def curate(
             weight=_weight(
                 c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
             ),
+            tenant=c.record.tenant,
+            request_id=c.record.request_id,
         )
         for c in kept
     ]
@@ -280,9 +328,15 @@ def curate(
     stats["train"], stats["validation"] = len(train), len(validation)
     if len(train) < cfg.min_train or len(validation) < cfg.min_validation:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v)
+        hint = ""
+        if stats["excluded_tenant_share"]:
+            hint = (
+                f"; no tenant may supply more than {cfg.max_tenant_share:.0%} of the "
+                "examples while two or more are opted in"
+            )
         raise InsufficientData(
             f"too little usable data: {len(examples)} curated examples, need at least "
-            f"{cfg.min_train} to train and {cfg.min_validation} to validate ({detail})"
+            f"{cfg.min_train} to train and {cfg.min_validation} to validate ({detail}){hint}"
         )
     return CuratedDataset(
         train=train,
@@ -290,6 +344,8 @@ def curate(
         stats=dict(stats),
         dataset_hash=dataset_hash(train, validation),
         drift_start=drift_start,
+        share_capped=capped,
+        max_tenant_share=cfg.max_tenant_share if capped else 1.0,
     )
 
 

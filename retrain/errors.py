@@ -29,6 +29,20 @@ class InsufficientData(Conflict, RetrainError):
     code = "insufficient_data"
 
 
+class NoTrainingTenants(Conflict, RetrainError):
+    """No tenant is opted in to train the adapter: it trains on nothing from traffic."""
+
+    outcome = "insufficient_data"
+    code = "no_training_tenants"
+
+
+class GoldenSetRequired(Conflict, RetrainError):
+    """The adapter has no golden set and the opt-out is off: nothing may be promoted."""
+
+    outcome = "failed"
+    code = "golden_set_required"
+
+
 class BaseModelError(RetrainError):
     """The base model directory is missing, incomplete or corrupt."""
 

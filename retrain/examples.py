@@ -12,12 +12,18 @@ class ChatExample:
     Rendered with the base model's chat template, exactly as vLLM renders a chat request,
     so that what the adapter learns is what it will be asked. ``weight`` scales the
     example's loss (recency weighting); it never changes which tokens are trained.
+
+    ``tenant`` and ``request_id`` say where an example curated from traffic came from
+    (provenance: whose data trained a version); both are ``None`` for examples that are
+    not traffic (the golden set, hand-made training sets). Neither reaches the model.
     """
 
     prompt: str
     completion: str
     system: str | None = None
     weight: float = 1.0
+    tenant: str | None = None
+    request_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt:

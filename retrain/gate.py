@@ -2,15 +2,27 @@
 
 Pure: scores in, decision with reasons out. The candidate must beat the version now serving
 (the base model when none serves) on the held-out split by ``margin`` on the task metric and
-reach ``golden_floor`` on the golden set when the adapter has one. ROUGE-L is carried along
-for the report; it never decides.
+reach ``golden_floor`` on the golden set. ROUGE-L is carried along for the report; it never
+decides.
 
->>> cand = EvalReport(heldout=SplitScores(task=0.9, rouge_l=0.5, n=20))
->>> serving = EvalReport(heldout=SplitScores(task=0.6, rouge_l=0.7, n=20))
+The held-out split is curated from traffic and feedback, so whoever writes feedback also
+writes the exam. The golden set is the evidence nobody outside the adapter's owner can
+change (registered once in the registry, never from traffic or feedback): without one the
+gate refuses, unless the policy opts out (``require_golden=False``, which the retrain job
+logs at WARNING and records in the version's metadata).
+
+>>> golden = SplitScores(task=0.9, rouge_l=0.5, n=8)
+>>> cand = EvalReport(heldout=SplitScores(task=0.9, rouge_l=0.5, n=20), golden=golden)
+>>> serving = EvalReport(heldout=SplitScores(task=0.6, rouge_l=0.7, n=20), golden=golden)
 >>> decide(cand, serving, GatePolicy(margin=0.05)).promote
 True
 >>> decide(serving, cand, GatePolicy(margin=0.05)).promote
 False
+>>> no_golden = EvalReport(heldout=cand.heldout)
+>>> decide(no_golden, serving, GatePolicy(margin=0.05)).promote
+False
+>>> decide(no_golden, serving, GatePolicy(margin=0.05, require_golden=False)).promote
+True
 """
 
 from __future__ import annotations
@@ -41,12 +53,14 @@ class EvalReport:
 class GatePolicy:
     #: The candidate's held-out task score must exceed the serving one by at least this.
     margin: float = 0.02
-    #: Minimum golden-set task score (only checked when a golden set exists).
+    #: Minimum golden-set task score.
     golden_floor: float = 0.0
     #: If set, the candidate may score at most this much below serving on the golden set.
     golden_max_drop: float | None = None
     #: Fewer held-out examples than this cannot show anything: reject.
     min_heldout: int = 1
+    #: No golden set, no promotion (the held-out split alone comes from feedback).
+    require_golden: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.margin <= 1.0:
@@ -99,7 +113,16 @@ def decide(
         reasons.append(
             f"held-out task {c.task:.3f} does not beat serving {base:.3f} by margin {pol.margin}"
         )
-    if candidate.golden is not None:
+    if candidate.golden is None or candidate.golden.n == 0:
+        if pol.require_golden:
+            ok = False
+            reasons.append(
+                "no golden set: promotion needs evidence independent of feedback "
+                "(register one with `python -m retrain golden`)"
+            )
+        else:
+            reasons.append("no golden set: judged on the held-out split alone (opted out)")
+    else:
         g = candidate.golden
         if g.task + 1e-9 >= pol.golden_floor:
             reasons.append(f"golden task {g.task:.3f} >= floor {pol.golden_floor}")

@@ -1,24 +1,30 @@
 """One retrain run: curate -> train -> register -> evaluate -> gate -> hand off or reject.
 
 Every run is recorded in ``retrain_runs`` with its outcome, whatever happens. The I/O
-edges (data source, serving version lookup, generator, hand-off) are fields of
-:class:`JobContext`, so tests replace an edge without patching globals.
+edges (data source, opted-in tenants, serving version lookup, generator, hand-off) are
+fields of :class:`JobContext`, so tests replace an edge without patching globals.
+
+Before anything is read or trained, a run refuses (with the reason recorded) when no
+tenant is opted in to train the adapter, or when the adapter has no golden set and
+``allow_no_golden`` is off: promotion needs evidence that feedback cannot write.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from driftgate.core.adapters import is_valid_adapter_name, lora_name
-from retrain.adapter_task import load_golden, load_task
+from retrain.adapter_task import GOLDEN_FILE, golden_digest, load_golden, load_task
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import CuratedDataset, CurationConfig, TrafficRecord, curate
-from retrain.errors import RetrainError, UnknownAdapter
+from retrain.errors import GoldenSetRequired, NoTrainingTenants, RetrainError, UnknownAdapter
 from retrain.evaluate import Generator, evaluate_model
+from retrain.examples import ChatExample
 from retrain.gate import GateDecision, decide
 from retrain.metrics_task import build_metric
 from retrain.registry import Registry, VersionMetadata
@@ -46,8 +52,8 @@ class JobContext:
     settings: RetrainSettings
     registry: Registry
     runs: RunStore
-    #: adapter -> its logged traffic with feedback
-    source: Callable[[str], Iterable[TrafficRecord]]
+    #: (adapter, opted-in tenants) -> those tenants' logged traffic with their feedback
+    source: Callable[[str, Collection[str]], Iterable[TrafficRecord]]
     #: adapter -> (serving version or None, every version number the state store knows)
     serving: Callable[[str], tuple[int | None, list[int]]]
     #: whether the adapter exists anywhere (state store, registry, drift store)
@@ -56,6 +62,8 @@ class JobContext:
     hand_off: Callable[[Candidate], None]
     reject: Callable[[Candidate], None] = lambda _c: None
     drift_start: Callable[[str], float | None] = lambda _a: None
+    #: adapter -> the tenants opted in to train it (none: the run refuses)
+    tenants: Callable[[str], Collection[str]] = lambda _a: ()
     base: LoadedBase | None = None
     progress: ProgressFn | None = None
 
@@ -112,13 +120,19 @@ def usable_in_window(records: Iterable[TrafficRecord], since: float) -> int:
 
 
 def wait_for_drift_data(
-    ctx: JobContext, adapter: str, drift_start: float | None, *, poll_s: float = 10.0
+    ctx: JobContext,
+    adapter: str,
+    drift_start: float | None,
+    tenants: Collection[str],
+    *,
+    poll_s: float = 10.0,
 ) -> list[TrafficRecord]:
     """Drift is often confirmed within a few dozen requests, before users have labelled
     enough of the new traffic to learn from. Wait (up to ``data_wait_s``) until the
-    drifted window holds ``min_drift_examples`` usable examples, then read the traffic."""
+    drifted window holds ``min_drift_examples`` usable examples, then read the traffic
+    (of the opted-in ``tenants`` only)."""
     s = ctx.settings
-    records = list(ctx.source(adapter))
+    records = list(ctx.source(adapter, tenants))
     if drift_start is None or s.min_drift_examples <= 0:
         return records
     deadline = time.monotonic() + s.data_wait_s
@@ -136,31 +150,76 @@ def wait_for_drift_data(
             s.min_drift_examples,
         )
         time.sleep(poll_s)
-        records = list(ctx.source(adapter))
+        records = list(ctx.source(adapter, tenants))
     return records
+
+
+def opted_in_tenants(ctx: JobContext, adapter: str) -> tuple[str, ...]:
+    """The tenants whose traffic may train ``adapter``; refuses when there are none."""
+    tenants = tuple(sorted(set(ctx.tenants(adapter))))
+    if not tenants:
+        raise NoTrainingTenants(
+            f"no tenant is opted in to train {adapter!r}, so it trains on nothing from "
+            f"traffic: opt tenants in with PUT /admin/adapters/{adapter}/training-tenants"
+        )
+    return tenants
+
+
+def golden_evidence(ctx: JobContext, adapter: str, golden: Sequence[ChatExample]) -> dict[str, Any]:
+    """What the version's metadata records of the golden set; refuses without one unless
+    ``allow_no_golden`` (then logged at WARNING)."""
+    if golden:
+        return {
+            "examples": len(golden),
+            "hash": golden_digest(ctx.registry, adapter),
+            "source": str(ctx.registry.adapter_dir(adapter) / GOLDEN_FILE),
+        }
+    if not ctx.settings.allow_no_golden:
+        raise GoldenSetRequired(
+            f"{adapter!r} has no golden set, and the gate promotes nothing without one (its "
+            "held-out split comes from feedback): register one with `python -m retrain "
+            "golden`, or set DRIFTGATE_RETRAIN_ALLOW_NO_GOLDEN=true to opt out"
+        )
+    log.warning(
+        "%s has no golden set and DRIFTGATE_RETRAIN_ALLOW_NO_GOLDEN is on: a version may be "
+        "promoted on the held-out split alone, which feedback writes",
+        adapter,
+    )
+    return {"examples": 0, "allow_no_golden": True}
+
+
+def tenant_line(counts: Mapping[str, int]) -> str:
+    """``acme=40, globex=40``: the examples each tenant supplied (log and report)."""
+    return ", ".join(f"{t}={n}" for t, n in counts.items()) or "none"
 
 
 def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
     s = ctx.settings
+    tenants = opted_in_tenants(ctx, adapter)
     task = load_task(ctx.registry, adapter)
     metric = build_metric(task.metric)
     golden = load_golden(ctx.registry, adapter)
+    evidence = golden_evidence(ctx, adapter, golden)
     cur_cfg = CurationConfig(
         min_train=s.min_train,
         min_validation=s.min_validation,
         validation_fraction=s.validation_fraction,
         max_examples=s.max_examples,
+        max_tenant_share=s.max_tenant_share,
         label_is_target=task.label_is_target,
         target_pattern=task.target_pattern,
         default_system=task.system_prompt,
     )
     drift_start = ctx.drift_start(adapter)
-    records = wait_for_drift_data(ctx, adapter, drift_start)
-    data: CuratedDataset = curate(records, cur_cfg, golden=golden, drift_start=drift_start)
+    records = wait_for_drift_data(ctx, adapter, drift_start, tenants)
+    data: CuratedDataset = curate(
+        records, cur_cfg, golden=golden, drift_start=drift_start, tenants=tenants
+    )
     log.info(
-        "training on %d curated examples (%d held out for validation)",
+        "training on %d curated examples (%d held out for validation); by tenant: %s",
         len(data.train),
         len(data.validation),
+        tenant_line(data.tenants),
     )
     serving, known_versions = ctx.serving(adapter)
     init_dir = None
@@ -189,6 +248,8 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
             reason=reason,
             run_id=run_id,
             dataset=data.metadata(),
+            training_tenants=list(tenants),
+            golden=evidence,
             training=result.to_dict() | {"config": train_config(s).to_dict()},
         )
         meta = ctx.registry.commit(staging, meta, reserved=known_versions)
@@ -209,7 +270,7 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
             adapter, version, status="rejected", decision=[f"evaluation failed: {exc.message}"]
         )
         raise
-    decision = decide(cand, serv, task.policy())
+    decision = decide(cand, serv, task.policy(require_golden=not s.allow_no_golden))
     status = "accepted" if decision.promote else "rejected"
     samples = [
         {"prompt": e.prompt, "expected": e.completion, "answer": a}
@@ -241,6 +302,9 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
         dataset_hash=data.dataset_hash,
         details={
             "stats": data.stats,
+            "tenants": data.tenants,
+            "training_tenants": list(tenants),
+            "golden": evidence,
             "best_epoch": result.best_epoch,
             "stopped_early": result.stopped_early,
             "train_wall_s": result.wall_s,

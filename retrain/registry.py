@@ -48,6 +48,12 @@ class VersionMetadata(BaseModel):
     created_at: float = Field(default_factory=time.time)
     run_id: str | None = None
     dataset: dict[str, Any] = Field(default_factory=dict)
+    #: Tenants opted in to train the adapter when this version was trained (how many
+    #: examples each gave: ``dataset["tenants"]``).
+    training_tenants: list[str] = Field(default_factory=list)
+    #: The gate's independent evidence: ``{"examples", "hash", "source"}`` of the golden
+    #: set, or ``{"examples": 0, "allow_no_golden": true}`` when promoted without one.
+    golden: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     decision: list[str] = Field(default_factory=list)

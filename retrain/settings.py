@@ -50,6 +50,13 @@ class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
     min_validation: int = Field(default=4, ge=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     max_examples: int | None = Field(default=1000, ge=1)
+    #: Most of a training set one tenant may supply, when two or more tenants are opted
+    #: in to train the adapter (with one, the owner chose that tenant alone).
+    max_tenant_share: float = Field(default=0.5, gt=0, le=1)
+    #: Promote without a golden set (evidence independent of traffic and feedback). Off:
+    #: an adapter without one is not trained. On: logged at WARNING and recorded in the
+    #: version's metadata; use it only with ``approval=manual`` or a trusted feedback source.
+    allow_no_golden: bool = False
     #: What a passing candidate does: start its rollout at once, or wait for approval.
     approval: Literal["auto", "manual"] = "auto"
     canary_weight: float = Field(default=0.1, gt=0, lt=1)

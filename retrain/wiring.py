@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection
-from typing import Any
 
 from driftgate.core.credentials import secret_value
 from driftgate.core.events import FeedbackEvent
@@ -26,26 +25,31 @@ log = logging.getLogger(__name__)
 DRIFT_LOOKBACK_S = 24 * 3600.0
 
 
-def read_traffic(state_url: str, adapter: str) -> list[TrafficRecord]:
-    """Requests of ``adapter`` with their feedback, from the drift service's store."""
-    from drift.store import DriftStore
+def read_traffic(
+    state_url: str, adapter: str, tenants: Collection[str] | None = None
+) -> list[TrafficRecord]:
+    """Requests of ``adapter`` with the feedback their own tenant gave, from the drift
+    service's store; only the requests of ``tenants`` (``None``: every tenant's)."""
+    from drift.store import DriftStore, LabeledExample
 
     store = DriftStore.from_url(state_url)
     try:
         store.create_all()
-        rows = store.requests_with_feedback(adapter)
+        rows = store.requests_with_feedback(adapter, tenants=tenants)
     finally:
         store.close()
-    grouped: dict[str, list[Any]] = defaultdict(list)
+    # By (tenant, request id): a request id is the gateway's, but two tenants' rows under
+    # one id must never merge into one example.
+    grouped: dict[tuple[str, str], list[LabeledExample]] = defaultdict(list)
     for r in rows:
-        grouped[r.request_id].append(r)
+        grouped[(r.tenant, r.request_id)].append(r)
     out = []
-    for rid, items in grouped.items():
+    for (tenant, rid), items in grouped.items():
         first = items[0]
         fbs = tuple(
             FeedbackEvent(
                 request_id=rid,
-                tenant="unknown",
+                tenant=tenant,
                 ts=i.feedback_ts,
                 score=i.score,
                 label=i.label,
@@ -60,6 +64,7 @@ def read_traffic(state_url: str, adapter: str) -> list[TrafficRecord]:
                 ts=first.ts,
                 prompt_text=first.prompt,
                 completion_text=first.completion,
+                tenant=tenant,
                 feedback=fbs,
             )
         )
@@ -99,6 +104,18 @@ def drift_start(
         if a["signal"] in wanted and int(a["version"]) == version and since < float(a["ts"]) <= end
     ]
     return min(window) if window else end
+
+
+def training_tenants(state_url: str, adapter: str) -> tuple[str, ...]:
+    """The tenants opted in to train ``adapter`` (the gateway's admin API sets them)."""
+    from driftgate.core.state.store import StateStore
+
+    store = StateStore(state_url)
+    try:
+        store.create_all()
+        return store.training_tenants(adapter)
+    finally:
+        store.dispose()
 
 
 def serving_versions(state_url: str, adapter: str) -> tuple[int | None, list[int]]:
@@ -195,7 +212,8 @@ def build_context(settings: RetrainSettings) -> JobContext:
         settings=settings,
         registry=registry,
         runs=runs,
-        source=lambda a: read_traffic(url, a),
+        source=lambda a, tenants: read_traffic(url, a, tenants),
+        tenants=lambda a: training_tenants(url, a),
         serving=lambda a: serving_versions(url, a),
         known=lambda a: adapter_known(url, registry, a),
         generator=engine,

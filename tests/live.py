@@ -188,6 +188,13 @@ def register_version(stack: LiveStack, adapter: str, path: Path, version: int) -
         assert r.status_code == 200, r.text
 
 
+def opt_in(stack: LiveStack, adapter: str, tenants: list[str]) -> None:
+    """Let ``tenants``' traffic train ``adapter`` (nobody's does by default)."""
+    with stack.admin() as admin:
+        r = admin.put(f"/admin/adapters/{adapter}/training-tenants", json={"tenants": tenants})
+        assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="session")
 def live_stack(
     engine: EngineProcess,
@@ -197,7 +204,9 @@ def live_stack(
     """Real vLLM + real drift service + real gateway over real sockets.
 
     Tenants: ``acme`` may use ``support``; ``globex`` may use ``greeter``; ``all``
-    may use every adapter. Both adapters are registered as version 1 and routed.
+    may use every adapter. Both adapters are registered as version 1 and routed; each
+    trains on the traffic of its one tenant (``acme``, ``globex``: opted in), never on
+    ``all``'s.
     """
     home = tmp_path_factory.mktemp("stack-home")
     stack, config = start_services(
@@ -219,6 +228,8 @@ def live_stack(
             live.keys[tenant] = key
         for name, adapter in fixture_adapters.items():
             register_version(live, name, adapter.path, 1)
+        for name, tenant in (("support", "acme"), ("greeter", "globex")):
+            opt_in(live, name, [tenant])
         yield live
     finally:
         stack.stop()

@@ -51,6 +51,7 @@ def one(
             ts=1000.0 + i,
             prompt_text=t.text,
             completion_text=t.queue,
+            tenant="b",
             feedback=(FeedbackEvent(request_id=f"r{i}", tenant="b", score=1.0),),
         )
         for i, t in enumerate(tickets)

@@ -99,6 +99,23 @@ def list_versions(adapter: str | None = None) -> Call[list[Record]]:
     return Call("GET", "/admin/adapters", _data, params=params)
 
 
+def get_adapter(adapter: str) -> Call[Record]:
+    """``{"name", "training_tenants": [..], "created_at", "versions": [..]}``; 404 if unknown."""
+    return Call("GET", f"/admin/adapters/{_seg(adapter)}", _record)
+
+
+def set_training_tenants(adapter: str, tenants: list[str]) -> Call[list[str]]:
+    """Opt exactly ``tenants`` in to train ``adapter`` with their traffic (``[]``: none);
+    the opted-in tenants as stored. 404 unknown adapter or tenant, 400 a tenant that may
+    not use the adapter."""
+    return Call(
+        "PUT",
+        f"/admin/adapters/{_seg(adapter)}/training-tenants",
+        lambda d: [str(t) for t in d["training_tenants"]],
+        {"tenants": list(tenants)},
+    )
+
+
 def retire_version(adapter: str, version: int) -> Call[Record]:
     """Unload a version that no route weights any more (409 otherwise)."""
     return Call("DELETE", f"/admin/adapters/{_seg(adapter)}/versions/{version}", _record)

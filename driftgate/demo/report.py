@@ -96,6 +96,9 @@ def retrain_facts(registry_root: Path, adapter: str, version: int) -> dict[str, 
         "train_examples": training.get("train_examples"),
         "validation_examples": training.get("validation_examples"),
         "dataset_stats": meta.dataset.get("stats", {}),
+        "tenants": meta.dataset.get("tenants", {}),
+        "training_tenants": meta.training_tenants,
+        "golden": meta.golden,
         "epochs_run": len(training.get("curve", [])),
         "best_epoch": training.get("best_epoch"),
         "stopped_early": training.get("stopped_early"),
@@ -105,6 +108,13 @@ def retrain_facts(registry_root: Path, adapter: str, version: int) -> dict[str, 
         "serving": evaluation.get("serving"),
         "gate": meta.decision,
     }
+
+
+def _tenants(counts: object) -> str:
+    """``demo-app: 140 examples``; the tenants a training set came from."""
+    if not isinstance(counts, dict) or not counts:
+        return "n/a"
+    return ", ".join(f"{t}: {n} examples" for t, n in counts.items())
 
 
 def _since(timeline: Timeline, later: str, earlier: str) -> str:
@@ -129,6 +139,8 @@ def _loop_rows(timeline: Timeline) -> list[str]:
             f"| retrain data (v{r['version']} from v{r['parent_version']}) | "
             f"{r['train_examples']} train / {r['validation_examples']} validation examples "
             "(curated from traffic and feedback) |",
+            f"| retrain data by tenant (opted in: {', '.join(r.get('training_tenants') or [])})"
+            f" | {_tenants(r.get('tenants'))} |",
             f"| retrain training | {r['epochs_run']} epochs, best epoch {r['best_epoch']}, "
             f"stopped early: {'yes' if r['stopped_early'] else 'no'}, "
             f"{r['train_wall_s']:.0f} s |",

@@ -41,6 +41,8 @@ from driftgate.stack import embedded_stack, exit_on_signals, tenant_key
 #: golden set +1000): the same tickets in every run.
 STABLE_SET_SEED = 3000
 RECOVERY_SET_SEED = 2000
+#: The demo's one tenant: its traffic and feedback train the adapter (it is opted in).
+DEMO_TENANT = "demo-app"
 
 
 def _register_v1(gateway_admin: Client, adapter: str, v1_dir: Path) -> None:
@@ -55,11 +57,11 @@ def _register_v1(gateway_admin: Client, adapter: str, v1_dir: Path) -> None:
 def set_up_v1(
     settings: DemoSettings, gateway_url: str, admin_key: str, home: Path, timeline: Timeline
 ) -> str:
-    """The demo's tenant, and v1 registered and serving 100% of the adapter; returns the
-    tenant's API key. Safe to run again against the same state store (a second key for the
-    tenant, v1 kept, the route reset to v1)."""
+    """The demo's tenant, opted in to train the adapter, and v1 registered and serving 100%
+    of it; returns the tenant's API key. Safe to run again against the same state store (a
+    second key for the tenant, v1 kept, the route reset to v1, the opt-in set again)."""
     adapter = settings.adapter
-    _, api_key = tenant_key(gateway_url, admin_key, "demo-app", [adapter])
+    tenant, api_key = tenant_key(gateway_url, admin_key, DEMO_TENANT, [adapter])
     timeline.mark("phase", "adapter v1: train on the original tickets (cached after the first run)")
     v1_dir, v1_info = _ensure_v1(settings)
     timeline.facts["v1_training"] = v1_info
@@ -68,7 +70,11 @@ def set_up_v1(
     v1_dir = register_v1_in_registry(home / "registry", adapter, v1_dir)
     with Client(gateway_url, admin_key, timeout_s=120) as admin:
         _register_v1(admin, adapter, v1_dir)
+        # No tenant opted in, no training data: the demo's users agree to train v2.
+        opted = admin.send(admin_api.set_training_tenants(adapter, [tenant]))
     timeline.mark("v1 serving", f"{adapter} -> {adapter}@1 at 100%")
+    timeline.mark("training opt-in", f"{adapter} trains on the traffic of {', '.join(opted)}")
+    timeline.facts["training_tenants"] = opted
     return api_key
 
 

@@ -57,6 +57,23 @@ def test_feedback_joins_requests_for_the_retrain_job(
     assert store.lookup_requests([r2.request_id, "nope"]) == {r2.request_id: ("support", 2)}
 
 
+def test_feedback_joins_only_a_request_of_its_own_tenant(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """Two tenants' requests under one request id: feedback labels its own tenant's only,
+    and the retrain job can ask for the opted-in tenants' requests alone."""
+    mine = request_factory(request_id="same", tenant="acme", prompt_text="acme's")
+    theirs = request_factory(request_id="same", tenant="globex", prompt_text="globex's")
+    store.insert_requests(rows([mine, theirs]))
+    fb = FeedbackEvent(request_id="same", tenant="globex", score=0.0, correction="evil")
+    store.insert_feedback(feedback_row(fb))
+    got = store.requests_with_feedback("support")
+    assert [(x.tenant, x.prompt, x.correction) for x in got] == [("globex", "globex's", "evil")]
+    assert store.requests_with_feedback("support", tenants=["globex"]) == got
+    assert store.requests_with_feedback("support", tenants=["acme"]) == []
+    assert store.requests_with_feedback("support", tenants=[]) == []
+
+
 def test_privacy_policy_hash_and_drop_keep_features(
     store: DriftStore, request_factory: Callable[..., RequestEvent]
 ) -> None:

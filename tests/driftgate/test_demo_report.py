@@ -23,7 +23,8 @@ def _registry_entry(root: Path) -> None:
         "status": "accepted",
         "parent_version": 1,
         "base_model": "base",
-        "dataset": {"stats": {"kept_correction": 9}},
+        "dataset": {"stats": {"kept_correction": 9}, "tenants": {"demo-app": 102}},
+        "training_tenants": ["demo-app"],
         "training": {
             "train_examples": 90,
             "validation_examples": 12,
@@ -68,6 +69,7 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
     assert "| drift confirmed after the shift | 31 s |" in report
     assert "| shift to promotion of the new version | 300 s |" in report
     assert "90 train / 12 validation examples" in report
+    assert "| retrain data by tenant (opted in: demo-app) | demo-app: 102 examples |" in report
     assert "3 epochs, best epoch 2, stopped early: yes, 120 s" in report
     assert "| gate, held-out task accuracy (new vs serving) | 95.0% vs 60.0% |" in report
     assert "v1 (first 100) vs v2 (400) | 58.0% vs 95.0% |" in report

@@ -138,6 +138,42 @@ async def test_admin_calls_through_the_core_client(stack: Stack) -> None:
     assert (await stack.chat(second, "support")).status_code == 401
 
 
+async def test_training_tenants_are_set_and_shown_per_adapter(stack: Stack) -> None:
+    """``PUT /admin/adapters/{a}/training-tenants`` replaces the opt-in list; the adapter's
+    ``GET`` shows it with the versions; refusals are OpenAI-shaped and change nothing."""
+    await stack.tenant("acme", ["support"])
+    await stack.tenant("initech", ["billing"])
+    v = await stack.version("support")
+    r = await stack.admin("GET", "/admin/adapters/support")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "support" and body["training_tenants"] == []
+    assert [x["version"] for x in body["versions"]] == [v]
+    path = "/admin/adapters/support/training-tenants"
+    r = await stack.admin("PUT", path, {"tenants": ["acme"]})
+    assert r.status_code == 200 and r.json()["training_tenants"] == ["acme"], r.text
+    for bad, status, code in (
+        ({"tenants": ["nobody"]}, 404, "tenant_not_found"),
+        ({"tenants": ["initech"]}, 400, "tenant_not_allowed"),
+        ({"tenants": "acme"}, 422, None),
+        ({"tenants": ["acme"], "extra": 1}, 422, None),
+    ):
+        r = await stack.admin("PUT", path, bad)
+        assert r.status_code == status, r.text
+        assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+        assert code is None or r.json()["error"]["code"] == code
+    r = await stack.admin("PUT", "/admin/adapters/unknown/training-tenants", {"tenants": []})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "adapter_not_found"
+    assert (await stack.admin("GET", "/admin/adapters/unknown")).status_code == 404
+    assert (await stack.admin("GET", "/admin/adapters/support")).json()["training_tenants"] == [
+        "acme"
+    ]
+    async with AsyncClient(stack.url, "admin-test-key") as admin:
+        assert await admin.send(admin_api.set_training_tenants("support", [])) == []
+        got = await admin.send(admin_api.get_adapter("support"))
+        assert got["training_tenants"] == []
+
+
 async def test_gateway_writes_heartbeats(stack: Stack) -> None:
     """The app wires ``gateway.heartbeat``: one row per gateway with the applied routes."""
     import time

@@ -59,11 +59,12 @@ def rec(
     *,
     ts: float | None = None,
     fb: list[dict[str, object]] | None = None,
+    tenant: str = "t",
     **kw: object,
 ) -> TrafficRecord:
     rid = f"r{i}"
     feedback = tuple(
-        FeedbackEvent(request_id=rid, tenant="t", ts=1000.0 + i + j, **f)  # type: ignore[arg-type]
+        FeedbackEvent(request_id=rid, tenant=tenant, ts=1000.0 + i + j, **f)  # type: ignore[arg-type]
         for j, f in enumerate(fb if fb is not None else [{"score": 1.0}])
     )
     return TrafficRecord(
@@ -71,6 +72,7 @@ def rec(
         ts=ts if ts is not None else 1000.0 + i,
         prompt_text=prompt if prompt is not None else f"Help me with my {TOPICS[i % 30]} #{i}",
         completion_text=completion,
+        tenant=tenant,
         feedback=feedback,
         **kw,  # type: ignore[arg-type]
     )
@@ -305,9 +307,11 @@ def test_from_events_keeps_only_own_feedback() -> None:
     )
     mine = FeedbackEvent(request_id="a1", tenant="t", score=1.0)
     other = FeedbackEvent(request_id="b2", tenant="t", score=0.0)
-    r = TrafficRecord.from_events(req, [mine, other])
+    # Another tenant's feedback under the same request id is not feedback on this request.
+    foreign = FeedbackEvent(request_id="a1", tenant="mallory", score=0.0, correction="x")
+    r = TrafficRecord.from_events(req, [mine, other, foreign])
     assert r.feedback == (mine,)
-    assert r.prompt_text == "p" and r.endpoint == "chat"
+    assert r.prompt_text == "p" and r.endpoint == "chat" and r.tenant == "t"
 
 
 def test_dataset_hash_changes_with_content() -> None:
@@ -347,3 +351,75 @@ def test_scarce_corrections_reach_the_validation_split() -> None:
     assert any(ex.completion == "Q-NOVA" for ex in ds.train)
     again = curate([*reversed(corrected), *approved], CurationConfig(), drift_start=4000.0)
     assert [e.prompt for e in again.validation] == [e.prompt for e in ds.validation]
+
+
+def _tenant_records(tenant: str, n: int, start: int, ts0: float) -> list[TrafficRecord]:
+    return [
+        rec(
+            start + i,
+            prompt=f"{tenant} question {i}: {TOPICS[i % 30]} issue {(start + i) * 7919}",
+            ts=ts0 + i,
+            tenant=tenant,
+        )
+        for i in range(n)
+    ]
+
+
+def test_only_opted_in_tenants_are_curated() -> None:
+    records = [*_tenant_records("acme", 6, 0, 1000.0), *_tenant_records("globex", 9, 100, 2000.0)]
+    ds = curate(records, SMALL, tenants=["acme"])
+    assert ds.tenants == {"acme": 6}
+    assert ds.stats["excluded_tenant_not_opted_in"] == 9 and ds.stats["total"] == 15
+    with pytest.raises(InsufficientData, match="excluded_tenant_not_opted_in=15"):
+        curate(records, SMALL, tenants=[])
+
+
+def test_every_example_keeps_its_tenant_and_request_id() -> None:
+    records = [*_tenant_records("acme", 4, 0, 1000.0), *_tenant_records("globex", 4, 100, 2000.0)]
+    ds = curate(records, SMALL, tenants=["acme", "globex"])
+    by_id = {r.request_id: r.tenant for r in records}
+    examples = all_examples(ds)
+    assert len(examples) == 8
+    assert all(e.request_id is not None and by_id[e.request_id] == e.tenant for e in examples)
+
+
+def test_share_cap_drops_the_oldest_of_a_tenant_over_its_share() -> None:
+    records = [*_tenant_records("acme", 12, 0, 1000.0), *_tenant_records("globex", 4, 100, 500.0)]
+    ds = curate(records, SMALL, tenants=["acme", "globex"])
+    assert ds.tenants == {"acme": 4, "globex": 4}
+    assert ds.stats["excluded_tenant_share"] == 8
+    kept = sorted(e.request_id or "" for e in all_examples(ds) if e.tenant == "acme")
+    assert kept == ["r10", "r11", "r8", "r9"]  # acme's newest four
+    cfg = CurationConfig(min_train=2, min_validation=1, max_tenant_share=0.75)
+    assert curate(records, cfg, tenants=["acme", "globex"]).tenants == {"acme": 12, "globex": 4}
+
+
+def test_share_cap_needs_two_opted_in_tenants() -> None:
+    """One opted-in tenant has nobody to share with: the owner chose it alone."""
+    records = _tenant_records("acme", 12, 0, 1000.0)
+    ds = curate(records, SMALL, tenants=["acme"])
+    assert ds.tenants == {"acme": 12} and "excluded_tenant_share" not in ds.stats
+    assert ds.metadata()["tenant_share"] == {"max": 1.0, "capped": False}
+    # Two opted in, one silent: the one that spoke may not supply more than half.
+    with pytest.raises(InsufficientData, match="no tenant may supply more than 50%"):
+        curate(records, SMALL, tenants=["acme", "globex"])
+
+
+def test_share_cap_with_every_tenant_when_none_are_named() -> None:
+    records = [*_tenant_records("acme", 12, 0, 1000.0), *_tenant_records("globex", 4, 100, 500.0)]
+    assert curate(records, SMALL).tenants == {"acme": 4, "globex": 4}
+
+
+def test_metadata_counts_examples_per_tenant() -> None:
+    records = [*_tenant_records("acme", 5, 0, 1000.0), *_tenant_records("globex", 4, 100, 900.0)]
+    meta = curate(records, SMALL, tenants=["acme", "globex"]).metadata()
+    assert meta["tenants"] == {"acme": 4, "globex": 4}
+    assert meta["tenant_share"] == {"max": 0.5, "capped": True}
+    assert meta["train"] + meta["validation"] == 8
+
+
+def test_max_tenant_share_is_validated() -> None:
+    with pytest.raises(ValueError):
+        CurationConfig(max_tenant_share=0.0)
+    with pytest.raises(ValueError):
+        CurationConfig(max_tenant_share=1.5)

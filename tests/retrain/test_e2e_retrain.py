@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from retrain.adapter_task import AdapterTask, save_task
+from retrain.adapter_task import AdapterTask, register_golden, save_task
 from retrain.base_model import LoadedBase, load_base
 from retrain.evaluate import VllmEngine
 from retrain.examples import ChatExample
@@ -62,6 +62,10 @@ def test_adapter_changes_greedy_answers(base: LoadedBase, tmp_path: Path) -> Non
     assert greedy_answers(base, held[:1], max_new_tokens=12) == before[:1]  # base untouched
 
 
+#: The greeter's golden set: prompts that never appear in the traffic above.
+GOLDEN = ["What is the boiling point of water?", "Name a primary colour."]
+
+
 def _send_traffic(live: LiveStack) -> None:
     headers = {"Authorization": f"Bearer {live.keys['globex']}"}
     with httpx.Client(base_url=live.gateway_url, headers=headers, timeout=180.0) as c:
@@ -86,7 +90,7 @@ def _send_traffic(live: LiveStack) -> None:
             )
             assert f.status_code == 202, f.text
     deadline = time.monotonic() + 60
-    while len(read_traffic(live.state_url, "greeter")) < len(PROMPTS):
+    while len(read_traffic(live.state_url, "greeter", ["globex"])) < len(PROMPTS):
         assert time.monotonic() < deadline, "request events did not reach the drift store"
         time.sleep(1)
 
@@ -124,6 +128,8 @@ def retrained(
     )
     registry = Registry(settings.registry_dir)
     save_task(registry, "greeter", AdapterTask(metric=MetricSpec(kind="exact_match"), margin=0.2))
+    # The gate promotes nothing without a golden set: the owner's, never from traffic.
+    register_golden(registry, "greeter", [ChatExample(prompt=p, completion=ROBOT) for p in GOLDEN])
     ctx = build_context(settings)
     ctx.base = base
     run = run_retrain(ctx, "greeter", "e2e: corrections")

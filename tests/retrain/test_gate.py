@@ -6,8 +6,13 @@ import pytest
 
 from retrain.gate import EvalReport, GatePolicy, SplitScores, decide
 
+#: Default golden score of :func:`report`: a golden set is there unless a test says not.
+GOLDEN = 0.9
 
-def report(task: float, golden: float | None = None, n: int = 20, rouge: float = 0.5) -> EvalReport:
+
+def report(
+    task: float, golden: float | None = GOLDEN, n: int = 20, rouge: float = 0.5
+) -> EvalReport:
     g = None if golden is None else SplitScores(task=golden, rouge_l=rouge, n=10)
     return EvalReport(heldout=SplitScores(task=task, rouge_l=rouge, n=n), golden=g)
 
@@ -64,6 +69,24 @@ def test_decision_serialises() -> None:
     assert body["promote"] is True
     assert body["candidate"]["golden"]["task"] == 0.9
     assert body["policy"]["margin"] == 0.02
+
+
+def test_no_golden_set_no_promotion() -> None:
+    """The held-out split comes from feedback: alone, it is no evidence to promote on."""
+    d = decide(report(1.0, golden=None), report(0.0, golden=None), GatePolicy())
+    assert not d.promote
+    assert any("no golden set" in r for r in d.reasons)
+    empty = EvalReport(heldout=SplitScores(1.0, 1.0, 20), golden=SplitScores(0.0, 0.0, 0))
+    assert not decide(empty, report(0.0), GatePolicy()).promote
+
+
+def test_the_opt_out_promotes_on_held_out_alone_and_says_so() -> None:
+    pol = GatePolicy(require_golden=False)
+    d = decide(report(1.0, golden=None), report(0.0, golden=None), pol)
+    assert d.promote
+    assert any("opted out" in r for r in d.reasons)
+    assert d.to_dict()["policy"]["require_golden"] is False
+    assert not decide(report(0.0, golden=None), report(0.5, golden=None), pol).promote
 
 
 def test_policy_validation() -> None:

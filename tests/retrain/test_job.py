@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from driftgate.core.events import FeedbackEvent
+from retrain.adapter_task import register_golden
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import TrafficRecord
 from retrain.errors import UnknownAdapter
 from retrain.evaluate import VllmEngine
+from retrain.examples import ChatExample
 from retrain.job import Candidate, JobContext, run_retrain
 from retrain.local_generate import LocalGenerator
 from retrain.registry import Registry
@@ -32,10 +34,18 @@ def traffic(n: int) -> list[TrafficRecord]:
             ts=1000.0 + i,
             prompt_text=f"ticket {i}: my device number {i * 7919} is broken",
             completion_text="Q-HW",
+            tenant="t",
             feedback=(FeedbackEvent(request_id=f"r{i}", tenant="t", score=1.0),),
         )
         for i in range(n)
     ]
+
+
+#: A frozen golden set (not traffic): the gate promotes nothing without one.
+GOLDEN = [
+    ChatExample(prompt="golden ticket: the office printer is on fire", completion="Q-HW"),
+    ChatExample(prompt="golden ticket: my laptop screen stays black", completion="Q-HW"),
+]
 
 
 def context(
@@ -43,6 +53,9 @@ def context(
     tiny: LoadedBase,
     records: list[TrafficRecord],
     registry_root: Path | None = None,
+    *,
+    golden: bool = True,
+    tenants: tuple[str, ...] = ("t",),
     **settings: object,
 ) -> tuple[JobContext, dict[str, list[Candidate]]]:
     opts: dict[str, object] = {
@@ -60,16 +73,20 @@ def context(
     runs = RunStore(s.state_url)
     runs.create_all()
     seen: dict[str, list[Candidate]] = {"hand_off": [], "reject": []}
+    registry = Registry(s.registry_dir)
+    if golden:
+        register_golden(registry, "support", GOLDEN)
     ctx = JobContext(
         settings=s,
-        registry=Registry(s.registry_dir),
+        registry=registry,
         runs=runs,
-        source=lambda a: records,
+        source=lambda a, opted: [r for r in records if r.tenant in opted],
         serving=lambda a: (None, []),
         known=lambda a: a == "support",
         generator=LocalGenerator(tiny, base_name=s.served_model_name, max_new_tokens=4),
         hand_off=seen["hand_off"].append,
         reject=seen["reject"].append,
+        tenants=lambda a: tenants,
         base=tiny,
     )
     return ctx, seen
@@ -133,6 +150,8 @@ def test_out_of_disk_during_save(tmp_path: Path, tiny: LoadedBase, tiny_disk: Pa
         tiny,
         traffic(14),
         registry_root=tiny_disk,
+        golden=False,  # the filesystem holds only what the run writes
+        allow_no_golden=True,
         target_modules=(
             "q_proj",
             "k_proj",
@@ -161,3 +180,51 @@ def test_engine_down_fails_run_and_rejects_candidate(tmp_path: Path, tiny: Loade
     meta = ctx.registry.read("support", 1)
     assert meta.status == "rejected" and "evaluation failed" in meta.decision[0]
     assert seen["hand_off"] == []
+
+
+def test_no_opted_in_tenant_refuses_before_reading_traffic(
+    tmp_path: Path, tiny: LoadedBase
+) -> None:
+    ctx, seen = context(tmp_path, tiny, traffic(14), tenants=())
+    read: list[str] = []
+
+    def source(adapter: str, opted: object) -> list[TrafficRecord]:
+        read.append(adapter)
+        return []
+
+    ctx.source = source
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "insufficient_data"
+    assert "no tenant is opted in to train 'support'" in (rec.message or "")
+    assert read == [] and ctx.registry.versions("support") == [] and seen["hand_off"] == []
+
+
+def test_only_opted_in_tenants_train_and_the_version_says_who(
+    tmp_path: Path, tiny: LoadedBase
+) -> None:
+    others = [
+        TrafficRecord(
+            request_id=f"o{i}",
+            ts=2000.0 + i,
+            prompt_text=f"other tenant {i}: my screen number {i * 104729} flickers",
+            completion_text="Q-X",
+            tenant="other",
+            feedback=(FeedbackEvent(request_id=f"o{i}", tenant="other", score=1.0),),
+        )
+        for i in range(10)
+    ]
+    ctx, _ = context(tmp_path, tiny, [*traffic(14), *others])
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "rejected", rec.message
+    m = ctx.registry.read("support", 1)
+    assert m.training_tenants == ["t"]
+    assert m.dataset["tenants"] == {"t": 14}
+    assert m.golden["examples"] == len(GOLDEN) and m.golden["hash"].startswith("sha256:")
+    assert rec.details is not None and rec.details["tenants"] == {"t": 14}
+
+
+def test_no_golden_set_refuses_before_training(tmp_path: Path, tiny: LoadedBase) -> None:
+    ctx, seen = context(tmp_path, tiny, traffic(14), golden=False)
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "failed" and "no golden set" in (rec.message or "")
+    assert ctx.registry.versions("support") == [] and seen["hand_off"] == seen["reject"] == []

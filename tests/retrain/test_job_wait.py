@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from driftgate.core.events import FeedbackEvent
@@ -13,7 +14,7 @@ from retrain.settings import RetrainSettings
 def record(i: int, ts: float, **feedback: Any) -> TrafficRecord:
     fb = (FeedbackEvent(request_id=f"r{i}", tenant="t", ts=ts + 1, **feedback),) if feedback else ()
     return TrafficRecord(
-        request_id=f"r{i}", ts=ts, prompt_text="p", completion_text="c", feedback=fb
+        request_id=f"r{i}", ts=ts, prompt_text="p", completion_text="c", tenant="t", feedback=fb
     )
 
 
@@ -35,24 +36,25 @@ class _Ctx:
         self.settings = settings
         self.reads = 0
 
-    def source(self, _adapter: str) -> list[TrafficRecord]:
+    def source(self, _adapter: str, tenants: Collection[str]) -> list[TrafficRecord]:
+        assert set(tenants) == {"t"}  # the opted-in tenants reach the source
         self.reads += 1
         return [record(i, 200.0 + i, score=1.0) for i in range(5 * self.reads)]
 
 
 def test_waits_until_enough_drifted_examples_arrived() -> None:
     ctx = _Ctx(RetrainSettings(min_drift_examples=12, data_wait_s=30))
-    records = wait_for_drift_data(ctx, "support", 100.0, poll_s=0.0)  # type: ignore[arg-type]
+    records = wait_for_drift_data(ctx, "support", 100.0, ["t"], poll_s=0.0)  # type: ignore[arg-type]
     assert ctx.reads == 3 and len(records) == 15
 
 
 def test_gives_up_waiting_after_the_deadline_and_trains_on_what_is_there() -> None:
     ctx = _Ctx(RetrainSettings(min_drift_examples=10_000, data_wait_s=0.05))
-    records = wait_for_drift_data(ctx, "support", 100.0, poll_s=0.01)  # type: ignore[arg-type]
+    records = wait_for_drift_data(ctx, "support", 100.0, ["t"], poll_s=0.01)  # type: ignore[arg-type]
     assert records and ctx.reads >= 2
 
 
 def test_no_wait_without_a_drift_window() -> None:
     ctx = _Ctx(RetrainSettings(min_drift_examples=50, data_wait_s=30))
-    assert len(wait_for_drift_data(ctx, "support", None, poll_s=0.0)) == 5  # type: ignore[arg-type]
+    assert len(wait_for_drift_data(ctx, "support", None, ["t"], poll_s=0.0)) == 5  # type: ignore[arg-type]
     assert ctx.reads == 1

@@ -1,12 +1,17 @@
-"""The drifted window a retrain run reads from the drift store (``retrain.wiring``)."""
+"""What a retrain run reads from the shared database (``retrain.wiring``): the drifted
+window, the opted-in tenants and their traffic."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from drift.batch import request_rows
+from drift.service import feedback_row
 from drift.store import DriftStore
-from retrain.wiring import drift_start
+from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.state import StateStore
+from retrain.wiring import drift_start, read_traffic, training_tenants
 
 
 def _alarm(store: DriftStore, ts: float, signal: str, version: int = 1) -> None:
@@ -77,3 +82,43 @@ def test_no_started_trigger_means_no_window(tmp_path: Path) -> None:
     store.close()
     assert drift_start(url, "support") is None
     assert drift_start(url, "other") is None
+
+
+def test_training_tenants_are_the_opt_ins_of_the_state_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    assert training_tenants(url, "support") == ()  # nothing yet: nobody opted in
+    state = StateStore(url)
+    try:
+        for name in ("globex", "acme"):
+            state.create_tenant(name, adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8)
+        state.create_version("support", "/abs/support-1")
+        state.set_training_tenants("support", ["globex", "acme"])
+    finally:
+        state.dispose()
+    assert training_tenants(url, "support") == ("acme", "globex")
+    assert training_tenants(url, "billing") == ()
+
+
+def test_traffic_is_read_per_tenant_and_request_id(tmp_path: Path) -> None:
+    """Two tenants' requests under one id stay two records, each with its own feedback."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = DriftStore.from_url(url)
+    store.create_all()
+    events = [
+        RequestEvent(request_id="same", tenant=t, adapter="support", version=1,
+                     prompt_text=f"{t} prompt", completion_text="c")
+        for t in ("acme", "globex")
+    ]  # fmt: skip
+    store.insert_requests(request_rows(events, lambda _a: "keep").rows)
+    for tenant, score in (("acme", 1.0), ("globex", 0.0)):
+        store.insert_feedback(
+            feedback_row(FeedbackEvent(request_id="same", tenant=tenant, score=score))
+        )
+    store.close()
+    records = {r.tenant: r for r in read_traffic(url, "support")}
+    assert set(records) == {"acme", "globex"}
+    assert records["acme"].prompt_text == "acme prompt"
+    assert [(f.tenant, f.score) for f in records["acme"].feedback] == [("acme", 1.0)]
+    assert [(f.tenant, f.score) for f in records["globex"].feedback] == [("globex", 0.0)]
+    assert [r.tenant for r in read_traffic(url, "support", ["globex"])] == ["globex"]
+    assert read_traffic(url, "support", []) == []

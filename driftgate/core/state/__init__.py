@@ -3,6 +3,7 @@
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.models import (
     ALL_ADAPTERS,
+    AdapterInfo,
     ControlSnapshot,
     TenantInfo,
     VersionInfo,
@@ -12,6 +13,7 @@ from driftgate.core.state.store import StateStore, hash_key, new_api_key
 
 __all__ = [
     "ALL_ADAPTERS",
+    "AdapterInfo",
     "ControlSnapshot",
     "StateStore",
     "TenantInfo",

@@ -48,6 +48,22 @@ class TenantInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AdapterInfo:
+    """A logical adapter and the tenants whose traffic may train it (empty: none may)."""
+
+    name: str
+    training_tenants: tuple[str, ...] = ()
+    created_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "training_tenants": list(self.training_tenants),
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class VersionInfo:
     adapter: str
     version: int

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from driftgate.core.adapters import is_valid_adapter_name
 from driftgate.core.errors import Conflict, InvalidRequest, NotFound
+from driftgate.core.state import training_opt_in
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.models import (
     ALL_ADAPTERS,
+    AdapterInfo,
     ControlSnapshot,
     TenantInfo,
     VersionInfo,
@@ -302,6 +304,22 @@ class StateStore:
                 if r.weight > 0:
                     out.setdefault(r.adapter, {})[r.version] = r.weight
         return out
+
+    # -- training opt-in (driftgate.core.state.training_opt_in) ----------------
+
+    def get_adapter(self, adapter: str) -> AdapterInfo:
+        with self.session() as s:
+            return training_opt_in.get_adapter(s, adapter)
+
+    def set_training_tenants(self, adapter: str, tenants: Iterable[str]) -> AdapterInfo:
+        """Replace which tenants' traffic may train ``adapter`` (``[]``: none may)."""
+        with self.session() as s:
+            return training_opt_in.set_training_tenants(s, adapter, tenants)
+
+    def training_tenants(self, adapter: str) -> tuple[str, ...]:
+        """The tenants opted in to train ``adapter``; empty: it trains on no traffic."""
+        with self.session() as s:
+            return training_opt_in.training_tenants(s, adapter)
 
     # -- the gateway's view ----------------------------------------------------
 

@@ -179,6 +179,40 @@ def test_a_previous_release_database_is_upgraded_in_place(
         assert not migrate.is_previous_release(conn)
 
 
+def test_a_baseline_database_gets_training_opt_ins_on_upgrade(url: str, engine: Engine) -> None:
+    """A database the previous release migrated (revision 0001, with rows) gains
+    ``dg_training_opt_ins`` at the next start; its rows stay; nobody is opted in."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(migrate._config(conn), migrate.BASELINE)
+        conn.commit()
+    assert migrate.current(engine) == migrate.BASELINE
+    assert not inspect(engine).has_table("dg_training_opt_ins")
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(control.TenantRow.__table__).values(
+                name="acme", adapters=["*"], rate_limit_rps=1.0, burst=1, max_tokens=8,
+                created_at=now,
+            )
+        )  # fmt: skip
+        conn.execute(insert(control.AdapterRow.__table__).values(name="support", created_at=now))
+
+    state = StateStore(url)
+    try:
+        state.create_all()  # the gateway's start
+        assert migrate.current(engine) == migrate.head()
+        assert inspect(engine).has_table("dg_training_opt_ins")
+        assert _schema_diff(engine) == []
+        assert [t.name for t in state.list_tenants()] == ["acme"]
+        assert state.training_tenants("support") == ()
+        assert state.set_training_tenants("support", ["acme"]).training_tenants == ("acme",)
+    finally:
+        state.dispose()
+    assert _versions(engine) == [migrate.head()]
+
+
 def test_starting_again_is_a_no_op(url: str, engine: Engine) -> None:
     store = StateStore(url)
     store.create_all()

@@ -1,7 +1,8 @@
 """Every table of the shared state database, on one ``MetaData``; one module per owner.
 
 - :mod:`.control`: ``dg_tenants``, ``dg_api_keys``, ``dg_adapters``,
-  ``dg_adapter_versions``, ``dg_routes`` (used by ``driftgate.core.state.store``)
+  ``dg_training_opt_ins``, ``dg_adapter_versions``, ``dg_routes``
+  (used by ``driftgate.core.state.store``)
 - :mod:`.heartbeats`: ``dg_gateway_heartbeats`` (``driftgate.core.state.heartbeats``)
 - :mod:`.rollouts`: ``dg_rollouts``, ``dg_rollout_transitions`` (``rollout.store``)
 - :mod:`.drift`: ``drift_requests``, ``drift_feedback``, ``drift_alarms``,

@@ -1,4 +1,5 @@
-"""Tables of the control plane: tenants, API keys, adapters, versions, routes.
+"""Tables of the control plane: tenants, API keys, adapters, training opt-ins, versions,
+routes.
 
 Every table name starts with ``dg_``; the drift service's start with ``drift_``.
 """
@@ -44,6 +45,24 @@ class AdapterRow(Base):
     __tablename__ = "dg_adapters"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+
+
+class TrainingOptInRow(Base):
+    """A tenant whose traffic may train an adapter (opt-in: no row, no training data).
+
+    Keyed by the tenant's id, not its name: deleting a tenant removes its opt-ins, and a
+    new tenant that reuses the name is not opted in by an old row.
+    """
+
+    __tablename__ = "dg_training_opt_ins"
+
+    adapter: Mapped[str] = mapped_column(
+        ForeignKey("dg_adapters.name", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("dg_tenants.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
 
 
