@@ -13,7 +13,9 @@ second starter then reads the head revision and changes nothing.
 
 A database of the previous release (its tables, no ``alembic_version``) is adopted in
 place: the baseline revision creates only the tables it lacks, which records the
-baseline; later revisions then apply as usual. Rows are never touched.
+baseline; later revisions then apply as usual. The baseline touches no row; a later
+revision changes rows only as its docstring says (``0002_feedback_one_vote`` removes
+superseded duplicate votes).
 
 A database already at :data:`HEAD_REVISION` is recognised with one plain query, without
 importing Alembic: that import costs a process about 11 MiB, and gateway replicas
@@ -40,7 +42,7 @@ SCRIPT_LOCATION = "driftgate.core.state:migrations"
 BASELINE = "0001_baseline"
 
 #: The newest revision shipped (a test checks it is Alembic's head): bump it with each one.
-HEAD_REVISION = "0001_baseline"
+HEAD_REVISION = "0002_feedback_one_vote"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("dgschema" in ASCII).
 PG_LOCK_KEY = 0x6467736368656D61
