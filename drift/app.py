@@ -20,7 +20,7 @@ from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
 from drift.metrics import DriftMetrics
 from drift.service import DriftService
 from drift.settings import DriftSettings
-from drift.store import DriftStore
+from drift.store import DriftStore, FeedbackWrite
 from drift.trigger import TriggerManager, make_launcher
 from driftgate.core.credentials import check_admin, check_key, secret_value
 from driftgate.core.errors import (
@@ -191,8 +191,13 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
             event = FeedbackEvent.model_validate_json(body)
         except ValidationError as exc:
             raise _invalid(exc, metrics) from None
-        new = await service_of(request).feedback(event)
-        return _json({"feedback_id": event.event_id, "duplicate": not new}, status_code=202)
+        outcome = await service_of(request).feedback(event)
+        answer = {
+            "feedback_id": event.event_id,
+            "duplicate": outcome is FeedbackWrite.DUPLICATE,
+            "replaced": outcome is FeedbackWrite.REPLACED,
+        }
+        return _json(answer, status_code=202)
 
     @app.get("/v1/drift/status")
     async def drift_status(request: Request, adapter: str | None = None) -> Response:

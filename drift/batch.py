@@ -125,6 +125,7 @@ def request_rows(
                 e.finish_reason,
                 int(empty),
                 int(refusal),
+                int(e.pinned),
             )
         )
     return BatchRows(rows, keys, empties, refusals)

@@ -22,7 +22,7 @@ from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
 from drift.settings import DriftSettings
-from drift.store import BASE_VERSION, DriftStore, Reference
+from drift.store import BASE_VERSION, DriftStore, FeedbackWrite, Reference
 from drift.trigger import TriggerManager
 from drift.version_window import feedback_rows_between, request_rows_between
 from drift.versions import DriftMonitor, VersionMonitor
@@ -155,9 +155,12 @@ class DriftService:
             for key in set(keys):  # a version seen only failing still shows in the status
                 columns.setdefault(key, {})
             if early:
-                by_request = {e.request_id: k for e, k in zip(fresh, keys, strict=True)}
+                by_request = {(e.request_id, e.tenant): k for e, k in zip(fresh, keys, strict=True)}
                 for fb in early:
-                    cols = columns.setdefault(by_request[fb["request_id"]], {})
+                    owner = by_request.get((fb["request_id"], fb["tenant"]))
+                    if owner is None:  # another tenant's vote on this request: never counted
+                        continue
+                    cols = columns.setdefault(owner, {})
                     for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
                         cols.setdefault(name, []).append(value)
             alarms: list[Alarm] = []
@@ -174,15 +177,25 @@ class DriftService:
                     self.embeddings.offer(adapter, version, e.prompt_text)
         return accepted, len(events) - accepted
 
-    async def feedback(self, event: FeedbackEvent) -> bool:
-        """Commit one feedback event; return whether it was new. Durable when this returns."""
+    async def feedback(self, event: FeedbackEvent) -> FeedbackWrite:
+        """Commit one feedback event as its tenant's vote; durable when this returns.
+
+        404 (nothing stored) when the request is stored under another tenant. Only a
+        request's first vote feeds the detectors: a replaced vote is stored, but
+        rating one answer again and again must not move a drift signal.
+        """
         row = feedback_row(event)
         async with self._lock:
-            new = await asyncio.to_thread(self.store.insert_feedback, row)
-            if not new:
+            outcome = await asyncio.to_thread(self.store.write_feedback, row)
+            if outcome is FeedbackWrite.FOREIGN:
+                self.metrics.rejected.labels("foreign_request").inc()
+                raise NotFound("no request with this id", param="request_id", code="not_found")
+            if outcome is FeedbackWrite.DUPLICATE:
                 self.metrics.duplicates.inc()
-                return False
+                return outcome
             self.metrics.ingested.labels("feedback").inc()
+            if outcome is FeedbackWrite.REPLACED:
+                return outcome
             key = self._joins.get(event.request_id)
             if key is None:
                 found = await asyncio.to_thread(self.store.lookup_requests, [event.request_id])
@@ -193,7 +206,7 @@ class DriftService:
                 pairs = feedback_signals(event.score, event.is_negative)
                 alarms = self.monitor.observe(key[0], key[1], pairs)
                 await self._after_observe(alarms, {key})
-        return True
+        return outcome
 
     def _add_orphan(self, request_id: str) -> None:
         if len(self._orphans) >= _MAX_ORPHANS:

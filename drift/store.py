@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from drift.version_window import VersionStats, plain_row, version_window
+from drift.version_window import VOTE_JOIN, VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.schema.drift import (
@@ -35,12 +36,25 @@ from driftgate.core.state.schema.drift import (
     triggers,
 )
 
-__all__ = ["BASE_VERSION", "DriftStore", "LabeledExample", "Reference"]
+__all__ = ["BASE_VERSION", "DriftStore", "FeedbackWrite", "LabeledExample", "Reference"]
 
 _SQLITE_INSERT_REQUESTS = (
     f"INSERT INTO drift_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))}) ON CONFLICT(event_id) DO NOTHING"
 )
+
+
+#: Columns a tenant's later feedback on the same request overwrites (the whole vote).
+_VOTE_COLUMNS = ("event_id", "ts", "score", "label", "correction", "negative")
+
+
+class FeedbackWrite(StrEnum):
+    """What :meth:`DriftStore.write_feedback` did."""
+
+    NEW = "new"  # the tenant's first vote on the request
+    REPLACED = "replaced"  # a later vote: it replaced the earlier one
+    DUPLICATE = "duplicate"  # this event was stored already (a retry): nothing changed
+    FOREIGN = "foreign"  # the request is stored under another tenant: nothing stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +161,43 @@ class DriftStore:
         stmt = select(requests.c.event_id).where(requests.c.id > before)
         return {r[0] for r in conn.execute(stmt)}
 
-    def insert_feedback(self, row: dict[str, Any]) -> bool:
-        """Insert one feedback row and commit; ``False`` if its event id was already stored."""
+    def write_feedback(self, row: dict[str, Any]) -> FeedbackWrite:
+        """Store one feedback row as the tenant's vote on its request, and commit.
+
+        One vote per (request id, tenant): a later row replaces the earlier one whole
+        (an upsert, on SQLite and PostgreSQL alike), it never adds a second. Feedback on
+        a request stored under another tenant stores nothing. A request event may still
+        be on its way (events are batched); the readers join feedback to requests on the
+        tenant too, so a foreign vote that came first never counts.
+        """
+        request_id, tenant = row["request_id"], row["tenant"]
         with self._write, self.engine.begin() as conn:
-            return bool(self._insert_new(conn, feedback, [row]))
+            # Foreign: the id is stored, but under other tenants only (two tenants' requests
+            # may share an id when they came through different gateway deployments).
+            same_id = requests.c.request_id == request_id
+            stored_by = conn.execute(
+                select(
+                    select(requests.c.id).where(same_id, requests.c.tenant == tenant).exists(),
+                    select(requests.c.id).where(same_id, requests.c.tenant != tenant).exists(),
+                )
+            ).one()
+            if stored_by[1] and not stored_by[0]:
+                return FeedbackWrite.FOREIGN
+            seen = select(feedback.c.id).where(feedback.c.event_id == row["event_id"])
+            if conn.execute(seen).first() is not None:  # a retry (event ids are unique)
+                return FeedbackWrite.DUPLICATE
+            prior = conn.execute(
+                select(feedback.c.id).where(
+                    feedback.c.request_id == request_id, feedback.c.tenant == tenant
+                )
+            ).first()
+            stmt = self._insert(feedback).values(row)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["request_id", "tenant"],
+                set_={c: stmt.excluded[c] for c in _VOTE_COLUMNS},
+            )
+            conn.execute(stmt)
+        return FeedbackWrite.NEW if prior is None else FeedbackWrite.REPLACED
 
     def record_alarm(self, row: dict[str, Any]) -> None:
         with self._write, self.engine.begin() as conn:
@@ -233,7 +280,8 @@ class DriftStore:
             return {r.request_id: (r.adapter, r.version) for r in conn.execute(stmt)}
 
     def feedback_for_requests(self, request_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Stored feedback rows on the given requests, oldest first."""
+        """Stored feedback rows on the given requests, oldest first (any tenant's: the
+        caller keeps those of the request's tenant)."""
         ids = list(request_ids)
         if not ids:
             return []
@@ -288,7 +336,7 @@ class DriftStore:
         """The newest ``limit`` feedback rows on requests of one version, oldest first."""
         stmt = (
             select(feedback.c.id, feedback.c.score, feedback.c.negative)
-            .join(requests, requests.c.request_id == feedback.c.request_id)
+            .join(requests, VOTE_JOIN)
             .where(requests.c.adapter == adapter, requests.c.version == version)
             .order_by(feedback.c.id.desc())
             .limit(limit)
@@ -340,11 +388,14 @@ class DriftStore:
         return None if value is None else float(value)
 
     def version_window(
-        self, adapter: str, versions: Iterable[int], since: float
+        self, adapter: str, versions: Iterable[int], since: float, *, max_tenant_share: float
     ) -> dict[int, VersionStats]:
-        """What each version of ``adapter`` did on requests that arrived at or after
-        ``since`` (:mod:`drift.version_window`)."""
-        return version_window(self.engine, adapter, versions, since)
+        """What each version of ``adapter`` did on routed requests that arrived at or after
+        ``since``, each tenant's votes capped at ``max_tenant_share`` of those counted
+        (:mod:`drift.version_window`)."""
+        return version_window(
+            self.engine, adapter, versions, since, max_tenant_share=max_tenant_share
+        )
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -364,10 +415,10 @@ class DriftStore:
         """Requests of ``adapter`` (any version) joined with their feedback, oldest first.
 
         Feedback joins a request on its request id *and* tenant: one tenant's feedback
-        never labels another tenant's request, even under the same id. ``tenants``: only
-        these tenants' requests (the retrain job passes those opted in; ``[]`` returns
-        nothing; ``None``, every tenant). ``since`` filters on the request time (Unix
-        seconds). Requests with several feedback events appear once per feedback.
+        never labels another tenant's request, even under the same id, and each request
+        has one vote (the latest its tenant gave). ``tenants``: only these tenants'
+        requests (the retrain job passes those opted in; ``[]`` returns nothing; ``None``,
+        every tenant). ``since`` filters on the request time (Unix seconds).
         """
         if tenants is not None and not tenants:
             return []
@@ -386,11 +437,7 @@ class DriftStore:
                 feedback.c.negative,
                 feedback.c.ts.label("feedback_ts"),
             )
-            .join(
-                feedback,
-                (feedback.c.request_id == requests.c.request_id)
-                & (feedback.c.tenant == requests.c.tenant),
-            )
+            .join(feedback, VOTE_JOIN)
             .where(requests.c.adapter == adapter)
             .order_by(requests.c.id, feedback.c.id)
         )

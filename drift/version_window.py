@@ -4,21 +4,36 @@
 since ``since`` and the feedback given on them
 (:meth:`drift.store.DriftStore.version_window` is the public entry). The row readers
 give a pinned reference its values.
+
+What counts as a vote, so that no client can steer the judge alone:
+
+- a request counts once, with the vote of the tenant that made it (one per request
+  and tenant in the store, the latest it gave; another tenant's never joins);
+- traffic a client pinned to a version (``support@3``) is left out: the comparison is
+  over the route's random draw, not over versions a caller chose;
+- no tenant supplies more than ``max_tenant_share`` of a version's counted votes: each
+  tenant's votes are capped (:func:`cap_votes`); with a single voting tenant and a
+  share below 1, nothing counts.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
 from driftgate.core.state.schema.drift import feedback, requests
 
 #: Most latencies read per version to compute a median.
 MAX_LATENCIES = 5000
+
+#: Feedback joins its request only as the vote of the tenant that made the request.
+VOTE_JOIN = and_(
+    feedback.c.request_id == requests.c.request_id, feedback.c.tenant == requests.c.tenant
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +43,14 @@ class VersionStats:
     requests: int = 0
     #: Requests that ended with a server-side error (status >= 500).
     errors: int = 0
+    #: Votes counted: distinct requests with feedback, after the per-tenant cap.
     feedback: int = 0
     negative: int = 0
     #: Median latency of successful requests (ms); None when there are none.
     latency_p50_ms: float | None = None
+    #: Tenants that voted, and the votes the per-tenant cap left out.
+    voters: int = 0
+    capped: int = 0
 
     @property
     def negative_rate(self) -> float | None:
@@ -48,17 +67,68 @@ class VersionStats:
             "feedback": self.feedback,
             "negative": self.negative,
             "latency_p50_ms": self.latency_p50_ms,
+            "voters": self.voters,
+            "capped": self.capped,
         }
 
 
+def cap_votes(votes: Sequence[tuple[int, int]], max_share: float) -> tuple[int, int]:
+    """Counted (votes, negative) of tenants' ``(votes, negative)`` under a share cap.
+
+    Each tenant counts at most ``c`` votes, ``c`` the largest whole number with
+    ``c <= max_share * counted total``, so no tenant supplies more than ``max_share`` of
+    what counts; tenants under ``c`` count whole. A capped tenant's negatives are scaled
+    with its votes (rounded half up), so the cap keeps its rate and only lowers its
+    weight, and it cannot choose which of its votes count.
+
+    >>> cap_votes([(100, 0), (10, 5), (10, 5)], 0.5)  # one tenant at 83%: capped to 20
+    (40, 10)
+    >>> cap_votes([(30, 3)], 0.5)  # one tenant alone: nothing counts
+    (0, 0)
+    >>> cap_votes([(30, 3)], 1.0), cap_votes([(20, 2), (20, 4)], 0.5)
+    ((30, 3), (40, 6))
+    """
+    counts = [n for n, _ in votes if n > 0]
+    total = sum(counts)
+    if not counts or max_share >= 1 or max(counts) <= max_share * total:
+        return total, sum(neg for n, neg in votes if n > 0)
+
+    def fits(c: int) -> bool:  # true on an interval [0, c*]: the sum is concave in c
+        return c <= max_share * sum(min(n, c) for n in counts) + 1e-9
+
+    lo, hi = 0, max(counts)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    cap = lo
+    kept = negative = 0
+    for n, neg in votes:
+        if n <= 0:
+            continue
+        if n <= cap:
+            kept, negative = kept + n, negative + neg
+        else:
+            kept, negative = kept + cap, negative + (2 * neg * cap + n) // (2 * n)
+    return kept, negative
+
+
 def version_window(
-    engine: Engine, adapter: str, versions: Iterable[int], since: float
+    engine: Engine,
+    adapter: str,
+    versions: Iterable[int],
+    since: float,
+    *,
+    max_tenant_share: float,
 ) -> dict[int, VersionStats]:
     """Signals of each version of ``adapter`` over requests that arrived at or after ``since``.
 
-    Errors are responses with status >= 500 (client errors and abandoned
-    requests, 4xx and 499, say nothing about the version).
+    Only routed traffic counts (not pinned); feedback counts as votes as the module
+    says, capped at ``max_tenant_share`` (in (0, 1]) per tenant. Errors are responses
+    with status >= 500 (client errors and abandoned requests, 4xx and 499, say nothing
+    about the version).
     """
+    if not 0 < max_tenant_share <= 1:
+        raise ValueError("max_tenant_share must be in (0, 1]")
     wanted = sorted(set(versions))
     if not wanted:
         return {}
@@ -66,6 +136,7 @@ def version_window(
         requests.c.adapter == adapter,
         requests.c.version.in_(wanted),
         requests.c.ts >= since,
+        requests.c.pinned.is_(False),
     )
     counts = (
         select(
@@ -76,23 +147,30 @@ def version_window(
         .where(*in_window)
         .group_by(requests.c.version)
     )
-    fb = (
+    # Distinct request ids: a request event stored twice still carries one vote.
+    votes = (
         select(
             requests.c.version,
-            func.count(feedback.c.id),
-            func.sum(case((feedback.c.negative.is_(True), 1), else_=0)),
+            requests.c.tenant,
+            func.count(requests.c.request_id.distinct()),
+            func.count(case((feedback.c.negative.is_(True), requests.c.request_id)).distinct()),
         )
-        .join(feedback, feedback.c.request_id == requests.c.request_id)
+        .join(feedback, VOTE_JOIN)
         .where(*in_window)
-        .group_by(requests.c.version)
+        .group_by(requests.c.version, requests.c.tenant)
     )
     out: dict[int, dict[str, int]] = {v: {} for v in wanted}
+    by_tenant: dict[int, list[tuple[int, int]]] = {v: [] for v in wanted}
     lat: dict[int, float | None] = {}
     with engine.connect() as conn:
         for v, n, errors in conn.execute(counts):
             out[int(v)].update(requests=int(n), errors=int(errors or 0))
-        for v, n, negative in conn.execute(fb):
-            out[int(v)].update(feedback=int(n), negative=int(negative or 0))
+        for v, _tenant, n, negative in conn.execute(votes):
+            by_tenant[int(v)].append((int(n), int(negative or 0)))
+        for v, tenants in by_tenant.items():
+            kept, negative = cap_votes(tenants, max_tenant_share)
+            raw = sum(n for n, _ in tenants)
+            out[v].update(feedback=kept, negative=negative, voters=len(tenants), capped=raw - kept)
         for v in wanted:
             q = (
                 select(requests.c.latency_ms)
@@ -100,6 +178,7 @@ def version_window(
                     requests.c.adapter == adapter,
                     requests.c.version == v,
                     requests.c.ts >= since,
+                    requests.c.pinned.is_(False),
                     requests.c.status_code == 200,
                 )
                 .order_by(requests.c.id.desc())
@@ -149,7 +228,7 @@ def feedback_rows_between(
     """Feedback rows on one version's requests in a time range (feedback time), oldest first."""
     stmt = (
         select(feedback.c.score, feedback.c.negative)
-        .join(requests, requests.c.request_id == feedback.c.request_id)
+        .join(requests, VOTE_JOIN)
         .where(requests.c.adapter == adapter, requests.c.version == version)
         .order_by(feedback.c.id)
         .limit(limit)

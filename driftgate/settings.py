@@ -88,6 +88,11 @@ class StackSettings(BaseSettings):
     #: ``DRIFTGATE_ENGINE_API_KEY`` (vLLM's key); generated per run when empty and the stack
     #: starts the engine; with ``upstreams`` it must be the key those engines run with.
     engine_api_key: str = Field(default="", validation_alias=ENGINE_API_KEY_ENV)
+    #: The gateway's ``DRIFTGATE_GATEWAY_REQUEST_ID_SECRET``; generated per run when empty
+    #: (then feedback on requests made before a restart of the stack answers 404).
+    request_id_secret: str = Field(
+        default="", validation_alias="DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"
+    )
     #: ``DRIFTGATE_STATE_URL``, as every deployable reads it; SQLite under ``home`` when empty.
     state_url: str = Field(default="", validation_alias=STATE_URL_ENV)
     python: str = Field(default_factory=lambda: sys.executable)

@@ -45,6 +45,7 @@ from driftgate.process import ManagedProcess, Probe, http_probe
 from driftgate.settings import EngineSettings, StackSettings, url_for
 
 GATEWAY_APP = "driftgate.deployables.gateway:app"
+REQUEST_ID_SECRET_ENV = "DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"
 DRIFT_APP = "driftgate.deployables.drift_service:app"
 
 
@@ -82,6 +83,8 @@ class StackKeys:
     ingest: str
     #: The gateway and the retrain gate -> vLLM; empty: the engines run without one.
     engine: str
+    #: Signs the gateway's request ids to their tenant (feedback ownership).
+    request_id: str = ""
 
 
 @dataclass
@@ -118,6 +121,7 @@ def stack_keys(settings: StackSettings) -> StackKeys:
         ingest=settings.ingest_key or secrets.token_urlsafe(24),
         engine=settings.engine_api_key
         or (secrets.token_urlsafe(24) if settings.start_engine else ""),
+        request_id=settings.request_id_secret or secrets.token_urlsafe(32),
     )
 
 
@@ -158,6 +162,7 @@ def service_env(
         "gateway": {
             **common,
             DRIFT_URL_ENV: urls.drift,
+            REQUEST_ID_SECRET_ENV: keys.request_id,
             "DRIFTGATE_GATEWAY_UPSTREAMS": json.dumps(urls.engine),
             "DRIFTGATE_GATEWAY_BASE_MODEL": engine.served_model_name,
         },

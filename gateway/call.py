@@ -31,11 +31,17 @@ class Call:
         self.t0 = time.perf_counter()
         self.ts = time.time()
         prefix = "chatcmpl-" if endpoint == "chat" else "cmpl-"
+        #: Unbound until :meth:`authenticated`: an unauthenticated request's id takes no feedback.
         self.request_id = prefix + time_ordered_id()
         self.tenant: TenantInfo | None = None
         self.target: Target | None = None
         self.payload: dict[str, Any] | None = None
         self.stream = False
+
+    def authenticated(self, tenant: TenantInfo) -> None:
+        """The caller is ``tenant``: its request id becomes one only ``tenant`` can rate."""
+        self.tenant = tenant
+        self.request_id = self.gw.request_ids.bind(self.request_id, tenant.name)
 
     def finish(
         self,
@@ -79,6 +85,7 @@ class Call:
                 "tenant": tenant.name,
                 "adapter": target.adapter if target else None,
                 "version": target.version if target else None,
+                "pinned": target.pinned if target else False,
                 "endpoint": self.endpoint,
                 "stream": self.stream,
                 "prompt_text": (

@@ -1,8 +1,16 @@
-"""``POST /v1/feedback``: acknowledged (202) only after the drift service committed it."""
+"""``POST /v1/feedback``: acknowledged (202) only after the drift service committed it.
+
+Only on the caller's own requests: an id this gateway did not issue to the calling
+tenant (another tenant's, a made-up one) answers 404 ``not_found``, as an unknown one
+would (``gateway/request_ids.py``). Rate-limited per tenant with the tenant's request
+rate and burst, in buckets of its own. The drift service keeps one vote per request
+and tenant: a later feedback replaces the earlier one whole.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 import orjson
@@ -11,7 +19,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from driftgate.core.errors import DriftgateError, InvalidRequest, Unavailable, UnprocessableBody
+from driftgate.core.errors import (
+    DriftgateError,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unavailable,
+    UnprocessableBody,
+)
 from driftgate.core.events import FeedbackEvent
 from gateway.asgi_io import read_body
 from gateway.proxy import error_response
@@ -45,6 +60,19 @@ def build_feedback(body: bytes, tenant: str) -> FeedbackEvent:
         raise UnprocessableBody(f"{param}: {msg}" if param else msg, param=param) from None
 
 
+def unknown_request() -> NotFound:
+    return NotFound("no request with this id", param="request_id", code="not_found")
+
+
+def _error_code(body: bytes) -> object:
+    """The ``code`` of an OpenAI-shaped error body (None for anything else)."""
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return error.get("code") if isinstance(error, dict) else None
+
+
 async def _store(gw: Gateway, event: FeedbackEvent) -> str:
     """POST the event to the drift service; its feedback id, or 503."""
     if gw.settings.drift_url is None:
@@ -65,6 +93,8 @@ async def _store(gw: Gateway, event: FeedbackEvent) -> str:
             "feedback could not be stored (drift service unreachable); retry later",
             code="drift_unavailable",
         ) from None
+    if status == 404 and _error_code(body) == "not_found":  # stored under another tenant
+        raise unknown_request()
     if not 200 <= status < 300:
         log.warning("drift service refused feedback: HTTP %d %s", status, body[:200])
         raise Unavailable(
@@ -85,10 +115,20 @@ async def feedback(request: Request) -> Response:
     try:
         t = gw.keys.tenant_for(request.headers.get("authorization"))
         tenant = t.name
+        wait = gw.feedback_limiter.acquire(
+            tenant, rate=t.rate_limit_rps, burst=t.burst, now=time.perf_counter()
+        )
+        if wait:
+            raise RateLimited(
+                f"feedback rate limit of {t.rate_limit_rps:g} per second exceeded",
+                retry_after_s=wait,
+            )
         body = await read_body(
             request.receive, request.headers.get("content-length"), gw.settings.max_body_bytes
         )
         event = build_feedback(body, tenant)
+        if not gw.request_ids.issued_to(event.request_id, tenant):
+            raise unknown_request()
         feedback_id = await _store(gw, event)
     except DriftgateError as exc:
         gw.metrics.feedback.labels(tenant, str(exc.status_code)).inc()

@@ -121,7 +121,8 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
     call = Call(gw, endpoint)
     try:
         auth, length = auth_and_length(scope)
-        tenant = call.tenant = gw.keys.tenant_for(auth)
+        tenant = gw.keys.tenant_for(auth)
+        call.authenticated(tenant)
         wait = gw.limiter.acquire(
             tenant.name, rate=tenant.rate_limit_rps, burst=tenant.burst, now=call.t0
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from driftgate.core.adapters import BASE_LABEL, AdapterNameError, lora_name, parse_model
@@ -26,6 +26,8 @@ class Target:
     public_name: str
     label_adapter: str
     label_version: str
+    #: The client named the version (``support@3``) instead of taking the route's draw.
+    pinned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,11 @@ class RoutingTable:
             if route is not None:
                 self.routes[adapter] = route
         self._targets: dict[tuple[str, int], Target] = {}
+        self._pinned: dict[tuple[str, int], Target] = {}
         for adapter, versions in snapshot.versions.items():
             for v, info in versions.items():
                 if info.state is VersionState.READY:
-                    self._targets[(adapter, v)] = Target(
+                    target = Target(
                         adapter=adapter,
                         version=v,
                         served_name=lora_name(adapter, v),
@@ -83,6 +86,8 @@ class RoutingTable:
                         label_adapter=adapter,
                         label_version=str(v),
                     )
+                    self._targets[(adapter, v)] = target
+                    self._pinned[(adapter, v)] = replace(target, pinned=True)
         self.base_target = Target(
             adapter=None,
             version=None,
@@ -111,7 +116,7 @@ class RoutingTable:
         if not tenant.allows(adapter):
             raise Forbidden(f"this API key may not use model {model!r}", param="model")
         if ref.version is not None:
-            target = self._targets.get((adapter, ref.version))
+            target = self._pinned.get((adapter, ref.version))
             if target is None:
                 raise NotFound(
                     f"version {ref.version} of {adapter!r} is not available", param="model"

@@ -23,6 +23,7 @@ from gateway.event_sink import EventSink
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.replicas import ReplicaPool
+from gateway.request_ids import RequestIds
 from gateway.routing import RoutingTable
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
@@ -38,6 +39,11 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics()
         self.store = StateStore(settings.state_url)
         self.limiter = RateLimiter()
+        #: Feedback's own buckets (same per-tenant rate and burst as requests), so rating
+        #: answers never eats into a tenant's inference budget.
+        self.feedback_limiter = RateLimiter()
+        secret = settings.request_id_secret
+        self.request_ids = RequestIds.from_secret(secret.get_secret_value() if secret else None)
         self.table = RoutingTable(_EMPTY, settings.base_model)
         self.keys = KeyIndex({})
         self.state_loaded = False
@@ -133,7 +139,9 @@ class Gateway:
         self.table = RoutingTable(snap, self.settings.base_model)
         self.keys = KeyIndex(snap.tenants_by_key_hash)
         self.metrics.set_route_weights({a: dict(w) for a, w in snap.routes.items()})
-        self.limiter.forget({t.name for t in snap.tenants_by_key_hash.values()})
+        names = {t.name for t in snap.tenants_by_key_hash.values()}
+        self.limiter.forget(names)
+        self.feedback_limiter.forget(names)
         self.state_loaded = True
 
     async def refresh(self) -> None:

@@ -8,7 +8,7 @@ unset makes ``/admin`` answer 401.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
@@ -70,6 +70,10 @@ class GatewaySettings(
 
     # requests
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Signs request ids to the tenant they were issued to (``gateway/request_ids.py``), so
+    #: feedback is taken only on the caller's own requests. Every replica needs the same
+    #: one (at least 16 bytes); unset: a random one per process (logged as a warning).
+    request_id_secret: SecretStr | None = None
 
     @field_validator("upstreams")
     @classmethod
@@ -78,6 +82,13 @@ class GatewaySettings(
         if len(set(urls)) != len(urls):
             raise ValueError("duplicate upstream URL")
         return urls
+
+    @field_validator("request_id_secret")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value().encode()) < 16:
+            raise ValueError("request_id_secret must be at least 16 bytes")
+        return v
 
     @field_validator("drift_url")
     @classmethod

@@ -94,6 +94,7 @@ class RolloutController:
                 r.adapter,
                 [r.candidate_version, r.serving_version],
                 since,
+                max_tenant_share=self.policy.judge.max_tenant_vote_share,
             )
             self.metrics.signals(r.adapter, stats)
         beats: tuple[GatewayBeat, ...] = ()

@@ -2,10 +2,15 @@
 
 Signals per version, counted over the same window (since the canary began):
 requests, server errors, feedback and negative feedback, latency of the
-successful requests. The candidate is rolled back when a one-sided
-two-proportion z-test says its negative-feedback rate (or its error rate) is
-higher than the serving version's at level ``alpha``, or when its median
-latency exceeds the serving version's by more than the latency guard. It is
+successful requests. The drift store counts them over routed traffic only (a
+version a client pinned, ``support@3``, is left out) and counts feedback as
+votes: one per request, the requesting tenant's latest, and no tenant more than
+``max_tenant_vote_share`` of a version's votes (:mod:`drift.version_window`).
+
+The candidate is rolled back when a one-sided two-proportion z-test says its
+negative-feedback rate (or its error rate) is higher than the serving version's
+at level ``alpha``, or when its median latency exceeds the serving version's by
+more than the latency guard. It is
 promoted once both arms hold the minimum sample and none of that holds and its
 observed negative-feedback rate is within ``max_degradation`` of the serving
 version's. Otherwise the canary waits, until ``timeout_s`` takes the safe
@@ -51,10 +56,15 @@ class JudgePolicy:
     #: No decision after this long: take ``on_timeout``.
     timeout_s: float = 1800.0
     on_timeout: Literal["rollback", "promote"] = "rollback"
+    #: Most of a version's counted votes one tenant may supply (its excess is capped); at
+    #: the default, one tenant alone never decides a canary, and two alike count whole.
+    max_tenant_vote_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
+        if not 0 < self.max_tenant_vote_share <= 1:
+            raise ValueError("max_tenant_vote_share must be in (0, 1]")
         if self.min_feedback < 1 or self.min_requests < 1:
             raise ValueError("minimum sample sizes must be >= 1")
 

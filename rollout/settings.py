@@ -43,6 +43,10 @@ class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting):
     latency_slack_ms: float = Field(default=50.0, ge=0)
     canary_timeout_s: float = Field(default=1800.0, gt=0)
     on_timeout: Literal["rollback", "promote"] = "rollback"
+    #: Most of a version's counted canary votes one tenant may supply (its excess is left
+    #: out). Below 1, a single tenant's votes alone count for nothing: set 1.0 only where
+    #: one tenant is all the traffic (the demo).
+    max_tenant_vote_share: float = Field(default=0.5, gt=0, le=1)
 
     # loading and draining
     loading_timeout_s: float = Field(default=300.0, gt=0)
@@ -63,6 +67,7 @@ class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting):
                 latency_slack_ms=self.latency_slack_ms,
                 timeout_s=self.canary_timeout_s,
                 on_timeout=self.on_timeout,
+                max_tenant_vote_share=self.max_tenant_vote_share,
             ),
             loading_timeout_s=self.loading_timeout_s,
             drain_timeout_s=self.drain_timeout_s,

@@ -43,6 +43,9 @@ class RequestEvent(BaseModel):
     adapter: str | None = Field(default=None, max_length=128)
     #: Adapter version number that served the request; ``None`` for the base model.
     version: int | None = Field(default=None, ge=1)
+    #: The client named the version (``support@3``): chosen by the caller, not the route's
+    #: random draw, so the canary judge leaves it out. Events of older gateways: ``False``.
+    pinned: bool = False
     endpoint: Endpoint = "chat"
     stream: bool = False
     prompt_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)

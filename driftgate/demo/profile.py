@@ -18,6 +18,9 @@ DEMO_ENV = {
     "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "12",
     "DRIFTGATE_ROLLOUT_MIN_REQUESTS": "12",
     "DRIFTGATE_ROLLOUT_CANARY_TIMEOUT_S": "240",
+    # The demo has one tenant: under the default share cap (0.5) its votes alone would
+    # count for nothing and the canary could only time out.
+    "DRIFTGATE_ROLLOUT_MAX_TENANT_VOTE_SHARE": "1.0",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.5",
     # Wait for enough labelled examples of the new traffic before training on it: about a
     # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.

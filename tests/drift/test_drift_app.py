@@ -126,21 +126,51 @@ def test_feedback_is_committed_and_joined_in_either_order(
     late = request_factory()
     fb1 = {"request_id": early.request_id, "tenant": "acme", "score": 0.0, "event_id": "fb-000001"}
     r = client.post("/v1/feedback", json=fb1)
-    assert r.status_code == 202 and r.json() == {"feedback_id": "fb-000001", "duplicate": False}
+    assert r.status_code == 202
+    assert r.json() == {"feedback_id": "fb-000001", "duplicate": False, "replaced": False}
     assert stored(settings)["drift_feedback"] == 1  # committed before the answer
     assert client.post("/v1/feedback", json=fb1).json()["duplicate"] is True
     post_batch(client, [early, late])
-    client.post("/v1/feedback", json={"request_id": late.request_id, "tenant": "a", "score": 1})
+    client.post("/v1/feedback", json={"request_id": late.request_id, "tenant": "acme", "score": 1})
+    # the same tenant again on the same request: its vote is replaced, nothing is added,
+    # and the detectors saw the request's first vote only
+    again = client.post(
+        "/v1/feedback", json={"request_id": late.request_id, "tenant": "acme", "score": 0}
+    )
+    assert again.status_code == 202 and again.json()["replaced"] is True
+    assert stored(settings)["drift_feedback"] == 2
     status = client.get("/v1/drift/status").json()
     version = next(v for v in status["versions"] if v["adapter"] == "support")
     assert version["feedback_count"] == 2 and version["negative_feedback_ratio"] == 0.5
-    assert metric(client, "driftgate_drift_events_ingested_total", kind="feedback") == 2
+    # stored events: the replacing one too
+    assert metric(client, "driftgate_drift_events_ingested_total", kind="feedback") == 3
     ratio = metric(
         client, "driftgate_drift_negative_feedback_ratio", adapter="support", version="1"
     )
     assert ratio == 0.5
     bad = client.post("/v1/feedback", json={"request_id": "x", "tenant": "a"})
     assert bad.status_code == 422 and "at least one" in bad.json()["error"]["message"]
+
+
+def test_feedback_on_another_tenants_request_is_404_and_not_stored(
+    client: TestClient, settings: DriftSettings, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """Defense in depth behind the gateway's signed ids: a request stored under ``acme``
+    takes no feedback from ``globex``, answered like an unknown request."""
+    req = request_factory(tenant="acme")
+    post_batch(client, [req])
+    r = client.post(
+        "/v1/feedback", json={"request_id": req.request_id, "tenant": "globex", "score": 0}
+    )
+    assert r.status_code == 404
+    assert r.json()["error"] == {
+        "message": "no request with this id",
+        "type": "invalid_request_error",
+        "param": "request_id",
+        "code": "not_found",
+    }
+    assert stored(settings)["drift_feedback"] == 0
+    assert metric(client, "driftgate_drift_events_rejected_total", reason="foreign_request") == 1
 
 
 def shifted_traffic(

@@ -61,7 +61,7 @@ def test_rows_hold_every_stored_column_in_table_order(
     request_factory: Callable[..., RequestEvent],
 ) -> None:
     assert tuple(c.name for c in requests.columns if c.name != "id") == REQUEST_COLUMNS
-    e = request_factory(ttft_ms=12.5, replica="r1", stream=True)
+    e = request_factory(ttft_ms=12.5, replica="r1", stream=True, pinned=True)
     rows, _, empties, refusals = request_rows([e], lambda _a: "keep")
     row = dict(zip(REQUEST_COLUMNS, rows[0], strict=True))
     for name in REQUEST_COLUMNS:

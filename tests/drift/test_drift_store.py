@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from drift.batch import request_rows
 from drift.service import feedback_row
-from drift.store import DriftStore, Reference
+from drift.store import DriftStore, FeedbackWrite, Reference
 from driftgate.core.events import FeedbackEvent, RequestEvent
 
 
@@ -42,10 +42,10 @@ def test_feedback_joins_requests_for_the_retrain_job(
     other = request_factory(adapter="billing")
     # feedback first: the join must not depend on arrival order
     fb = FeedbackEvent(request_id=r1.request_id, tenant="acme", score=0.0, correction="fixed")
-    assert store.insert_feedback(feedback_row(fb)) is True
-    assert store.insert_feedback(feedback_row(fb)) is False
+    assert store.write_feedback(feedback_row(fb)) is FeedbackWrite.NEW
+    assert store.write_feedback(feedback_row(fb)) is FeedbackWrite.DUPLICATE
     store.insert_requests(rows([r1, r2, other]))
-    store.insert_feedback(
+    store.write_feedback(
         feedback_row(FeedbackEvent(request_id=r2.request_id, tenant="acme", label="billing"))
     )
     got = store.requests_with_feedback("support")
@@ -66,7 +66,7 @@ def test_feedback_joins_only_a_request_of_its_own_tenant(
     theirs = request_factory(request_id="same", tenant="globex", prompt_text="globex's")
     store.insert_requests(rows([mine, theirs]))
     fb = FeedbackEvent(request_id="same", tenant="globex", score=0.0, correction="evil")
-    store.insert_feedback(feedback_row(fb))
+    store.write_feedback(feedback_row(fb))
     got = store.requests_with_feedback("support")
     assert [(x.tenant, x.prompt, x.correction) for x in got] == [("globex", "globex's", "evil")]
     assert store.requests_with_feedback("support", tenants=["globex"]) == got
@@ -100,8 +100,8 @@ def test_retention_purges_old_events_only(
     old = request_factory(ts=time.time() - 10 * 86400)
     new = request_factory()
     store.insert_requests(rows([old, new]))
-    store.insert_feedback(
-        feedback_row(FeedbackEvent(request_id=old.request_id, tenant="a", score=1, ts=old.ts))
+    store.write_feedback(
+        feedback_row(FeedbackEvent(request_id=old.request_id, tenant="acme", score=1, ts=old.ts))
     )
     assert store.purge(time.time() - 86400) == (1, 1)
     assert store.counts()["drift_requests"] == 1

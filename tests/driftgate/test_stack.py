@@ -129,14 +129,17 @@ def test_every_service_credential_reaches_its_peers_by_environment_only(tmp_path
     config = stack_services(settings, EngineSettings(), base_env={"VLLM_API_KEY": "stale"})
     keys = config.keys
     assert len(keys.ingest) >= 32 and len(keys.engine) >= 32
-    assert len({keys.admin, keys.ingest, keys.engine}) == 3
+    assert len({keys.admin, keys.ingest, keys.engine, keys.request_id}) == 4
     env = {s.name: s.env or {} for s in config.services}
     assert env["engine"]["VLLM_API_KEY"] == keys.engine  # not the inherited one
+    assert len(keys.request_id) >= 32
+    assert env["gateway"]["DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"] == keys.request_id
     for name in ("gateway", "drift"):
         assert env[name]["DRIFTGATE_INGEST_KEY"] == keys.ingest
         assert env[name]["DRIFTGATE_ENGINE_API_KEY"] == keys.engine
     for spec in config.services:
-        assert not {keys.admin, keys.ingest, keys.engine} & set(" ".join(spec.argv).split())
+        secret = {keys.admin, keys.ingest, keys.engine, keys.request_id}
+        assert not secret & set(" ".join(spec.argv).split())
     external = _settings(tmp_path, start_engine=False, upstreams=["http://a:1"],
                          engine_api_key="")  # fmt: skip
     # engines the stack did not start keep the key they were given: none here

@@ -53,6 +53,9 @@ class FakeDrift:
         return web.json_response({"accepted": len(batch.events), "duplicates": 0}, status=202)
 
     async def _feedback(self, request: web.Request) -> web.Response:
+        if self.status == 404:  # as the drift service refuses another tenant's request
+            error = {"message": "no request with this id", "code": "not_found"}
+            return web.json_response({"error": error}, status=404)
         if self.status >= 300:
             return web.json_response({"error": {"message": "db down"}}, status=self.status)
         event = FeedbackEvent.model_validate_json(await request.read())
@@ -173,7 +176,11 @@ async def test_feedback_acknowledged_only_when_stored(make_stack: StackFactory) 
     drift.status = 500
     r = await s.client.post(url, json={"request_id": rid, "correction": "x"}, headers=auth)
     assert r.status_code == 503 and r.json()["error"]["code"] == "drift_unavailable"
+    drift.status = 404  # the drift service holds the request under another tenant
+    r = await s.client.post(url, json={"request_id": rid, "score": 1.0}, headers=auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert len(drift.feedback) == 1
+    drift.status = 202
     r = await s.client.post(url, json={"request_id": rid}, headers=auth)
     assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request_error"
     r = await s.client.post(url, json={"request_id": rid, "score": 2}, headers=auth)
@@ -184,15 +191,17 @@ async def test_feedback_acknowledged_only_when_stored(make_stack: StackFactory) 
     assert r.status_code == 401
     assert s.metric("driftgate_gateway_feedback_total", tenant="acme", status="202") == 1
     assert s.metric("driftgate_gateway_feedback_total", tenant="acme", status="503") == 1
+    assert s.metric("driftgate_gateway_feedback_total", tenant="acme", status="404") == 1
     await drift.runner.cleanup()  # type: ignore[union-attr]
 
 
 async def test_feedback_without_drift_service_is_503(make_stack: StackFactory) -> None:
     s = await make_stack(drift_url=None)
     key = await s.tenant("acme", ["*"])
+    rid = (await s.chat(key, BASE)).json()["id"]
     r = await s.client.post(
         s.url + "/v1/feedback",
-        json={"request_id": "x", "score": 1},
+        json={"request_id": rid, "score": 1},
         headers={"Authorization": f"Bearer {key}"},
     )
     assert r.status_code == 503

@@ -68,8 +68,11 @@ def test_resolve_plain_pinned_and_base() -> None:
         "support@2",
         "2",
     )
+    # the canary judge leaves out versions the caller chose; the route's draw is judged
+    assert pinned.pinned and not table.resolve(t, "support", 0.9).pinned
     base = table.resolve(t, BASE, 0.5)
     assert (base.adapter, base.label_adapter, base.label_version) == (None, "base", "base")
+    assert not base.pinned
 
 
 @pytest.mark.parametrize(

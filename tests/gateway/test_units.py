@@ -1,16 +1,22 @@
-"""Pure pieces: rate limiter, key index, body checks, SSE rewriting."""
+"""Pure pieces: rate limiter, key index, request ids, body checks, SSE rewriting."""
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from driftgate.core.credentials import check_admin
 from driftgate.core.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnprocessableBody
+from driftgate.core.ids import time_ordered_id
 from driftgate.core.state import TenantInfo, hash_key
 from gateway.auth import KeyIndex
 from gateway.openai_body import apply_max_tokens, parse_request, prompt_text
 from gateway.ratelimit import RateLimiter
+from gateway.request_ids import TAG_HEX, RequestIds
+from gateway.settings import GatewaySettings
 from gateway.sse import StreamRewriter
 
 T = TenantInfo(id=1, name="acme", adapters=("support",), rate_limit_rps=2, burst=3, max_tokens=64)
@@ -27,6 +33,26 @@ def test_rate_limiter_bucket() -> None:
     assert all(rl.acquire("u", rate=0, burst=0, now=0.0) == 0.0 for _ in range(100))
     rl.forget({"b"})
     assert rl.acquire("a", rate=2, burst=3, now=100.0) == 0.0  # fresh bucket
+
+
+def test_request_ids_are_bound_to_their_tenant_across_replicas(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    one, other = RequestIds(b"s" * 32), RequestIds(b"s" * 32)  # two replicas, one secret
+    unbound = "chatcmpl-" + time_ordered_id()
+    rid = one.bind(unbound, "acme")
+    assert rid.startswith(unbound) and len(rid) == len(unbound) + TAG_HEX  # still time-ordered
+    assert other.issued_to(rid, "acme")
+    assert not other.issued_to(rid, "acme2") and not other.issued_to(rid, "acm")
+    assert not RequestIds(b"t" * 32).issued_to(rid, "acme")  # another deployment's secret
+    assert not one.issued_to(unbound, "acme") and not one.issued_to("", "acme")
+    assert not one.issued_to(rid + "0", "acme") and not one.issued_to(rid[:-1] + "g", "acme")
+    with caplog.at_level(logging.WARNING, logger="gateway.request_ids"):
+        a, b = RequestIds.from_secret(None), RequestIds.from_secret(None)
+    assert "REQUEST_ID_SECRET is unset" in caplog.text
+    assert not b.issued_to(a.bind(unbound, "acme"), "acme")  # a random secret per process
+    with pytest.raises(ValidationError, match="at least 16 bytes"):
+        GatewaySettings(request_id_secret="short")
 
 
 def test_key_index() -> None:

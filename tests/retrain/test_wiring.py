@@ -111,7 +111,7 @@ def test_traffic_is_read_per_tenant_and_request_id(tmp_path: Path) -> None:
     ]  # fmt: skip
     store.insert_requests(request_rows(events, lambda _a: "keep").rows)
     for tenant, score in (("acme", 1.0), ("globex", 0.0)):
-        store.insert_feedback(
+        store.write_feedback(
             feedback_row(FeedbackEvent(request_id="same", tenant=tenant, score=score))
         )
     store.close()

@@ -79,6 +79,8 @@ class Env:
     client: httpx.AsyncClient
     drift_app: Any
     key: str = ""
+    #: A second tenant's key: the judge counts no tenant for more than half of the votes.
+    key2: str = ""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
 
     @property
@@ -123,19 +125,21 @@ class Env:
     def peft(self, name: str, **config: Any) -> str:
         return make_peft_dir(self.tmp, name, **config)
 
-    async def chat(self, model: str = "support", gw: int = 0, **kw: Any) -> httpx.Response:
+    async def chat(
+        self, model: str = "support", gw: int = 0, key: str | None = None, **kw: Any
+    ) -> httpx.Response:
         body = {"model": model, "messages": [{"role": "user", "content": "hi there"}], **kw}
         return await self.client.post(
             self.gateways[gw] + "/v1/chat/completions",
             json=body,
-            headers={"Authorization": f"Bearer {self.key}"},
+            headers={"Authorization": f"Bearer {key or self.key}"},
         )
 
-    async def feedback(self, request_id: str, score: float) -> None:
+    async def feedback(self, request_id: str, score: float, key: str | None = None) -> None:
         r = await self.client.post(
             self.gw + "/v1/feedback",
             json={"request_id": request_id, "score": score},
-            headers={"Authorization": f"Bearer {self.key}"},
+            headers={"Authorization": f"Bearer {key or self.key}"},
         )
         assert r.status_code == 202, r.text
 
@@ -220,12 +224,15 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Any]:
                 heartbeat_interval_s=0.2,
             )
             env.servers.append(await serve(create_gateway_app(settings), sock))
-        r = await env.client.post(
-            env.gw + "/admin/tenants",
-            json={"name": "acme", "adapters": ["support"], "rate_limit_rps": 1000, "burst": 1000},
-            headers=env.admin_headers,
-        )
-        env.key = r.json()["api_key"]
+        keys = []
+        for name in ("acme", "globex"):
+            r = await env.client.post(
+                env.gw + "/admin/tenants",
+                json={"name": name, "adapters": ["support"], "rate_limit_rps": 1000, "burst": 1000},
+                headers=env.admin_headers,
+            )
+            keys.append(r.json()["api_key"])
+        env.key, env.key2 = keys
         return env
 
     yield factory
@@ -396,15 +403,18 @@ async def test_worse_feedback_rolls_back_automatically(make_env: Any) -> None:
     served: dict[str, int] = {"support@1": 0, "support@2": 0}
     deadline = time.monotonic() + 60
     state = "canary"
+    sent = 0
     while state == "canary":
         assert time.monotonic() < deadline, "no decision"
-        resp = await env.chat()
+        key = (env.key, env.key2)[sent % 2]  # two tenants alike: the vote cap keeps both
+        sent += 1
+        resp = await env.chat(key=key)
         assert resp.status_code == 200, resp.text
         model = resp.json()["model"]
         served[model] += 1
         n = served[model]
         bad = n % 10 < 6 if model == "support@2" else n % 10 == 0  # 60% vs 10% negative
-        await env.feedback(resp.json()["id"], 0.0 if bad else 1.0)
+        await env.feedback(resp.json()["id"], 0.0 if bad else 1.0, key=key)
         state = (await env.rollout(created["id"]))["state"]
     assert state in ("rolled_back", "draining", "unloaded")
     deadline = time.monotonic() + 20

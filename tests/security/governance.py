@@ -115,6 +115,7 @@ def log_traffic(
     """Requests ``(request_id, prompt, feedback)`` of ``tenant`` answered ``Q-OLD``, each
     with the feedback ``tenant`` gave on it (``{}``: none)."""
     events: list[RequestEvent] = []
+    votes: list[FeedbackEvent] = []
     for i, (rid, prompt, fb) in enumerate(items):
         ts = ts0 + i
         events.append(
@@ -133,9 +134,12 @@ def log_traffic(
             )
         )
         if fb:
-            event = FeedbackEvent(request_id=rid, tenant=tenant, ts=ts + 0.5, **fb)
-            store.insert_feedback(feedback_row(event))
+            votes.append(FeedbackEvent(request_id=rid, tenant=tenant, ts=ts + 0.5, **fb))
+    # requests first, as the gateway's ids are used: the store refuses a vote on an id
+    # it holds only under another tenant
     store.insert_requests(request_rows(events, lambda _a: "keep").rows)
+    for vote in votes:
+        store.write_feedback(feedback_row(vote))
 
 
 def corrected(tenant: str, texts: Sequence[str], target: str = "Q-NEW") -> list[Any]:

@@ -363,7 +363,7 @@ def test_service_credentials_come_from_one_secret(
     _, text, docs = rendered
     secret = find(docs, "Secret", "-service-keys")
     name = secret["metadata"]["name"]
-    assert set(secret["data"]) == {"ingest-key", "engine-api-key"}
+    assert set(secret["data"]) == {"ingest-key", "engine-api-key", "request-id-secret"}
     assert all(len(v) >= 40 for v in secret["data"].values())  # base64 of 40 random chars
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
@@ -387,6 +387,8 @@ def test_service_credentials_come_from_one_secret(
     )
     assert gateway["DRIFTGATE_INGEST_KEY"] == drift["DRIFTGATE_INGEST_KEY"] == (name, "ingest-key")
     assert "DRIFTGATE_ENGINE_API_KEY" not in drift  # the drift service never calls vLLM
+    # every gateway replica signs request ids with the same secret (feedback ownership)
+    assert gateway["DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"] == (name, "request-id-secret")
     for value in secret["data"].values():
         assert value not in text.replace(f": {value}", "")  # only in the Secret itself
 

@@ -13,7 +13,9 @@ second starter then reads the head revision and changes nothing.
 
 A database of the previous release (its tables, no ``alembic_version``) is adopted in
 place: the baseline revision creates only the tables it lacks, which records the
-baseline; later revisions then apply as usual. Rows are never touched.
+baseline; later revisions then apply as usual. The baseline touches no row; a later
+revision changes rows only as its docstring says (``0002_feedback_one_vote`` removes
+superseded duplicate votes).
 
 A database already at :data:`HEAD_REVISION` is recognised with one plain query, without
 importing Alembic: that import costs a process about 11 MiB, and gateway replicas

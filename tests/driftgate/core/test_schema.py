@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, inspect, select, text
 
-from drift.store import DriftStore
+from drift.store import DriftStore, FeedbackWrite
 from driftgate.core.state import StateStore, migrate
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.schema import control, drift, metadata, runs
@@ -136,6 +136,7 @@ def _previous_release(engine: Engine, tables: tuple[str, ...]) -> None:
             "latency_ms": 5.0,
             "empty": False,
             "refusal": False,
+            "pinned": False,
         }
         conn.execute(insert(drift.requests).values(row))
         if "retrain_runs" in tables:
@@ -240,6 +241,63 @@ def test_concurrent_starts_all_succeed_and_migrate_once(url: str, engine: Engine
     assert revisions == [migrate.head()] * 6
     assert _versions(engine) == [migrate.head()]
     assert _schema_diff(engine) == []
+
+
+def test_duplicate_votes_of_a_baseline_database_are_folded_into_the_latest(
+    url: str, engine: Engine
+) -> None:
+    """``0002_feedback_one_vote`` on a database at the baseline that holds repeated votes:
+    each (request, tenant) keeps its newest row, old request rows read as not pinned."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        migrate._lock(conn)
+        command.upgrade(migrate._config(conn), migrate.BASELINE)
+        conn.commit()
+    assert migrate.current(engine) == migrate.BASELINE
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(drift.requests).values(
+                event_id="e1", request_id="r1", ts=now, tenant="acme", adapter="support",
+                version=1, endpoint="chat", stream=False, status_code=200, prompt_tokens=1,
+                completion_tokens=1, latency_ms=1.0, empty=False, refusal=False,
+            )
+        )  # fmt: skip
+        votes = [
+            ("r1", "acme", 1.0),
+            ("r1", "acme", 0.0),  # acme changed its mind: this one stays
+            ("r1", "globex", 1.0),
+            ("r2", "acme", 1.0),
+            ("r2", "acme", 1.0),
+            ("r2", "acme", 0.5),
+        ]
+        conn.execute(
+            insert(drift.feedback),
+            [
+                {"event_id": f"f{i}", "request_id": r, "ts": now + i, "tenant": t,
+                 "score": score, "negative": score < 0.5}
+                for i, (r, t, score) in enumerate(votes)
+            ],
+        )  # fmt: skip
+
+    store = DriftStore.from_url(url)
+    store.create_all()  # the drift service's start
+    assert migrate.current(engine) == migrate.head()
+    assert _schema_diff(engine) == []
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(drift.feedback.c.event_id, drift.feedback.c.score).order_by(drift.feedback.c.id)
+        ).all()
+        pinned = conn.execute(select(drift.requests.c.pinned)).scalars().all()
+    assert [tuple(r) for r in kept] == [("f1", 0.0), ("f2", 1.0), ("f5", 0.5)]
+    assert pinned == [False]
+    # from now on a repeated vote replaces, in place
+    row = {"event_id": "f6", "request_id": "r2", "ts": now, "tenant": "acme", "score": 1.0,
+           "label": None, "correction": None, "negative": False}  # fmt: skip
+    assert store.write_feedback(row) is FeedbackWrite.REPLACED
+    assert store.counts()["drift_feedback"] == 3
+    store.close()
 
 
 def test_the_recorded_head_is_alembics_head() -> None:

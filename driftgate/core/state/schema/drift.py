@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from driftgate.core.state.schema.base import metadata
@@ -44,6 +45,8 @@ requests = Table(
     Column("finish_reason", String(32)),
     Column("empty", Boolean, nullable=False),
     Column("refusal", Boolean, nullable=False),
+    #: The client pinned the version (``support@3``): left out of the canary judge's window.
+    Column("pinned", Boolean, nullable=False, server_default=false()),
     Index("ix_drift_requests_adapter_version_id", "adapter", "version", "id"),
 )
 
@@ -71,10 +74,11 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "finish_reason",
     "empty",
     "refusal",
+    "pinned",
 )
 
 #: Boolean columns of :data:`REQUEST_COLUMNS`, which request rows carry as 0/1.
-REQUEST_FLAG_COLUMNS: tuple[str, ...] = ("stream", "empty", "refusal")
+REQUEST_FLAG_COLUMNS: tuple[str, ...] = ("stream", "empty", "refusal", "pinned")
 
 
 feedback = Table(
@@ -89,6 +93,8 @@ feedback = Table(
     Column("label", String(256)),
     Column("correction", Text),
     Column("negative", Boolean, nullable=False),
+    # One vote per request and tenant: a later feedback replaces the row (DriftStore).
+    UniqueConstraint("request_id", "tenant", name="uq_drift_feedback_vote"),
 )
 
 alarms = Table(

@@ -6,7 +6,7 @@ the baseline does, so a database whose tables came from plain ``create_all`` (th
 previous release's way, which knows every table of this code) is adopted too.
 
 Revision ID: 0003_training_opt_in
-Revises: 0001_baseline
+Revises: 0002_feedback_one_vote
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_training_opt_in"
-down_revision: str | None = "0001_baseline"
+down_revision: str | None = "0002_feedback_one_vote"
 branch_labels: str | None = None
 depends_on: str | None = None
 
