@@ -11,10 +11,15 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
-from driftgate.core.settings import AdminKeySetting, DriftUrlSetting, StateUrlSetting
+from driftgate.core.settings import (
+    AdapterRootsSetting,
+    AdminKeySetting,
+    DriftUrlSetting,
+    StateUrlSetting,
+)
 
 
-class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting):
+class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting, AdapterRootsSetting):
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_GATEWAY_", extra="ignore", populate_by_name=True
     )
@@ -49,6 +54,9 @@ class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting):
     max_lora_rank: int = Field(default=16, ge=1)
     #: Other names the base model may carry in ``base_model_name_or_path``.
     base_model_aliases: list[str] = Field(default_factory=list)
+    #: A version still ``loading`` after this long (its gateway died mid-load) is marked
+    #: ``failed`` and unloaded by any gateway; above ``admin_timeout_s``, the longest load.
+    loading_timeout_s: float = Field(default=600.0, gt=0)
     #: How long unloading a version waits for this gateway's in-flight requests on it.
     drain_timeout_s: float = Field(default=30.0, ge=0)
 
@@ -59,8 +67,18 @@ class GatewaySettings(StateUrlSetting, AdminKeySetting, DriftUrlSetting):
     #: Put prompt and completion text into request events.
     event_include_text: bool = True
 
-    # requests
+    # requests (checked before auth; docs/SECURITY.md)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Body limit of ``/admin/*`` (its bodies are small JSON).
+    admin_max_body_bytes: int = Field(default=65_536, ge=1024)
+    #: Most choices per prompt a request may ask for (``n``).
+    max_n: int = Field(default=8, ge=1)
+    #: Most candidates per prompt a request may ask for (``best_of``).
+    max_best_of: int = Field(default=8, ge=1)
+    #: Most prompts in one ``/v1/completions`` request (``prompt`` as a list).
+    max_prompts: int = Field(default=16, ge=1)
+    #: Most tokens one request may generate in all: max_tokens x max(n, best_of) x prompts.
+    max_request_tokens: int = Field(default=16_384, ge=1)
 
     @field_validator("upstreams")
     @classmethod

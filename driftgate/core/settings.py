@@ -10,6 +10,8 @@ its own prefix (``DRIFTGATE_GATEWAY_``, ``DRIFTGATE_DRIFT_``, ``DRIFTGATE_ROLLOU
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +22,7 @@ STATE_URL_ENV = "DRIFTGATE_STATE_URL"
 ADMIN_KEY_ENV = "DRIFTGATE_ADMIN_KEY"
 GATEWAY_URL_ENV = "DRIFTGATE_GATEWAY_URL"
 DRIFT_URL_ENV = "DRIFTGATE_DRIFT_URL"
+ADAPTER_ROOTS_ENV = "DRIFTGATE_ADAPTER_ROOTS"
 
 _SHARED = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -51,6 +54,17 @@ class DriftUrlSetting(BaseSettings):
 
     #: The drift service's base URL; the gateway sends its events and feedback there.
     drift_url: str | None = Field(default=None, validation_alias=DRIFT_URL_ENV)
+
+
+class AdapterRootsSetting(BaseSettings):
+    model_config = _SHARED
+
+    #: Directories an adapter path given over an API (gateway admin, rollout start) must
+    #: lie in once symlinks and ``..`` are resolved (JSON list). Default: the registry
+    #: under ``DRIFTGATE_HOME``, where the retrain job writes its versions.
+    adapter_roots: list[Path] = Field(
+        default_factory=lambda: [paths.registry_dir()], validation_alias=ADAPTER_ROOTS_ENV
+    )
 
 
 def env_names(settings: type[BaseSettings]) -> dict[str, str]:
