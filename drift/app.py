@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from drift.batch import parse_batch
 from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
@@ -22,6 +23,7 @@ from drift.service import DriftService
 from drift.settings import DriftSettings
 from drift.store import DriftStore, FeedbackWrite
 from drift.trigger import TriggerManager, make_launcher
+from driftgate.core.body_limit import BodyLimit
 from driftgate.core.credentials import check_admin, check_key, secret_value
 from driftgate.core.errors import (
     DriftgateError,
@@ -32,8 +34,12 @@ from driftgate.core.errors import (
 )
 from driftgate.core.events import MAX_BATCH_EVENTS, FeedbackEvent
 from driftgate.core.gc_tuning import tuned_for_service
+from driftgate.core.loops import run_forever
 
 log = logging.getLogger(__name__)
+
+#: ``POST /v1/drift/reference`` takes a few fields.
+REFERENCE_MAX_BODY_BYTES = 64 * 1024
 
 
 class UnprocessableEvent(DriftgateError):
@@ -98,18 +104,38 @@ def _invalid(exc: ValidationError, metrics: DriftMetrics) -> DriftgateError:
 
 def _background(service: DriftService, settings: DriftSettings) -> list[asyncio.Task[None]]:
     async def retention() -> None:
-        while True:
-            try:
-                n_req, n_fb = await service.purge()
-                if n_req or n_fb:
-                    log.info("retention: deleted %d request events, %d feedback", n_req, n_fb)
-            except OSError as exc:  # disk trouble must not end the loop
-                log.error("retention failed: %s", exc)
-            await asyncio.sleep(settings.retention_interval_s)
+        n_req, n_fb = await service.purge()
+        if n_req or n_fb:
+            log.info("retention: deleted %d request events, %d feedback", n_req, n_fb)
 
-    tasks = [asyncio.create_task(retention(), name="drift-retention")]
+    # Disk or database trouble, or a bug in one step, must not end a loop.
+    loops = service.metrics.loops
+    tasks = [
+        asyncio.create_task(
+            run_forever(
+                "retention",
+                retention,
+                settings.retention_interval_s,
+                metrics=loops,
+                expected=(OSError, SQLAlchemyError),
+            ),
+            name="drift-retention",
+        )
+    ]
     if service.embeddings is not None:
-        tasks.append(asyncio.create_task(service.embeddings.run(), name="drift-embeddings"))
+        embeddings = service.embeddings
+        tasks.append(
+            asyncio.create_task(
+                run_forever(
+                    "embeddings",
+                    embeddings.wait_and_step,
+                    0.0,
+                    metrics=loops,
+                    period_s=embeddings.idle_s,
+                ),
+                name="drift-embeddings",
+            )
+        )
     return tasks
 
 
@@ -149,6 +175,13 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="driftgate drift service", lifespan=lifespan)
     install_error_handlers(app)
+    # The size limit runs before any credential check or parsing (docs/SECURITY.md).
+    app.add_middleware(
+        BodyLimit,
+        limit=cfg.max_body_bytes,
+        prefixes={"/v1/drift/reference": REFERENCE_MAX_BODY_BYTES},
+        on_reject=lambda: metrics.rejected.labels("too_large").inc(),
+    )
 
     def service_of(request: Request) -> DriftService:
         state: _State = request.app.state.drift
@@ -211,7 +244,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
     @app.post("/v1/drift/reference")
     async def pin_reference(request: Request) -> Response:
         require_admin(request)
-        body = await _read_body(request, 64 * 1024, metrics)
+        body = await _read_body(request, REFERENCE_MAX_BODY_BYTES, metrics)
         try:
             pin = PinReference.model_validate_json(body)
         except ValidationError as exc:

@@ -12,6 +12,7 @@ the two centroids.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class EmbeddingMonitor:
         window_size: int,
         batch: int = 64,
         queue_size: int = 4096,
+        idle_s: float = 5.0,
     ) -> None:
         self.embedder = embedder
         self.metrics = metrics
@@ -86,6 +88,8 @@ class EmbeddingMonitor:
         self._state: dict[tuple[str, int], _VersionEmbeddings] = {}
         self.dropped = 0
         self.embedded = 0
+        #: Longest idle wait of one loop step (the loop's expected period).
+        self.idle_s = idle_s
 
     def offer(self, adapter: str, version: int, text: str) -> None:
         """Queue one prompt; never blocks (drops and counts when the queue is full)."""
@@ -130,14 +134,15 @@ class EmbeddingMonitor:
         self.embedded += len(items)
         return len(items)
 
-    async def run(self) -> None:
-        """The background loop (cancelled at shutdown)."""
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-            try:
-                await self.step()
-            except (OSError, RuntimeError, ValueError) as exc:
-                log.error("embedding batch failed: %s", exc)
-                await asyncio.sleep(1.0)
+    async def wait_and_step(self) -> int:
+        """Wait for queued prompts (at most ``idle_s``), then embed one batch.
+
+        One step of the service's background loop (``driftgate.core.loops.run_forever``,
+        which logs a failed batch and goes on); an idle wait counts as a healthy step.
+        """
+        if not self._queue:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.idle_s):
+                    await self._wake.wait()
+        return await self.step()

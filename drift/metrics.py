@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from driftgate.core.loops import LoopMetrics
+
 if TYPE_CHECKING:
     from drift.versions import VersionMonitor
 
@@ -22,6 +24,9 @@ class DriftMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        #: The background loops' last success (``driftgate.core.loops``); the rollout
+        #: controller mounted on this service reports its loop here too.
+        self.loops = LoopMetrics(r)
         self.ingested = Counter(
             "driftgate_drift_events_ingested_total",
             "Events stored (new ones; duplicates excluded)",

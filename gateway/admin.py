@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from driftgate.core.adapters import is_valid_adapter_name, lora_name
 from driftgate.core.credentials import check_admin
-from driftgate.core.errors import InvalidRequest, Unavailable
-from driftgate.core.lora_check import check_lora_dir
+from driftgate.core.errors import Conflict, InvalidRequest, Unavailable
+from driftgate.core.lora_check import check_lora_dir, confine_path
 from driftgate.core.state import VersionState
 from gateway.runtime import Gateway
 
@@ -147,8 +147,9 @@ async def register_version(adapter: str, body: VersionIn, gw: Admin) -> Response
     """Validate the PEFT directory, load it into every healthy replica, mark it ready."""
     _check_adapter(adapter)
     s = gw.settings
+    path = confine_path(body.path, s.adapter_roots)
     info = check_lora_dir(
-        body.path, max_rank=s.max_lora_rank, base_names=[s.base_model, *s.base_model_aliases]
+        path, max_rank=s.max_lora_rank, base_names=[s.base_model, *s.base_model_aliases]
     )
     async with gw.admin_lock:
         if not gw.pool.healthy():
@@ -177,9 +178,18 @@ async def register_version(adapter: str, body: VersionIn, gw: Admin) -> Response
                 param="path",
                 code="adapter_load_failed",
             )
-        v = await asyncio.to_thread(
-            gw.store.set_version_state, adapter, v.version, VersionState.READY
-        )
+        try:
+            v = await asyncio.to_thread(
+                gw.store.set_version_state,
+                adapter,
+                v.version,
+                VersionState.READY,
+                expect=VersionState.LOADING,
+            )
+        except Conflict:  # reconciled as stale meanwhile (Gateway.fail_stale_loading)
+            await gw.pool.unload_everywhere(served)
+            await gw.refresh()
+            raise
         await gw.refresh()
     return _json(
         {**v.as_dict(), "served_name": served, "replicas": [r.replica for r in results]},

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from driftgate.core.body_limit import BodyLimit
 from driftgate.core.errors import install_error_handlers
 from gateway import admin, feedback, proxy
 from gateway.heartbeat import Heartbeat
@@ -45,6 +46,13 @@ def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None)
         openapi_url=None,
     )
     install_error_handlers(app)
+    # Before any route reads, parses or authenticates (the inference routes check theirs
+    # in gateway.proxy.serve, before auth too).
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        prefixes={"/admin/": settings.admin_max_body_bytes},
+    )
     app.include_router(proxy.router)
     app.include_router(feedback.router)
     app.include_router(admin.router)

@@ -28,10 +28,15 @@ def auth_and_length(scope: Scope) -> tuple[str | None, str | None]:
     return auth, length
 
 
-async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """413 when ``Content-Length`` declares more than ``limit`` bytes (run before auth)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+
+
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    check_declared_length(declared, limit)
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the usual case: one message

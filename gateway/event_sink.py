@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from driftgate.core.events import RequestEvent
+from driftgate.core.loops import run_forever
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,22 @@ class EventSink:
         return [q.popleft() for _ in range(min(self._batch, len(q)))]
 
     async def _run(self) -> None:
-        while True:
-            if len(self._queue) < self._batch:
-                # Wait for a full batch, at most one flush interval.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval):
-                        await self._full.wait()
-            self._full.clear()
-            await self._send(self._take_now())
+        await run_forever(
+            "event_sink",
+            self._flush_once,
+            0.0,
+            metrics=self._metrics.loops,
+            period_s=self._interval,
+        )
+
+    async def _flush_once(self) -> None:
+        if len(self._queue) < self._batch:
+            # Wait for a full batch, at most one flush interval.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._full.wait()
+        self._full.clear()
+        await self._send(self._take_now())
 
     async def _send(self, batch: list[dict[str, Any]]) -> None:
         if not batch:

@@ -22,6 +22,7 @@ import uuid
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from driftgate.core.loops import run_forever
 from driftgate.core.state.heartbeats import forget_beat, prune_beats, write_beat
 from driftgate.core.state.migrate import upgrade
 from gateway.runtime import Gateway
@@ -50,6 +51,8 @@ class Heartbeat:
         self.gateway_id = gateway_id or default_gateway_id()
         self.prune_after_s = prune_after_s
         self._task: asyncio.Task[None] | None = None
+        self._created = False
+        self._last_prune = 0.0
 
     async def beat(self) -> None:
         """Write one heartbeat now."""
@@ -64,27 +67,28 @@ class Heartbeat:
             in_flight=dict(gw.served_in_flight),
         )
 
-    async def _run(self) -> None:
+    async def _step(self) -> None:
         engine = self.gw.store.engine
-        created = False
-        last_prune = 0.0
-        while True:
-            try:
-                if not created:  # the gateway's start may have found the database down
-                    await asyncio.to_thread(upgrade, engine)
-                    created = True
-                await self.beat()
-                now = time.time()
-                if now - last_prune > 60:
-                    await asyncio.to_thread(prune_beats, engine, now - self.prune_after_s)
-                    last_prune = now
-            except (SQLAlchemyError, OSError) as exc:  # a down database must not stop serving
-                log.warning("heartbeat failed: %s", exc)
-            await asyncio.sleep(self.interval_s)
+        if not self._created:  # the gateway's start may have found the database down
+            await asyncio.to_thread(upgrade, engine)
+            self._created = True
+        await self.beat()
+        now = time.time()
+        if now - self._last_prune > 60:
+            await asyncio.to_thread(prune_beats, engine, now - self.prune_after_s)
+            self._last_prune = now
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="driftgate-heartbeat")
+            # A down database must not stop serving: the loop logs and goes on.
+            loop = run_forever(
+                "heartbeat",
+                self._step,
+                self.interval_s,
+                metrics=self.gw.metrics.loops,
+                expected=(SQLAlchemyError, OSError),
+            )
+            self._task = asyncio.create_task(loop, name="driftgate-heartbeat")
 
     async def stop(self) -> None:
         if self._task is None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from driftgate.core.loops import LoopMetrics
+
 LATENCY_BUCKETS = (
     0.005,
     0.01,
@@ -146,6 +148,8 @@ class GatewayMetrics:
             ["replica", "outcome"],
             registry=r,
         )
+        #: The background loops' last success (``driftgate.core.loops``).
+        self.loops = LoopMetrics(r)
         self._in_flight_cells: dict[tuple[str, str], list[int]] = {}
         self._request_labels: dict[tuple[str, str, str, str], RequestLabels] = {}
 

@@ -32,10 +32,13 @@ def check_fields(payload: dict[str, Any], endpoint: Endpoint) -> None:
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _bad("stream", "must be a boolean")
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key in ("max_tokens", "max_completion_tokens", "n", "best_of"):
         value = payload.get(key)
         if value is not None and (not _is_int(value) or value < 1):
             raise _bad(key, "must be an integer >= 1")
+    min_tokens = payload.get("min_tokens")
+    if min_tokens is not None and (not _is_int(min_tokens) or min_tokens < 0):
+        raise _bad("min_tokens", "must be an integer >= 0")
     options = payload.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise _bad("stream_options", "must be an object")
@@ -87,6 +90,51 @@ def apply_max_tokens(payload: dict[str, Any], cap: int) -> None:
             )
     if not asked:
         payload["max_tokens"] = cap
+
+
+def _limit(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="request_limit_exceeded")
+
+
+def _prompt_count(payload: dict[str, Any]) -> int:
+    """How many prompts one completions request holds (a list of token ids is one)."""
+    prompt = payload.get("prompt")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], str | list):
+        return len(prompt)
+    return 1
+
+
+def apply_multiplier_limits(
+    payload: dict[str, Any], *, max_n: int, max_best_of: int, max_prompts: int, max_total: int
+) -> None:
+    """400 for the fields that multiply the work of one request (after ``apply_max_tokens``).
+
+    ``n`` and ``best_of`` (choices generated per prompt), the length of a completions
+    prompt list, ``min_tokens`` (at most the request's ``max_tokens``), and the tokens all
+    of them may generate together: ``max_tokens x max(n, best_of) x prompts`` (a request
+    for one choice of one prompt is bounded by the key's ``max_tokens`` cap alone).
+    """
+    n = payload.get("n") or 1
+    best_of = payload.get("best_of") or 1
+    if n > max_n:
+        raise _limit("n", f"n {n} exceeds this gateway's limit of {max_n}")
+    if best_of > max_best_of:
+        raise _limit("best_of", f"best_of {best_of} exceeds this gateway's limit of {max_best_of}")
+    prompts = _prompt_count(payload)
+    if prompts > max_prompts:
+        raise _limit("prompt", f"{prompts} prompts exceed this gateway's limit of {max_prompts}")
+    caps = [payload[k] for k in ("max_tokens", "max_completion_tokens") if payload.get(k)]
+    max_tokens = max(caps) if caps else 0
+    min_tokens = payload.get("min_tokens") or 0
+    if min_tokens > max_tokens:
+        raise _limit("min_tokens", f"min_tokens {min_tokens} exceeds max_tokens {max_tokens}")
+    copies = max(n, best_of) * prompts
+    if copies > 1 and max_tokens * copies > max_total:
+        raise _limit(
+            "max_tokens",
+            f"max_tokens {max_tokens} x {copies} completions exceeds this gateway's budget of "
+            f"{max_total} tokens per request; lower max_tokens, n, best_of or the prompts",
+        )
 
 
 def _text_of(content: Any) -> str:

@@ -22,11 +22,18 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from driftgate.core.errors import DriftgateError, RateLimited, error_body
-from gateway.asgi_io import Headers, auth_and_length, read_body, send_json
+from gateway.asgi_io import (
+    Headers,
+    auth_and_length,
+    check_declared_length,
+    read_body,
+    send_json,
+)
 from gateway.call import Call
 from gateway.openai_body import (
     Endpoint,
     apply_max_tokens,
+    apply_multiplier_limits,
     completion_summary,
     parse_request,
     usage_of,
@@ -121,6 +128,8 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
     call = Call(gw, endpoint)
     try:
         auth, length = auth_and_length(scope)
+        # The size limit comes before auth on every route (docs/SECURITY.md).
+        check_declared_length(length, gw.settings.max_body_bytes)
         tenant = gw.keys.tenant_for(auth)
         call.authenticated(tenant)
         wait = gw.limiter.acquire(
@@ -136,6 +145,14 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         )
         target = call.target = gw.table.resolve(tenant, payload["model"], random.random())
         apply_max_tokens(payload, tenant.max_tokens)
+        s = gw.settings
+        apply_multiplier_limits(
+            payload,
+            max_n=s.max_n,
+            max_best_of=s.max_best_of,
+            max_prompts=s.max_prompts,
+            max_total=s.max_request_tokens,
+        )
         payload["model"] = target.served_name
         call.stream = payload.get("stream") is True
         if call.stream:

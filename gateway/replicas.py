@@ -71,7 +71,6 @@ class ReplicaPool:
         metrics: GatewayMetrics,
         *,
         base_model: str,
-        interval_s: float,
         timeout_s: float,
         admin_timeout_s: float,
     ) -> None:
@@ -79,7 +78,6 @@ class ReplicaPool:
         self._session = session
         self._metrics = metrics
         self._base = base_model
-        self._interval = interval_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._admin_timeout = aiohttp.ClientTimeout(total=admin_timeout_s)
         for r in self.replicas:
@@ -129,23 +127,18 @@ class ReplicaPool:
     async def poll_all(self) -> None:
         await asyncio.gather(*(self.poll(r) for r in self.replicas))
 
-    async def run(
-        self,
-        wanted: Callable[[], Mapping[str, str]],
-        unwanted: Callable[[], set[str]],
-    ) -> None:
-        """Poll forever; load READY versions a healthy replica lacks, unload retired ones."""
-        while True:
-            await self.poll_all()
-            want = wanted()
-            drop = unwanted()
-            for r in self.healthy():
-                for name, path in want.items():
-                    if name not in r.loaded:
-                        await self.load(r, name, path)
-                for name in r.loaded & drop:
-                    await self.unload(r, name)
-            await asyncio.sleep(self._interval)
+    async def reconcile(self, want: Mapping[str, str], drop: set[str]) -> None:
+        """Poll every replica; load READY versions a healthy one lacks, unload retired ones.
+
+        One step of the gateway's replica loop (``driftgate.core.loops.run_forever``).
+        """
+        await self.poll_all()
+        for r in self.healthy():
+            for name, path in want.items():
+                if name not in r.loaded:
+                    await self.load(r, name, path)
+            for name in r.loaded & drop:
+                await self.unload(r, name)
 
     # -- LoRA management -----------------------------------------------------------
 

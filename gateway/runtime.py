@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 
 import aiohttp
@@ -17,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from driftgate.core.adapters import lora_name
 from driftgate.core.credentials import bearer_headers
+from driftgate.core.errors import Conflict, NotFound
+from driftgate.core.loops import run_forever
 from driftgate.core.state import ControlSnapshot, StateStore, VersionState
 from gateway.auth import KeyIndex
 from gateway.event_sink import EventSink
@@ -81,7 +84,6 @@ class Gateway:
             self._engine_session,
             self.metrics,
             base_model=s.base_model,
-            interval_s=s.health_interval_s,
             timeout_s=s.health_timeout_s,
             admin_timeout_s=s.admin_timeout_s,
         )
@@ -115,7 +117,14 @@ class Gateway:
         self._tasks = [
             asyncio.create_task(self._refresh_loop(), name="driftgate-state-refresh"),
             asyncio.create_task(
-                self.pool.run(self.table_wanted, self.table_unwanted), name="driftgate-replicas"
+                run_forever(
+                    "replica_health",
+                    self._replica_step,
+                    s.health_interval_s,
+                    metrics=self.metrics.loops,
+                    expected=(SQLAlchemyError, OSError),
+                ),
+                name="driftgate-replicas",
             ),
         ]
 
@@ -155,12 +164,57 @@ class Gateway:
             self.apply(snapshot)
 
     async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.state_refresh_s)
+        # A failed refresh keeps serving on the last snapshot. ``refresh`` is looked up
+        # on every tick (tests count refreshes by wrapping it).
+        await run_forever(
+            "state_refresh",
+            lambda: self.refresh(),
+            self.settings.state_refresh_s,
+            metrics=self.metrics.loops,
+            expected=(SQLAlchemyError, OSError),
+            delay_first=True,
+        )
+
+    async def _replica_step(self) -> None:
+        await self.pool.reconcile(self.table_wanted(), self.table_unwanted())
+        await self.fail_stale_loading()
+
+    async def fail_stale_loading(self, now: float | None = None) -> list[str]:
+        """Mark versions ``loading`` for longer than ``loading_timeout_s`` failed, unload them.
+
+        A gateway that died between recording a version and finishing its load leaves it
+        ``loading`` for ever; any gateway's replica loop settles it. Only a version still
+        ``loading`` is moved, so a load that finishes meanwhile is not undone (its
+        ``ready`` then fails instead: see ``gateway.admin.register_version``).
+        """
+        cutoff = (time.time() if now is None else now) - self.settings.loading_timeout_s
+        stale = [
+            (adapter, v)
+            for adapter, versions in self.table.snapshot.versions.items()
+            for v, info in versions.items()
+            if info.state is VersionState.LOADING and info.updated_at < cutoff
+        ]
+        failed: list[str] = []
+        for adapter, v in stale:
+            reason = f"still loading after {self.settings.loading_timeout_s:g} s (gateway gone?)"
             try:
-                await self.refresh()
-            except (SQLAlchemyError, OSError) as exc:  # keep serving on the last snapshot
-                log.warning("state refresh failed (serving the last snapshot): %s", exc)
+                await asyncio.to_thread(
+                    self.store.set_version_state,
+                    adapter,
+                    v,
+                    VersionState.FAILED,
+                    error=reason,
+                    expect=VersionState.LOADING,
+                )
+            except (Conflict, NotFound):  # finished, or settled by another gateway
+                continue
+            served = lora_name(adapter, v)
+            log.warning("version %s: %s; marked failed and unloaded", served, reason)
+            await self.pool.unload_everywhere(served)
+            failed.append(served)
+        if failed:
+            await self.refresh()
+        return failed
 
     def table_wanted(self) -> dict[str, str]:
         return self.table.ready_loras()

@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
 from driftgate.core.settings import (
+    AdapterRootsSetting,
     AdminKeySetting,
     DriftUrlSetting,
     EngineApiKeySetting,
@@ -22,7 +23,12 @@ from driftgate.core.settings import (
 
 
 class GatewaySettings(
-    StateUrlSetting, AdminKeySetting, DriftUrlSetting, IngestKeySetting, EngineApiKeySetting
+    StateUrlSetting,
+    AdminKeySetting,
+    DriftUrlSetting,
+    AdapterRootsSetting,
+    IngestKeySetting,
+    EngineApiKeySetting,
 ):
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_GATEWAY_", extra="ignore", populate_by_name=True
@@ -58,6 +64,9 @@ class GatewaySettings(
     max_lora_rank: int = Field(default=16, ge=1)
     #: Other names the base model may carry in ``base_model_name_or_path``.
     base_model_aliases: list[str] = Field(default_factory=list)
+    #: A version still ``loading`` after this long (its gateway died mid-load) is marked
+    #: ``failed`` and unloaded by any gateway; above ``admin_timeout_s``, the longest load.
+    loading_timeout_s: float = Field(default=600.0, gt=0)
     #: How long unloading a version waits for this gateway's in-flight requests on it.
     drain_timeout_s: float = Field(default=30.0, ge=0)
 
@@ -68,12 +77,22 @@ class GatewaySettings(
     #: Put prompt and completion text into request events.
     event_include_text: bool = True
 
-    # requests
+    # requests (checked before auth; docs/SECURITY.md)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     #: Signs request ids to the tenant they were issued to (``gateway/request_ids.py``), so
     #: feedback is taken only on the caller's own requests. Every replica needs the same
     #: one (at least 16 bytes); unset: a random one per process (logged as a warning).
     request_id_secret: SecretStr | None = None
+    #: Body limit of ``/admin/*`` (its bodies are small JSON).
+    admin_max_body_bytes: int = Field(default=65_536, ge=1024)
+    #: Most choices per prompt a request may ask for (``n``).
+    max_n: int = Field(default=8, ge=1)
+    #: Most candidates per prompt a request may ask for (``best_of``).
+    max_best_of: int = Field(default=8, ge=1)
+    #: Most prompts in one ``/v1/completions`` request (``prompt`` as a list).
+    max_prompts: int = Field(default=16, ge=1)
+    #: Most tokens one request may generate in all: max_tokens x max(n, best_of) x prompts.
+    max_request_tokens: int = Field(default=16_384, ge=1)
 
     @field_validator("upstreams")
     @classmethod

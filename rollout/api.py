@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from driftgate.core.credentials import check_admin
 from driftgate.core.errors import Unavailable
+from driftgate.core.lora_check import confine_path
 from rollout.machine import Command
 from rollout.service import Rollouts
 
@@ -61,11 +62,12 @@ def _json(data: Any, status_code: int = 200) -> Response:
 @router.post("", status_code=201)
 async def start_rollout(body: RolloutIn, rollouts: Admin) -> Response:
     s = rollouts.settings
+    path = confine_path(body.path, s.adapter_roots)  # the gateway checks it again at loading
     approved = body.approved if body.approved is not None else s.approval == "auto"
     r = await asyncio.to_thread(
         rollouts.store.create,
         body.adapter,
-        body.path,
+        str(path),
         canary_weight=body.canary_weight or s.canary_weight,
         approved=approved,
         meta=body.meta,

@@ -23,6 +23,7 @@ from drift.store import DriftStore
 from driftgate.core import admin_api
 from driftgate.core.client import AsyncClient, ServiceError, ServiceRefused, ServiceUnreachable
 from driftgate.core.errors import Conflict
+from driftgate.core.loops import LoopMetrics, run_forever
 from driftgate.core.state.heartbeats import read_beats, routes_hash
 from rollout.machine import (
     Action,
@@ -229,10 +230,13 @@ class RolloutController:
                 await asyncio.to_thread(self.store.set_reason, r, f"gateway: {exc}")
         return out
 
-    async def run(self, interval_s: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except SQLAlchemyError as exc:  # keep going; the database may come back
-                log.error("rollout tick failed: %s", exc)
-            await asyncio.sleep(interval_s)
+    async def run(self, interval_s: float, loops: LoopMetrics | None = None) -> None:
+        """Tick every ``interval_s`` until cancelled; a failed tick is logged, never fatal
+        (the database may come back), and ``loops`` exports the last good one."""
+        await run_forever(
+            "rollout_controller",
+            self.tick,
+            interval_s,
+            metrics=loops,
+            expected=(SQLAlchemyError,),
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from driftgate.core.body_limit import BodyLimit
 from rollout import api
 from rollout.service import Rollouts
 from rollout.settings import RolloutSettings
@@ -16,13 +17,17 @@ from rollout.settings import RolloutSettings
 def with_rollouts(app: FastAPI, settings: RolloutSettings) -> FastAPI:
     """Add the rollout routes and controller to a drift service app built by ``create_app``."""
     app.include_router(api.router)
+    # Its own limit, outside the drift app's: runs before the admin key check and parsing.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, only=(api.router.prefix,))
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
             drift = a.state.drift.service
-            rollouts = await Rollouts.start(settings, drift.metrics.registry, drift.store)
+            rollouts = await Rollouts.start(
+                settings, drift.metrics.registry, drift.store, loops=drift.metrics.loops
+            )
             a.state.rollouts = rollouts
             try:
                 yield state

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from drift.store import DriftStore
 from driftgate.core.client import AsyncClient
+from driftgate.core.loops import LoopMetrics
 from rollout.controller import RolloutController
 from rollout.metrics import RolloutMetrics
 from rollout.settings import RolloutSettings
@@ -45,8 +46,13 @@ class Rollouts:
         settings: RolloutSettings,
         registry: CollectorRegistry | None = None,
         signals: DriftStore | None = None,
+        loops: LoopMetrics | None = None,
     ) -> Rollouts:
-        """Create the tables and, when a gateway URL is set, start the controller."""
+        """Create the tables and, when a gateway URL is set, start the controller.
+
+        ``loops``: where the controller's loop reports its last success (the host
+        service's; one ``LoopMetrics`` per registry).
+        """
         store = RolloutStore(settings.state_url)
         await asyncio.to_thread(store.create_all)
         self = cls(settings, store, RolloutMetrics(registry))
@@ -64,7 +70,7 @@ class Rollouts:
             )
             self.tasks.append(
                 asyncio.create_task(
-                    self.controller.run(settings.interval_s), name="driftgate-rollout"
+                    self.controller.run(settings.interval_s, loops), name="driftgate-rollout"
                 )
             )
         else:

@@ -12,17 +12,24 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from driftgate.core.settings import AdminKeySetting, GatewayUrlSetting, StateUrlSetting
+from driftgate.core.settings import (
+    AdapterRootsSetting,
+    AdminKeySetting,
+    GatewayUrlSetting,
+    StateUrlSetting,
+)
 from rollout.judge import JudgePolicy
 from rollout.machine import Policy
 
 
-class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting):
+class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting, AdapterRootsSetting):
     model_config = SettingsConfigDict(
         env_prefix="DRIFTGATE_ROLLOUT_", extra="ignore", populate_by_name=True
     )
 
     admin_timeout_s: float = Field(default=120.0, gt=0)
+    #: Body limit of ``POST /v1/rollouts*``, checked before the admin key.
+    max_body_bytes: int = Field(default=65_536, ge=1024)
 
     enabled: bool = True
     interval_s: float = Field(default=1.0, gt=0)

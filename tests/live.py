@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from driftgate.core import paths
-from driftgate.core.settings import ENGINE_API_KEY_ENV
+from driftgate.core.settings import ADAPTER_ROOTS_ENV, ENGINE_API_KEY_ENV
 from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
 from driftgate.engine import EngineProcess
 from driftgate.process import _group_alive
@@ -155,6 +155,13 @@ def engine(
     assert pid is not None and not _group_alive(pid), "vLLM processes outlived the stop"
 
 
+def adapter_roots_env(home: Path) -> dict[str, str]:
+    """``DRIFTGATE_ADAPTER_ROOTS`` of a test stack: its own registry, pytest's directories
+    beside its home (the tests' adapters) and the cached fixture adapters."""
+    roots = [home / "registry", home.parent, paths.home() / "test-cache"]
+    return {ADAPTER_ROOTS_ENV: json.dumps([str(r) for r in roots])}
+
+
 def start_services(
     engine_urls: list[str],
     home: Path,
@@ -170,7 +177,7 @@ def start_services(
         drift_port=free_port(),
         gateway_port=free_port(),
     )
-    base_env = {**os.environ, **(env or {})}
+    base_env = {**os.environ, **adapter_roots_env(home), **(env or {})}
     config = stack_services(settings, EngineSettings(), base_env=base_env)
     services = [s for s in config.services if with_drift or s.name != "drift"]
     stack = Stack(services, log_dir=config.log_dir)

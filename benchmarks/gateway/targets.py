@@ -75,6 +75,8 @@ def start_gateway(
         "DRIFTGATE_ADMIN_KEY": ADMIN_KEY,
         "DRIFTGATE_STATE_URL": state_url,
         "DRIFTGATE_DRIFT_URL": sink,
+        # _setup_gateway registers an adapter directory under tmp.
+        "DRIFTGATE_ADAPTER_ROOTS": json.dumps([str(tmp)]),
     }
     argv = [sys.executable, "-m", "uvicorn", "--factory", "driftgate.deployables.gateway:app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

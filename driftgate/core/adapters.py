@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LOGICAL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LORA = re.compile(r"^(?P<adapter>[a-z][a-z0-9_-]{0,62})--v(?P<version>[1-9][0-9]{0,8})$")
-_PINNED = re.compile(r"^(?P<adapter>[a-z][a-z0-9_-]{0,62})@(?P<version>[1-9][0-9]{0,8})$")
+# Always used with fullmatch: ``re.match`` with ``$`` also accepts a trailing newline.
+_LOGICAL = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LORA = re.compile(r"(?P<adapter>[a-z][a-z0-9_-]{0,62})--v(?P<version>[1-9][0-9]{0,8})")
+_PINNED = re.compile(r"(?P<adapter>[a-z][a-z0-9_-]{0,62})@(?P<version>[1-9][0-9]{0,8})")
 
 
 class AdapterNameError(ValueError):
@@ -38,7 +39,7 @@ BASE_LABEL = "base"
 
 
 def is_valid_adapter_name(name: str) -> bool:
-    return bool(_LOGICAL.match(name)) and "--" not in name and name != BASE_LABEL
+    return bool(_LOGICAL.fullmatch(name)) and "--" not in name and name != BASE_LABEL
 
 
 def lora_name(adapter: str, version: int) -> str:
@@ -52,7 +53,7 @@ def lora_name(adapter: str, version: int) -> str:
 
 def parse_lora_name(name: str) -> tuple[str, int] | None:
     """Inverse of :func:`lora_name`; ``None`` for names we did not create."""
-    m = _LORA.match(name)
+    m = _LORA.fullmatch(name)
     if m is None:
         return None
     return m["adapter"], int(m["version"])
@@ -68,7 +69,7 @@ def parse_model(model: str, base_model: str) -> ModelRef:
     """
     if model == base_model:
         return ModelRef(adapter=None)
-    m = _PINNED.match(model)
+    m = _PINNED.fullmatch(model)
     if m is not None and "--" not in m["adapter"]:
         return ModelRef(adapter=m["adapter"], version=int(m["version"]))
     if is_valid_adapter_name(model):

@@ -7,7 +7,7 @@ Reads only the directory (no network, no torch). Every refusal is an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,33 @@ class UnservableAdapter(InvalidRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, param="path")
+
+
+class AdapterPathNotAllowed(InvalidRequest):
+    """An adapter path outside every allowed root (``DRIFTGATE_ADAPTER_ROOTS``)."""
+
+    code = "adapter_path_not_allowed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="path")
+
+
+def confine_path(path: str | Path, roots: Sequence[str | Path]) -> Path:
+    """``path`` with symlinks and ``..`` resolved, if that lies below one of ``roots``.
+
+    The caller keeps the resolved path, so a link changed later cannot point the
+    engine elsewhere. Refuses a relative path (400 ``invalid_adapter``) and one that
+    resolves outside every root (400 ``adapter_path_not_allowed``); the message does
+    not say where it resolved to.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        raise UnservableAdapter(f"adapter path must be absolute: {str(path)!r}")
+    resolved = p.resolve()
+    for root in roots:
+        if Path(root).expanduser().resolve() in resolved.parents:
+            return resolved
+    raise AdapterPathNotAllowed(f"adapter path {str(path)!r} is outside the adapter registry")
 
 
 @dataclass(frozen=True, slots=True)

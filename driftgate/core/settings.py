@@ -10,6 +10,8 @@ its own prefix (``DRIFTGATE_GATEWAY_``, ``DRIFTGATE_DRIFT_``, ``DRIFTGATE_ROLLOU
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +24,7 @@ GATEWAY_URL_ENV = "DRIFTGATE_GATEWAY_URL"
 DRIFT_URL_ENV = "DRIFTGATE_DRIFT_URL"
 INGEST_KEY_ENV = "DRIFTGATE_INGEST_KEY"
 ENGINE_API_KEY_ENV = "DRIFTGATE_ENGINE_API_KEY"
+ADAPTER_ROOTS_ENV = "DRIFTGATE_ADAPTER_ROOTS"
 
 _SHARED = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -71,6 +74,17 @@ class EngineApiKeySetting(BaseSettings):
     #: gateway and the retrain gate present it. Without it whoever reaches vLLM can generate
     #: and load LoRA adapters under any name. Unset: vLLM runs open (a trusted network only).
     engine_api_key: SecretStr | None = Field(default=None, validation_alias=ENGINE_API_KEY_ENV)
+
+
+class AdapterRootsSetting(BaseSettings):
+    model_config = _SHARED
+
+    #: Directories an adapter path given over an API (gateway admin, rollout start) must
+    #: lie in once symlinks and ``..`` are resolved (JSON list). Default: the registry
+    #: under ``DRIFTGATE_HOME``, where the retrain job writes its versions.
+    adapter_roots: list[Path] = Field(
+        default_factory=lambda: [paths.registry_dir()], validation_alias=ADAPTER_ROOTS_ENV
+    )
 
 
 def env_names(settings: type[BaseSettings]) -> dict[str, str]:

@@ -28,7 +28,7 @@ from benchmarks.swap.load import run_swap
 from driftgate.engine import EngineProcess
 from driftgate.settings import EngineSettings, StackSettings
 from driftgate.stack import Stack, create_tenant, stack_services
-from tests.live import FixtureAdapter, free_port
+from tests.live import FixtureAdapter, adapter_roots_env, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,7 @@ def swap_services(
         drift_port=free_port(),
         gateway_port=free_port(),
     )
-    env = {**os.environ, "DRIFTGATE_DRIFT_TRIGGER_MODE": "off"}
+    env = {**os.environ, **adapter_roots_env(home), "DRIFTGATE_DRIFT_TRIGGER_MODE": "off"}
     config = stack_services(settings, EngineSettings(), base_env=env)
     specs = []
     for spec in config.services:

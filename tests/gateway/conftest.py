@@ -126,6 +126,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
             "state_url": state_url,
             "health_interval_s": 0.2,
             "state_refresh_s": 0.2,
+            "adapter_roots": [tmp_path],
             **overrides,
         }
         settings = GatewaySettings(**options)

@@ -27,9 +27,14 @@ async def test_gateway_against_real_vllm(
     fixture_adapters: dict[str, FixtureAdapter],
     tmp_path: Path,
 ) -> None:
-    s = await make_stack(replicas=0, upstreams=[engine.base_url], health_interval_s=1.0)
-    key = await s.tenant("acme", ["probe"], rate_limit_rps=0, max_tokens=32)
     lora = str(fixture_adapters["greeter"].path)
+    s = await make_stack(
+        replicas=0,
+        upstreams=[engine.base_url],
+        health_interval_s=1.0,
+        adapter_roots=[Path(lora).parent],
+    )
+    key = await s.tenant("acme", ["probe"], rate_limit_rps=0, max_tokens=32)
     r = await s.admin("POST", "/admin/adapters/probe/versions", {"path": lora, "version": 7})
     assert r.status_code == 201, r.text
     v = r.json()["version"]

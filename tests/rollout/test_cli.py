@@ -32,7 +32,12 @@ async def drift(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     app = with_rollouts(
         create_drift_app(DriftSettings(state_url=state_url, trigger_mode="off")),
-        RolloutSettings(state_url=state_url, admin_key=SecretStr(KEY), gateway_url=None),
+        RolloutSettings(
+            state_url=state_url,
+            admin_key=SecretStr(KEY),
+            gateway_url=None,
+            adapter_roots=[tmp_path.parent],  # the tests start rollouts of tmp_path
+        ),
     )
     sock, url = bound()
     server, task = await serve(app, sock)

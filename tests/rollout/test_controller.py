@@ -202,7 +202,7 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Any]:
                     state_url=state_url, trigger_mode="off", ingest_key=SecretStr(INGEST_KEY)
                 )
             ),
-            rollout_settings(state_url, gw_socks[0][1], **rollout),
+            rollout_settings(state_url, gw_socks[0][1], **{"adapter_roots": [tmp_path], **rollout}),
         )
         client = httpx.AsyncClient(timeout=30)
         env = Env(
@@ -222,6 +222,7 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Any]:
                 state_refresh_s=0.2,
                 event_flush_interval_s=0.1,
                 heartbeat_interval_s=0.2,
+                adapter_roots=[tmp_path],
             )
             env.servers.append(await serve(create_gateway_app(settings), sock))
         keys = []

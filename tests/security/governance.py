@@ -92,6 +92,7 @@ async def admin_gateway(tmp_path: Path) -> AsyncIterator[AdminGateway]:
         state_url=state_url,
         health_interval_s=0.2,
         state_refresh_s=0.2,
+        adapter_roots=[tmp_path],
     )
     server, task, port = await serve(create_app(settings, GatewayMetrics()))
     client = httpx.AsyncClient(timeout=30)

@@ -127,6 +127,7 @@ async def loop(tmp_path: Path) -> AsyncIterator[Loop]:
         state_refresh_s=0.2,
         event_flush_interval_s=0.05,
         heartbeat_interval_s=0,
+        adapter_roots=[tmp_path],
     )
     gw_server, gw_task, gw_port = await serve(create_gateway_app(settings))
     store = DriftStore.from_url(state_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,14 @@ def _gateway() -> _Exporter:
     e.counter(p + "feedback_total", ["tenant", "status"])
     e.gauge(p + "route_weight", ["adapter", "version"])
     e.counter(p + "adapter_loads_total", ["replica", "outcome"])
+    _loops(e)
     return e
+
+
+def _loops(e: _Exporter) -> None:
+    e.gauge("driftgate_loop_last_success_timestamp_seconds", ["loop"])
+    e.gauge("driftgate_loop_interval_seconds", ["loop"])
+    e.counter("driftgate_loop_failures_total", ["loop"])
 
 
 def _drift() -> _Exporter:
@@ -78,6 +86,7 @@ def _drift() -> _Exporter:
     e.gauge("driftgate_rollout_state", ["adapter", "version", "state"])
     e.gauge("driftgate_rollout_canary_weight", ["adapter", "version"])
     e.counter("driftgate_rollout_transitions_total", ["adapter", "outcome"])
+    _loops(e)
     return e
 
 
@@ -158,6 +167,11 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     d["driftgate_retrain_runs_total"].labels("support", "failed").inc(rng.random() < 0.05)
     d["driftgate_retrain_duration_seconds"].labels("support").set(rng.uniform(100, 300))
     d["driftgate_rollout_transitions_total"].labels("support", "promoted").inc(rng.random() < 0.1)
+    now = time.time()
+    for ex, loop in ((g, "state_refresh"), (d, "retention")):
+        ex["driftgate_loop_last_success_timestamp_seconds"].labels(loop).set(now)
+        ex["driftgate_loop_interval_seconds"].labels(loop).set(1.0)
+        ex["driftgate_loop_failures_total"].labels(loop).inc(rng.random() < 0.05)
     base = {"model_name": "base", "engine": "0"}
     v["vllm:num_requests_running"].labels(**base).set(rng.randint(0, 8))
     v["vllm:num_requests_waiting"].labels(**base).set(rng.randint(0, 3))

@@ -23,6 +23,7 @@ REQUIRED = {
     "DriftgateRetrainFailing",
     "DriftgateCanaryRolledBack",
     "DriftgateAdapterLoadFailures",
+    "DriftgateLoopStalled",
 }
 
 

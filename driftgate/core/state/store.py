@@ -225,12 +225,25 @@ class StateStore:
             raise Conflict(f"version {adapter}@{version} already exists", param="version") from exc
 
     def set_version_state(
-        self, adapter: str, version: int, state: VersionState, *, error: str | None = None
+        self,
+        adapter: str,
+        version: int,
+        state: VersionState,
+        *,
+        error: str | None = None,
+        expect: VersionState | None = None,
     ) -> VersionInfo:
+        """Move a version to ``state``; with ``expect``, only from that state (else 409
+        ``version_state_changed``), so two writers cannot undo each other's move."""
         with self.session() as s:
             row = s.get(AdapterVersionRow, (adapter, version))
             if row is None:
                 raise NotFound(f"version {adapter}@{version} not found")
+            if expect is not None and row.state != expect.value:
+                raise Conflict(
+                    f"version {adapter}@{version} is {row.state}, not {expect.value}",
+                    code="version_state_changed",
+                )
             if state is not VersionState.READY:
                 weight = s.scalar(
                     select(RouteRow.weight).where(

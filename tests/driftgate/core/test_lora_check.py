@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from driftgate.core.errors import InvalidRequest
-from driftgate.core.lora_check import UnservableAdapter, check_lora_dir
+from driftgate.core.lora_check import (
+    AdapterPathNotAllowed,
+    UnservableAdapter,
+    check_lora_dir,
+    confine_path,
+)
 from retrain.adapter_files import check_servable
 from retrain.errors import AdapterConfigError
 from tests.gateway.conftest import make_peft_dir
@@ -87,3 +92,26 @@ def test_the_retrain_job_records_the_shape_and_raises_its_own_error(tmp_path: Pa
     dora = Path(make_peft_dir(tmp_path, "dora", use_dora=True))
     with pytest.raises(AdapterConfigError, match="DoRA"):
         check_servable(dora)
+
+
+def test_a_path_is_confined_to_the_adapter_roots(tmp_path: Path) -> None:
+    root, outside = tmp_path / "registry", tmp_path / "elsewhere"
+    inside = Path(make_peft_dir(root, "support/3"))
+    foreign = Path(make_peft_dir(outside, "evil"))
+    assert confine_path(inside, [root]) == inside.resolve()
+    # through a link inside the root, and climbing out with "..": both resolve outside
+    (root / "link").symlink_to(foreign, target_is_directory=True)
+    for path in (root / "link", f"{root}/support/../../elsewhere/evil", foreign):
+        with pytest.raises(AdapterPathNotAllowed) as e:
+            confine_path(path, [root])
+        assert e.value.status_code == 400 and e.value.param == "path"
+        assert e.value.code == "adapter_path_not_allowed"
+        if path != foreign:  # the message does not tell where a link leads
+            assert str(foreign) not in str(e.value)
+    # a link into the root is fine: the resolved target is what counts (and is returned)
+    (outside / "ok").symlink_to(inside, target_is_directory=True)
+    assert confine_path(outside / "ok", [outside / "nowhere", root]) == inside.resolve()
+    with pytest.raises(AdapterPathNotAllowed):
+        confine_path(root, [root])  # the root itself is no adapter
+    with pytest.raises(UnservableAdapter, match="absolute"):
+        confine_path("registry/support/3", [root])

@@ -117,3 +117,16 @@ def test_two_stores_on_one_database_agree(tmp_path: Path) -> None:
     assert snap.routes == {"support": {1: 1.0}}
     a.dispose()
     b.dispose()
+
+
+def test_a_state_move_can_require_the_state_it_moves_from(store: StateStore) -> None:
+    """The stale-loading reconciler and a late "ready" cannot undo each other."""
+    store.create_version("support", "/a/1")
+    failed = store.set_version_state(
+        "support", 1, VersionState.FAILED, error="stale", expect=VersionState.LOADING
+    )
+    assert failed.state is VersionState.FAILED
+    with pytest.raises(Conflict) as e:
+        store.set_version_state("support", 1, VersionState.READY, expect=VersionState.LOADING)
+    assert e.value.code == "version_state_changed"
+    assert store.get_version("support", 1).state is VersionState.FAILED
