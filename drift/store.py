@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from drift.training_data import LabeledExample, requests_with_feedback
 from drift.version_window import VOTE_JOIN, VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
@@ -55,24 +56,6 @@ class FeedbackWrite(StrEnum):
     REPLACED = "replaced"  # a later vote: it replaced the earlier one
     DUPLICATE = "duplicate"  # this event was stored already (a retry): nothing changed
     FOREIGN = "foreign"  # the request is stored under another tenant: nothing stored
-
-
-@dataclass(frozen=True, slots=True)
-class LabeledExample:
-    """One logged request with the feedback its own tenant gave on it (for the retrain job)."""
-
-    request_id: str
-    tenant: str
-    adapter: str
-    version: int | None
-    ts: float
-    prompt: str | None
-    completion: str | None
-    score: float | None
-    label: str | None
-    correction: str | None
-    negative: bool
-    feedback_ts: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,56 +395,5 @@ class DriftStore:
         *,
         tenants: Collection[str] | None = None,
     ) -> list[LabeledExample]:
-        """Requests of ``adapter`` (any version) joined with their feedback, oldest first.
-
-        Feedback joins a request on its request id *and* tenant: one tenant's feedback
-        never labels another tenant's request, even under the same id, and each request
-        has one vote (the latest its tenant gave). ``tenants``: only these tenants'
-        requests (the retrain job passes those opted in; ``[]`` returns nothing; ``None``,
-        every tenant). ``since`` filters on the request time (Unix seconds).
-        """
-        if tenants is not None and not tenants:
-            return []
-        stmt = (
-            select(
-                requests.c.request_id,
-                requests.c.tenant,
-                requests.c.adapter,
-                requests.c.version,
-                requests.c.ts,
-                requests.c.prompt_text,
-                requests.c.completion_text,
-                feedback.c.score,
-                feedback.c.label,
-                feedback.c.correction,
-                feedback.c.negative,
-                feedback.c.ts.label("feedback_ts"),
-            )
-            .join(feedback, VOTE_JOIN)
-            .where(requests.c.adapter == adapter)
-            .order_by(requests.c.id, feedback.c.id)
-        )
-        if tenants is not None:
-            stmt = stmt.where(requests.c.tenant.in_(sorted(set(tenants))))
-        if since is not None:
-            stmt = stmt.where(requests.c.ts >= since)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                LabeledExample(
-                    request_id=r.request_id,
-                    tenant=r.tenant,
-                    adapter=r.adapter,
-                    version=None if r.version == BASE_VERSION else r.version,
-                    ts=r.ts,
-                    prompt=r.prompt_text,
-                    completion=r.completion_text,
-                    score=r.score,
-                    label=r.label,
-                    correction=r.correction,
-                    negative=bool(r.negative),
-                    feedback_ts=r.feedback_ts,
-                )
-                for r in conn.execute(stmt)
-            ]
+        """The retrain job's data (:func:`drift.training_data.requests_with_feedback`)."""
+        return requests_with_feedback(self.engine, adapter, since, limit, tenants=tenants)

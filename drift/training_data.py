@@ -1,0 +1,96 @@
+"""The retrain job's read of the drift store: requests joined with their tenant's vote.
+
+Kept apart from :mod:`drift.store`'s writes: this is the one query whose rows can become
+training data, so its tenant rules live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from drift.version_window import VOTE_JOIN
+from driftgate.core.state.schema.drift import BASE_VERSION, feedback, requests
+
+
+@dataclass(frozen=True, slots=True)
+class LabeledExample:
+    """One logged request with the feedback its own tenant gave on it (for the retrain job)."""
+
+    request_id: str
+    tenant: str
+    adapter: str
+    version: int | None
+    ts: float
+    prompt: str | None
+    completion: str | None
+    score: float | None
+    label: str | None
+    correction: str | None
+    negative: bool
+    feedback_ts: float
+
+
+def requests_with_feedback(
+    engine: Engine,
+    adapter: str,
+    since: float | None = None,
+    limit: int | None = None,
+    *,
+    tenants: Collection[str] | None = None,
+) -> list[LabeledExample]:
+    """Requests of ``adapter`` (any version) joined with their feedback, oldest first.
+
+    Feedback joins a request on its request id *and* tenant: one tenant's feedback
+    never labels another tenant's request, even under the same id, and each request
+    has one vote (the latest its tenant gave). ``tenants``: only these tenants'
+    requests (the retrain job passes those opted in; ``[]`` returns nothing; ``None``,
+    every tenant). ``since`` filters on the request time (Unix seconds).
+    """
+    if tenants is not None and not tenants:
+        return []
+    stmt = (
+        select(
+            requests.c.request_id,
+            requests.c.tenant,
+            requests.c.adapter,
+            requests.c.version,
+            requests.c.ts,
+            requests.c.prompt_text,
+            requests.c.completion_text,
+            feedback.c.score,
+            feedback.c.label,
+            feedback.c.correction,
+            feedback.c.negative,
+            feedback.c.ts.label("feedback_ts"),
+        )
+        .join(feedback, VOTE_JOIN)
+        .where(requests.c.adapter == adapter)
+        .order_by(requests.c.id, feedback.c.id)
+    )
+    if tenants is not None:
+        stmt = stmt.where(requests.c.tenant.in_(sorted(set(tenants))))
+    if since is not None:
+        stmt = stmt.where(requests.c.ts >= since)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with engine.connect() as conn:
+        return [
+            LabeledExample(
+                request_id=r.request_id,
+                tenant=r.tenant,
+                adapter=r.adapter,
+                version=None if r.version == BASE_VERSION else r.version,
+                ts=r.ts,
+                prompt=r.prompt_text,
+                completion=r.completion_text,
+                score=r.score,
+                label=r.label,
+                correction=r.correction,
+                negative=bool(r.negative),
+                feedback_ts=r.feedback_ts,
+            )
+            for r in conn.execute(stmt)
+        ]
