@@ -152,7 +152,15 @@ class ReplicaPool:
                 timeout=self._admin_timeout,
             ) as resp:
                 text = (await resp.read()).decode("utf-8", "replace")
-                ok = resp.status == 200 or (resp.status == 400 and "already" in text.lower())
+                ok = resp.status == 200
+                already = resp.status == 400 and "already" in text.lower()
+            if already:
+                # Ours (a retried load) only if vLLM holds this name from this very path:
+                # anything else under a name of ours is weights someone else chose.
+                held = await self.loaded_path(replica, served_name)
+                ok = held == path
+                if not ok:
+                    text = f"vLLM already holds {served_name!r} from {held!r}, not {path!r}"
         except (aiohttp.ClientError, TimeoutError) as e:
             ok, text = False, f"{type(e).__name__}: {e}"
         self._metrics.adapter_loads.labels(replica.name, "ok" if ok else "failed").inc()
@@ -161,6 +169,20 @@ class ReplicaPool:
         else:
             log.warning("loading %s into %s failed: %s", served_name, replica.name, text[:500])
         return LoadResult(replica.name, ok, "" if ok else text[:1000])
+
+    async def loaded_path(self, replica: Replica, served_name: str) -> str | None:
+        """The path vLLM loaded ``served_name`` from (``root`` in ``/v1/models``), if any."""
+        async with self._session.get(replica.url + "/v1/models", timeout=self._timeout) as resp:
+            body = await resp.read()
+        try:
+            data = orjson.loads(body).get("data") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        for m in data:
+            if isinstance(m, dict) and m.get("id") == served_name:
+                root = m.get("root")
+                return str(root) if root is not None else None
+        return None
 
     async def unload(self, replica: Replica, served_name: str) -> LoadResult:
         payload = orjson.dumps({"lora_name": served_name})

@@ -85,8 +85,28 @@ class VllmEngine:
 
     def load_lora(self, name: str, path: Path) -> None:
         r = self._post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(path)})
-        if r.status_code >= 400 and "already" not in r.text.lower():
+        if r.status_code < 400:
+            return
+        if "already" not in r.text.lower():
             raise EvaluationError(f"engine refused adapter {name} from {path}: {r.text[:500]}")
+        # Scored only if vLLM holds this name from this very path: the gate must judge the
+        # candidate's weights, not whatever someone loaded under its name before.
+        held = self.loaded_path(name)
+        if held != str(path):
+            raise EvaluationError(f"engine already holds {name} from {held!r}, not {str(path)!r}")
+
+    def loaded_path(self, name: str) -> str | None:
+        """The path the engine loaded LoRA ``name`` from (``root`` in ``/v1/models``)."""
+        try:
+            r = self._client.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"engine unreachable at {self._client.base_url}: {exc}") from exc
+        r.raise_for_status()
+        for m in r.json().get("data", []):
+            if m.get("id") == name:
+                root = m.get("root")
+                return str(root) if root is not None else None
+        return None
 
     def unload_lora(self, name: str) -> None:
         r = self._post("/v1/unload_lora_adapter", {"lora_name": name})

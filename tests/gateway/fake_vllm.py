@@ -76,7 +76,10 @@ class FakeVLLM:
 
     async def _models(self, _: web.Request) -> web.Response:
         data = [{"id": self.base_model, "object": "model", "parent": None}]
-        data += [{"id": n, "object": "model", "parent": self.base_model} for n in self.loaded]
+        data += [
+            {"id": n, "object": "model", "parent": self.base_model, "root": path}
+            for n, path in self.loaded.items()
+        ]
         return web.json_response({"object": "list", "data": data})
 
     async def _load(self, request: web.Request) -> web.Response:

@@ -1,0 +1,39 @@
+"""The gate's engine client: a LoRA name vLLM already holds is the candidate only if it
+was loaded from the candidate's path (an httpx mock transport stands in for vLLM's
+"already loaded" answer and its ``/v1/models`` listing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from retrain.errors import EvaluationError
+from retrain.evaluate import VllmEngine
+
+
+def engine_holding(name: str, root: str) -> VllmEngine:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/load_lora_adapter":
+            return httpx.Response(
+                400, json={"error": {"message": f"'{name}' has already been loaded."}}
+            )
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": name, "root": root}]})
+        return httpx.Response(404)
+
+    return VllmEngine("http://vllm:8000", transport=httpx.MockTransport(handler))
+
+
+def test_a_name_held_from_another_path_is_refused(tmp_path: Path) -> None:
+    candidate = tmp_path / "candidate"
+    refused = pytest.raises(EvaluationError, match="already holds support--v7 from '/elsewhere")
+    with engine_holding("support--v7", "/elsewhere/weights") as engine, refused:
+        engine.load_lora("support--v7", candidate)
+
+
+def test_a_name_held_from_the_same_path_is_the_candidate(tmp_path: Path) -> None:
+    candidate = tmp_path / "candidate"
+    with engine_holding("support--v7", str(candidate)) as engine:
+        engine.load_lora("support--v7", candidate)  # no error: a retried load of ours
