@@ -157,6 +157,11 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     assert recovery["n"] == 400 and recovery["threshold"] == 371, recovery
     assert recovery["false_fail"] <= 1e-3, recovery
     assert recovery["passed"], (recovery, facts.get("recovery_misses"))
+    # Only the opted-in tenant's traffic trained it, judged against the owner's golden set.
+    retrain = facts["retrain"]
+    assert retrain["training_tenants"] == ["demo-app"], retrain
+    assert set(retrain["tenants"]) == {"demo-app"} and retrain["tenants"]["demo-app"] > 0, retrain
+    assert retrain["golden"]["examples"] > 0, retrain
     # No request failed at any point, the swap included, and no feedback was lost.
     assert [o for o in loop_run.outcomes if not o.ok] == []
     assert facts["feedback_failed"] == 0 and facts["feedback_sent"] > 0
