@@ -25,6 +25,10 @@ from driftgate.core.settings import (
     EngineApiKeySetting,
 )
 
+#: The gateway's request-id secret (``GatewaySettings.request_id_secret``), which the stack
+#: generates and hands to its gateway.
+REQUEST_ID_SECRET_ENV = "DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"
+
 
 class EngineSettings(EngineApiKeySetting):
     """The vLLM engine (``driftgate engine``): model, LoRA slots, memory, address.
@@ -90,9 +94,7 @@ class StackSettings(BaseSettings):
     engine_api_key: str = Field(default="", validation_alias=ENGINE_API_KEY_ENV)
     #: The gateway's ``DRIFTGATE_GATEWAY_REQUEST_ID_SECRET``; generated per run when empty
     #: (then feedback on requests made before a restart of the stack answers 404).
-    request_id_secret: str = Field(
-        default="", validation_alias="DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"
-    )
+    request_id_secret: str = Field(default="", validation_alias=REQUEST_ID_SECRET_ENV)
     #: ``DRIFTGATE_STATE_URL``, as every deployable reads it; SQLite under ``home`` when empty.
     state_url: str = Field(default="", validation_alias=STATE_URL_ENV)
     python: str = Field(default_factory=lambda: sys.executable)

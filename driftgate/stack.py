@@ -42,10 +42,9 @@ from driftgate.core.settings import (
 )
 from driftgate.engine import engine_command, engine_env, engine_probe
 from driftgate.process import ManagedProcess, Probe, http_probe
-from driftgate.settings import EngineSettings, StackSettings, url_for
+from driftgate.settings import REQUEST_ID_SECRET_ENV, EngineSettings, StackSettings, url_for
 
 GATEWAY_APP = "driftgate.deployables.gateway:app"
-REQUEST_ID_SECRET_ENV = "DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"
 DRIFT_APP = "driftgate.deployables.drift_service:app"
 
 

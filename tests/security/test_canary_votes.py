@@ -7,39 +7,16 @@ counting; ``test_feedback_ownership.py`` covers the routes.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from drift.batch import request_rows
 from drift.service import feedback_row
 from drift.store import DriftStore
 from driftgate.core.events import FeedbackEvent, RequestEvent
 from rollout.judge import JudgePolicy, Verdict, judge
-from tests.database import wipe
-from tests.real_parts import require
 
 SERVING, CANARY = 1, 2
 POLICY = JudgePolicy(min_feedback=20, min_requests=20, timeout_s=600)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DriftStore]:
-    """The store on SQLite, and on PostgreSQL when DRIFTGATE_TEST_POSTGRES_URL is set."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = os.environ.get("DRIFTGATE_TEST_POSTGRES_URL", "")
-        require(url, "DRIFTGATE_TEST_POSTGRES_URL is not set (scripts/start_test_postgres.sh)")
-    s = DriftStore.from_url(url)
-    if request.param == "postgresql":
-        wipe(s.engine)
-    s.create_all()
-    yield s
-    s.close()
 
 
 def _traffic(
