@@ -1,7 +1,9 @@
 """``python -m retrain run --adapter NAME [--reason TEXT]``, ``list``, ``show``, ``golden``.
 
-Exit status of ``run``: 0 promoted or rejected (the gate decided), 3 too little data,
-2 unknown adapter or bad input, 1 failed (reason printed and recorded).
+``run`` retrains after a rejection on fresher data (``retrain.attempts``) and prints each
+run's record as it ends. Exit status of ``run``, from its last run: 0 promoted or rejected
+(the gate decided), 3 too little data, 2 unknown adapter or bad input, 1 failed (reason
+printed and recorded).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftgate.core.errors import DriftgateError
+
+if TYPE_CHECKING:
+    from retrain.runs import RunRecord
 
 EXIT = {"promoted": 0, "rejected": 0, "insufficient_data": 3, "failed": 1}
 
@@ -34,18 +39,22 @@ def _progress(p: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from retrain.job import run_retrain
+    from retrain.attempts import retrain_with_retries
     from retrain.settings import RetrainSettings
     from retrain.wiring import build_context
 
     ctx = build_context(RetrainSettings())
     ctx.progress = _progress
+
+    def on_run(record: RunRecord) -> None:
+        _print(asdict(record))
+        sys.stdout.flush()
+
     try:
-        record = run_retrain(ctx, args.adapter, args.reason)
+        runs = retrain_with_retries(ctx, args.adapter, args.reason, on_run=on_run)
     finally:
         ctx.runs.dispose()
-    _print(asdict(record))
-    return EXIT.get(record.outcome, 1)
+    return EXIT.get(runs[-1].outcome, 1)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

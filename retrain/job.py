@@ -84,9 +84,12 @@ def train_config(s: RetrainSettings) -> TrainConfig:
     )
 
 
-def run_retrain(ctx: JobContext, adapter: str, reason: str) -> RunRecord:
+def run_retrain(
+    ctx: JobContext, adapter: str, reason: str, *, min_drift_examples: int | None = None
+) -> RunRecord:
     """Run once for ``adapter``; returns the finished run record.
 
+    ``min_drift_examples``: usable drifted examples to wait for (default: the setting's).
     Raises only for an invalid/unknown adapter (nothing recorded: there is no such
     adapter); every other failure is recorded as the run's outcome and returned.
     """
@@ -94,8 +97,9 @@ def run_retrain(ctx: JobContext, adapter: str, reason: str) -> RunRecord:
         raise UnknownAdapter(f"unknown adapter {adapter!r}", param="adapter")
     run_id = ctx.runs.start(adapter, reason)
     t0 = time.perf_counter()
+    want = ctx.settings.min_drift_examples if min_drift_examples is None else min_drift_examples
     try:
-        return _run(ctx, adapter, reason, run_id)
+        return _run(ctx, adapter, reason, run_id, want)
     except RetrainError as exc:
         log.warning("retrain run %s for %s ended: %s", run_id, adapter, exc.message)
         return ctx.runs.finish(run_id, exc.outcome, exc.message)  # type: ignore[arg-type]
@@ -125,30 +129,24 @@ def wait_for_drift_data(
     drift_start: float | None,
     tenants: Collection[str],
     *,
+    want: int | None = None,
     poll_s: float = 10.0,
 ) -> list[TrafficRecord]:
     """Drift is often confirmed within a few dozen requests, before users have labelled
     enough of the new traffic to learn from. Wait (up to ``data_wait_s``) until the
-    drifted window holds ``min_drift_examples`` usable examples, then read the traffic
-    (of the opted-in ``tenants`` only)."""
+    drifted window holds ``want`` (default ``min_drift_examples``) usable examples, then
+    read the traffic (of the opted-in ``tenants`` only)."""
     s = ctx.settings
+    want = s.min_drift_examples if want is None else want
     records = list(ctx.source(adapter, tenants))
-    if drift_start is None or s.min_drift_examples <= 0:
+    if drift_start is None or want <= 0:
         return records
     deadline = time.monotonic() + s.data_wait_s
-    while (have := usable_in_window(records, drift_start)) < s.min_drift_examples:
+    while (have := usable_in_window(records, drift_start)) < want:
         if time.monotonic() >= deadline:
-            log.warning(
-                "drifted window has %d usable examples (wanted %d); going on",
-                have,
-                s.min_drift_examples,
-            )
+            log.warning("drifted window has %d usable examples (wanted %d); going on", have, want)
             break
-        log.info(
-            "waiting for feedback on the drifted traffic: %d/%d usable examples",
-            have,
-            s.min_drift_examples,
-        )
+        log.info("waiting for feedback on the drifted traffic: %d/%d usable examples", have, want)
         time.sleep(poll_s)
         records = list(ctx.source(adapter, tenants))
     return records
@@ -193,7 +191,7 @@ def tenant_line(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{t}={n}" for t, n in counts.items()) or "none"
 
 
-def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
+def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> RunRecord:
     s = ctx.settings
     tenants = opted_in_tenants(ctx, adapter)
     task = load_task(ctx.registry, adapter)
@@ -211,7 +209,8 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
         default_system=task.system_prompt,
     )
     drift_start = ctx.drift_start(adapter)
-    records = wait_for_drift_data(ctx, adapter, drift_start, tenants)
+    records = wait_for_drift_data(ctx, adapter, drift_start, tenants, want=want)
+    drift_examples = None if drift_start is None else usable_in_window(records, drift_start)
     data: CuratedDataset = curate(
         records, cur_cfg, golden=golden, drift_start=drift_start, tenants=tenants
     )
@@ -308,5 +307,6 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str) -> RunRecord:
             "best_epoch": result.best_epoch,
             "stopped_early": result.stopped_early,
             "train_wall_s": result.wall_s,
+            "drift_examples": drift_examples,
         },
     )

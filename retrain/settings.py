@@ -46,6 +46,10 @@ class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
     #: training; the job waits for them up to ``data_wait_s``. 0: train on what is there.
     min_drift_examples: int = Field(default=0, ge=0)
     data_wait_s: float = Field(default=600.0, ge=0)
+    #: Runs per trigger: after the gate rejects a candidate the job trains again, once
+    #: ``retry_new_examples`` more usable drifted examples arrived (``retrain.attempts``).
+    max_attempts: int = Field(default=2, ge=1)
+    retry_new_examples: int = Field(default=100, ge=1)
     min_train: int = Field(default=16, ge=1)
     min_validation: int = Field(default=4, ge=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)

@@ -26,6 +26,10 @@ DEMO_ENV = {
     # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.
     "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "80",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
+    # A candidate trained on 80 drifted examples is sometimes too weak to pass the gate
+    # (held-out 0.82 against serving 0.77, golden 0.81): train once more on 80 fresher ones.
+    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "2",
+    "DRIFTGATE_RETRAIN_RETRY_NEW_EXAMPLES": "80",
     # Early stopping ends the run once the validation split stops improving; the cap only
     # bounds it. At 4, one CI run was still improving at the cap (validation exact match
     # 0.47 -> 0.73 -> 0.87 -> 0.93) and its v2 still sent 6 of 64 Nova tickets to Q-ACC.

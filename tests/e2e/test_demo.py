@@ -132,7 +132,16 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     tickets (v1 is near 98%: P(Bin(200, 0.98) < 180) < 1e-8) and on <= 80% of the first
     100 drifted ones (the 40% new-product tickets are new to it, so it is near 0.6 x 0.98 =
     59%: P(Bin(100, 0.6) > 80) = 6e-6). The base model cannot know the invented codes. All
-    told, a sound loop fails this test by chance with probability below 8.8e-4 + 6e-6.
+    told, a sound loop that promotes a version at the goal fails this test by chance with
+    probability below 8.8e-4 + 6e-6.
+
+    The loop can also fail to promote: the gate rejects a candidate trained on unlucky data
+    (one of the 13 recorded runs: held-out 0.82 against serving 0.77, golden 0.81). The job
+    then trains once more on 80 fresher drifted examples (``retrain.attempts``), so the loop
+    fails only when both attempts are rejected: about 0.08 x 0.08 = 6e-3 if the two are
+    independent and the second, on more data, is no worse. That estimate rests on 13 runs
+    and is above the 1e-3 bar; the test fails with the loop's milestones when no version
+    was promoted.
     """
     facts = loop_run.timeline.facts
     # The scenario: the base model cannot route to invented queues, v1 can, the shift hurts.
@@ -142,6 +151,7 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     assert facts["v1_drifted_set"]["accuracy"] <= 0.8, facts
     # The loop's order, from the services' own records: the confirmed alarm, the retrain it
     # started, the rollout the retrain handed over, and the rollout's transitions.
+    assert "promoted_version" in facts, loop_run.timeline.milestones
     server = facts["server_milestones"]
     shift = loop_run.timeline.first("shift")
     assert shift is not None
