@@ -113,6 +113,16 @@ class GatewayMetrics:
             ["replica"],
             registry=r,
         )
+        self.upstream_slots_in_use = Gauge(
+            "driftgate_gateway_upstream_slots_in_use",
+            "Engine connection slots held (of upstream_connections); streams hold theirs.",
+            registry=r,
+        )
+        self.upstream_queued = Gauge(
+            "driftgate_gateway_upstream_queued",
+            "Requests waiting for an engine connection slot.",
+            registry=r,
+        )
         self.upstream_retries = Counter(
             "driftgate_gateway_upstream_retries",
             "Requests retried on another replica, by reason.",

@@ -156,7 +156,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         payload["model"] = target.served_name
         call.stream = payload.get("stream") is True
         if call.stream:
-            response = await _streaming(call, payload, target)
+            response, opened = await _streaming(call, payload, target)
         else:
             status, body, headers = await _complete(receive, call, payload, target)
     except DriftgateError as exc:
@@ -165,7 +165,11 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         await send_json(send, exc.status_code, body, _error_headers(exc, call.request_id))
         return
     if call.stream:
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:
+            if opened is not None:  # the relay closes it; this covers a relay never started
+                opened.close()
     else:
         await send_json(send, status, body, headers)
 
@@ -221,7 +225,9 @@ async def _complete(
     )
 
 
-async def _streaming(call: Call, payload: dict[str, Any], target: Target) -> Response:
+async def _streaming(
+    call: Call, payload: dict[str, Any], target: Target
+) -> tuple[Response, UpstreamStream | None]:
     gw = call.gw
     options = payload.get("stream_options")
     keep_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -234,14 +240,15 @@ async def _streaming(call: Call, payload: dict[str, Any], target: Target) -> Res
     )
     if isinstance(res, UpstreamResponse):
         call.finish(res.status, replica=res.replica)
-        return Response(
+        error = Response(
             _engine_error_body(res),
             status_code=res.status,
             media_type="application/json",
             headers={"x-request-id": call.request_id},
         )
+        return error, None
     rewriter = StreamRewriter(call.request_id, target.public_name, call.endpoint, keep_usage)
-    return StreamingResponse(
+    relay = StreamingResponse(
         _relay(call, res, rewriter, target),
         media_type="text/event-stream",
         headers={
@@ -250,6 +257,7 @@ async def _streaming(call: Call, payload: dict[str, Any], target: Target) -> Res
             VERSION_HEADER: target.public_name,
         },
     )
+    return relay, res
 
 
 async def _relay(

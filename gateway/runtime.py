@@ -54,6 +54,7 @@ class Gateway:
         self.served_in_flight: defaultdict[str, int] = defaultdict(int)
         self._engine_session: aiohttp.ClientSession | None = None
         self._drift_session: aiohttp.ClientSession | None = None
+        self._control_session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.admin_lock = asyncio.Lock()
         self._refresh_started = 0
@@ -76,12 +77,18 @@ class Gateway:
             auto_decompress=False,
             headers=engine_auth,
         )
+        # Health polls and LoRA loads get their own connections: they never queue behind
+        # inference streams (a poll that waits times out and marks a busy replica down).
+        # Unbounded: their number follows the replicas and versions, not the traffic.
+        self._control_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30), headers=engine_auth
+        )
         self.drift_session = self._drift_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=16), headers=bearer_headers(s.ingest_key)
         )
         self.pool = ReplicaPool(
             s.upstreams,
-            self._engine_session,
+            self._control_session,
             self.metrics,
             base_model=s.base_model,
             timeout_s=s.health_timeout_s,
@@ -96,8 +103,12 @@ class Gateway:
             read_timeout_s=s.read_timeout_s,
             request_timeout_s=s.request_timeout_s,
             connections=s.upstream_connections,
+            queue_timeout_s=s.upstream_queue_timeout_s,
             headers=engine_auth,
         )
+        admission = self.upstream.admission
+        self.metrics.upstream_slots_in_use.set_function(lambda: admission.in_use)
+        self.metrics.upstream_queued.set_function(lambda: admission.waiting)
         self.sink = EventSink(
             s.drift_url,
             self._drift_session,
@@ -137,7 +148,7 @@ class Gateway:
         self._tasks = []
         await self.sink.stop()
         self.upstream.close()
-        for session in (self._engine_session, self._drift_session):
+        for session in (self._engine_session, self._control_session, self._drift_session):
             if session is not None:
                 await session.close()
         await asyncio.to_thread(self.store.dispose)

@@ -54,8 +54,12 @@ class GatewaySettings(
     health_interval_s: float = Field(default=2.0, gt=0)
     #: Attempts per request over distinct replicas (connect errors, 5xx before the first byte).
     max_attempts: int = Field(default=3, ge=1)
-    #: Connection pool size per gateway toward all replicas.
+    #: Inference requests this gateway holds at the engines at once (one connection each;
+    #: a stream holds its own until it ends). Health polls and LoRA loads do not count.
     upstream_connections: int = Field(default=512, ge=1)
+    #: How long a request over ``upstream_connections`` waits for a free one before it is
+    #: refused with 503 ``gateway_saturated`` and ``Retry-After`` (``gateway/admission.py``).
+    upstream_queue_timeout_s: float = Field(default=5.0, gt=0)
 
     # control plane
     state_refresh_s: float = Field(default=1.0, gt=0)

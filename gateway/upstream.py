@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from driftgate.core.errors import Unavailable, UpstreamError, UpstreamTimeout
+from gateway.admission import Admission
 from gateway.http1 import ConnectError, ConnectTimeout, Disconnected, Http1Pool, Origin
 from gateway.metrics import GatewayMetrics
 from gateway.replicas import Replica, ReplicaPool
@@ -54,6 +55,7 @@ class UpstreamStream:
             self._done = True
             self.response.close()
             self._pool.finished(self._replica)
+            self._pool.admission.release()
 
 
 def upstream_error_message(status: int, body: bytes) -> str:
@@ -80,6 +82,7 @@ class Upstream:
         read_timeout_s: float,
         request_timeout_s: float,
         connections: int = 512,
+        queue_timeout_s: float = 5.0,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.pool = pool
@@ -97,6 +100,8 @@ class Upstream:
         self._read_s = read_timeout_s
         #: Non-streaming requests to plain-http replicas: the lean client (see ``http1``).
         self._lean = Http1Pool(limit=connections, connect_timeout_s=connect_timeout_s)
+        #: One slot per engine connection: what the pools cannot take waits here, bounded.
+        self.admission = Admission(connections, queue_timeout_s)
         self._origins: dict[str, Origin | None] = {}
         #: Sent with every request by the lean client (the aiohttp session has its own).
         self._headers = headers or {}
@@ -166,8 +171,23 @@ class Upstream:
     ) -> UpstreamResponse | UpstreamStream:
         """POST ``payload`` to a replica holding ``served_name`` (None: the base model).
 
-        Returns an :class:`UpstreamStream` only for a streaming request answered 200.
+        Returns an :class:`UpstreamStream` only for a streaming request answered 200 (it
+        holds its connection slot until closed). Raises :class:`Saturated` when no slot
+        frees up within the queue timeout.
         """
+        await self.admission.acquire()
+        try:
+            res = await self._request(path, payload, served_name, stream)
+        except BaseException:
+            self.admission.release()
+            raise
+        if not isinstance(res, UpstreamStream):
+            self.admission.release()
+        return res
+
+    async def _request(
+        self, path: str, payload: bytes, served_name: str | None, stream: bool
+    ) -> UpstreamResponse | UpstreamStream:
         tried: set[str] = set()
         #: Replicas that failed for a reason a second try would not fix (connect error, 5xx);
         #: a replica that only dropped a (pooled) connection may be tried again.
