@@ -19,7 +19,7 @@ from driftgate.core.adapters import is_valid_adapter_name, lora_name
 from driftgate.core.credentials import check_admin
 from driftgate.core.errors import Conflict, InvalidRequest, Unavailable
 from driftgate.core.lora_check import check_lora_dir, confine_path
-from driftgate.core.state import VersionState
+from driftgate.core.state import IssuedKey, VersionState
 from gateway.runtime import Gateway
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ def _gateway(request: Request) -> Gateway:
 Admin = Annotated[Gateway, Depends(_gateway)]
 router = APIRouter(prefix="/admin")
 
+#: The longest lifetime a key may be given (10 years); a key without one never expires.
+MAX_KEY_LIFETIME_S = 10 * 365 * 86400.0
+#: Seconds from now until a new key expires: a JSON number, > 0 (not a string, not a bool).
+KeyLifetime = Annotated[float, Field(gt=0, le=MAX_KEY_LIFETIME_S, allow_inf_nan=False, strict=True)]
+
 
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -44,6 +49,17 @@ class TenantIn(BaseModel):
     rate_limit_rps: float = Field(default=10.0, ge=0)
     burst: int = Field(default=20, ge=0)
     max_tokens: int = Field(default=1024, ge=1)
+    #: The first key's lifetime; left out or null: it never expires.
+    key_expires_in_s: KeyLifetime | None = None
+
+
+class KeyIn(BaseModel):
+    """``POST /admin/tenants/{name}/keys``'s optional body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Left out, null, or no body at all: the key never expires.
+    expires_in_s: KeyLifetime | None = None
 
 
 class VersionIn(BaseModel):
@@ -72,6 +88,14 @@ def _json(data: dict[str, Any], status_code: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
 
 
+def _expires_at(gw: Gateway, lifetime_s: float | None) -> float | None:
+    return None if lifetime_s is None else gw.clock() + lifetime_s
+
+
+def _issued(gw: Gateway, key: IssuedKey) -> dict[str, Any]:
+    return {**key.info.as_dict(gw.clock()), "api_key": key.secret}
+
+
 def _check_adapter(adapter: str) -> None:
     if not is_valid_adapter_name(adapter):
         raise InvalidRequest(f"invalid adapter name {adapter!r}", param="adapter")
@@ -89,9 +113,16 @@ async def create_tenant(body: TenantIn, gw: Admin) -> Response:
         rate_limit_rps=body.rate_limit_rps,
         burst=body.burst,
         max_tokens=body.max_tokens,
+        key_expires_at=_expires_at(gw, body.key_expires_in_s),
     )
     await gw.refresh()
-    return _json({"tenant": tenant.as_dict(), "api_key": key}, status_code=201)
+    answer = {
+        "tenant": tenant.as_dict(),
+        "api_key": key.secret,
+        "key_id": key.info.key_id,
+        "expires_at": key.info.expires_at,
+    }
+    return _json(answer, status_code=201)
 
 
 @router.get("/tenants")
@@ -108,10 +139,29 @@ async def delete_tenant(name: str, gw: Admin) -> Response:
 
 
 @router.post("/tenants/{name}/keys", status_code=201)
-async def add_key(name: str, gw: Admin) -> Response:
-    key = await asyncio.to_thread(gw.store.add_api_key, name)
+async def add_key(name: str, gw: Admin, body: KeyIn | None = None) -> Response:
+    """Another key for ``name`` (rotation); with ``{"expires_in_s": s}`` it expires then."""
+    expires_at = _expires_at(gw, body.expires_in_s if body else None)
+    key = await asyncio.to_thread(gw.store.add_api_key, name, expires_at=expires_at)
     await gw.refresh()
-    return _json({"tenant": name, "api_key": key}, status_code=201)
+    return _json(_issued(gw, key), status_code=201)
+
+
+@router.get("/tenants/{name}/keys")
+async def list_keys(name: str, gw: Admin) -> dict[str, Any]:
+    """The tenant's keys: id, prefix, times; never a key or its hash."""
+    keys = await asyncio.to_thread(gw.store.list_api_keys, name)
+    now = gw.clock()
+    return {"data": [k.as_dict(now) for k in keys]}
+
+
+@router.delete("/tenants/{name}/keys/{key_id}", status_code=204)
+async def revoke_key(name: str, key_id: str, gw: Admin) -> Response:
+    """Revoke one key: refused at once here, by the other gateways within
+    ``state_refresh_s`` (their next state read); the tenant's other keys keep working."""
+    await asyncio.to_thread(gw.store.revoke_api_key, name, key_id)
+    await gw.refresh()
+    return Response(status_code=204)
 
 
 # -- adapter versions --------------------------------------------------------------

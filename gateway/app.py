@@ -5,7 +5,8 @@ Deployed by ``uvicorn --factory driftgate.deployables.gateway:app``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,10 +25,17 @@ from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
 
 
-def create_app(settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings,
+    metrics: GatewayMetrics | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """``clock`` (Unix seconds) decides when API keys expire; tests pass their own."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        gw = Gateway(settings, metrics)
+        gw = Gateway(settings, metrics, clock=clock)
         await gw.start()
         beat = Heartbeat(gw, interval_s=settings.heartbeat_interval_s)
         if settings.heartbeat_interval_s > 0:

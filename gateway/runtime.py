@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,8 +38,16 @@ _EMPTY = ControlSnapshot(tenants_by_key_hash={}, versions={}, routes={})
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
+        #: Unix seconds now: decides API-key expiry (tests pass a controllable one).
+        self.clock = clock
         self.metrics = metrics or GatewayMetrics()
         self.store = StateStore(settings.state_url)
         self.limiter = RateLimiter()
@@ -48,7 +57,7 @@ class Gateway:
         secret = settings.request_id_secret
         self.request_ids = RequestIds.from_secret(secret.get_secret_value() if secret else None)
         self.table = RoutingTable(_EMPTY, settings.base_model)
-        self.keys = KeyIndex({})
+        self.keys = KeyIndex({}, clock=clock)
         self.state_loaded = False
         #: In-flight requests on this gateway per vLLM name (for draining before unload).
         self.served_in_flight: defaultdict[str, int] = defaultdict(int)
@@ -157,7 +166,7 @@ class Gateway:
 
     def apply(self, snap: ControlSnapshot) -> None:
         self.table = RoutingTable(snap, self.settings.base_model)
-        self.keys = KeyIndex(snap.tenants_by_key_hash)
+        self.keys = KeyIndex(snap.tenants_by_key_hash, snap.key_expiry, clock=self.clock)
         self.metrics.set_route_weights({a: dict(w) for a, w in snap.routes.items()})
         names = {t.name for t in snap.tenants_by_key_hash.values()}
         self.limiter.forget(names)

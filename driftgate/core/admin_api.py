@@ -52,15 +52,19 @@ def create_tenant(
     rate_limit_rps: float = 10.0,
     burst: int = 20,
     max_tokens: int = 1024,
+    key_expires_in_s: float | None = None,
 ) -> Call[Record]:
-    """``{"tenant": {...}, "api_key": "dg-..."}`` (the key is shown only here); 409 if it exists."""
-    body = {
+    """``{"tenant": {...}, "api_key": "dg-...", "key_id", "expires_at"}`` (the key is shown
+    only here; it expires ``key_expires_in_s`` from now if given); 409 if it exists."""
+    body: dict[str, Any] = {
         "name": name,
         "adapters": list(adapters),
         "rate_limit_rps": rate_limit_rps,
         "burst": burst,
         "max_tokens": max_tokens,
     }
+    if key_expires_in_s is not None:
+        body["key_expires_in_s"] = key_expires_in_s
     return Call("POST", "/admin/tenants", _record, body)
 
 
@@ -72,9 +76,21 @@ def delete_tenant(name: str) -> Call[None]:
     return Call("DELETE", f"/admin/tenants/{_seg(name)}", _nothing)
 
 
-def add_api_key(tenant: str) -> Call[str]:
-    """A new API key for an existing tenant."""
-    return Call("POST", f"/admin/tenants/{_seg(tenant)}/keys", lambda d: str(d["api_key"]))
+def add_api_key(tenant: str, *, expires_in_s: float | None = None) -> Call[str]:
+    """A new API key for an existing tenant (expiring ``expires_in_s`` from now if given);
+    :func:`list_api_keys` shows its ``key_id``."""
+    body = None if expires_in_s is None else {"expires_in_s": expires_in_s}
+    return Call("POST", f"/admin/tenants/{_seg(tenant)}/keys", lambda d: str(d["api_key"]), body)
+
+
+def list_api_keys(tenant: str) -> Call[list[Record]]:
+    """``[{"key_id", "tenant", "prefix", "created_at", "expires_at", "expired"}]``."""
+    return Call("GET", f"/admin/tenants/{_seg(tenant)}/keys", _data)
+
+
+def revoke_api_key(tenant: str, key_id: str) -> Call[None]:
+    """Revoke one key (404 ``key_not_found``); the tenant's other keys keep working."""
+    return Call("DELETE", f"/admin/tenants/{_seg(tenant)}/keys/{_seg(key_id)}", _nothing)
 
 
 # -- adapter versions ------------------------------------------------------------------

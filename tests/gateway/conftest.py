@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,9 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
         wipe(store.engine)
         store.dispose()
 
-    async def factory(replicas: int = 1, **overrides: Any) -> Stack:
+    async def factory(
+        replicas: int = 1, clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> Stack:
         fakes = [await FakeVLLM().start() for _ in range(replicas)]
         options: dict[str, Any] = {
             "upstreams": [f.url for f in fakes],
@@ -131,7 +134,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
         }
         settings = GatewaySettings(**options)
         metrics = GatewayMetrics()
-        server, task, port = await serve(create_app(settings, metrics))
+        server, task, port = await serve(create_app(settings, metrics, clock=clock))
         client = httpx.AsyncClient(timeout=30)
         started.append((server, task, fakes, client))
         return Stack(

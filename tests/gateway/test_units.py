@@ -74,6 +74,30 @@ def test_key_index() -> None:
         check_admin("Bearer nope", "adm")
 
 
+def test_key_index_refuses_an_expired_key_even_when_remembered() -> None:
+    """Expiry is checked on every request, also for a header the index cached as valid."""
+    now = [1000.0]
+    idx = KeyIndex(
+        {hash_key("dg-short"): T, hash_key("dg-forever"): T},
+        {hash_key("dg-short"): 1010.0},
+        clock=lambda: now[0],
+    )
+    assert idx.tenant_for("Bearer dg-short") is T
+    assert idx.tenant_for("Bearer dg-short") is T  # now answered from the cache
+    now[0] = 1009.999
+    assert idx.tenant_for("Bearer dg-short") is T
+    now[0] = 1010.0
+    with pytest.raises(Unauthorized, match="expired") as refused:
+        idx.tenant_for("Bearer dg-short")
+    assert refused.value.status_code == 401 and refused.value.code == "invalid_api_key"
+    assert idx.tenant_for("Bearer dg-forever") is T  # a key without expiry never expires
+    fresh = KeyIndex(
+        {hash_key("dg-short"): T}, {hash_key("dg-short"): 1010.0}, clock=lambda: now[0]
+    )
+    with pytest.raises(Unauthorized, match="expired"):
+        fresh.tenant_for("Bearer dg-short")  # uncached path
+
+
 def test_parse_request() -> None:
     ok = parse_request(b'{"model":"m","messages":[{"role":"user","content":"hi"}]}', "chat")
     assert ok["model"] == "m"

@@ -15,7 +15,7 @@ A database of the previous release (its tables, no ``alembic_version``) is adopt
 place: the baseline revision creates only the tables it lacks, which records the
 baseline; later revisions then apply as usual. The baseline touches no row; a later
 revision changes rows only as its docstring says (``0002_feedback_one_vote`` removes
-superseded duplicate votes).
+superseded duplicate votes, ``0004_api_key_id_expiry`` gives each API key an id).
 
 A database already at :data:`HEAD_REVISION` is recognised with one plain query, without
 importing Alembic: that import costs a process about 11 MiB, and gateway replicas
@@ -42,7 +42,7 @@ SCRIPT_LOCATION = "driftgate.core.state:migrations"
 BASELINE = "0001_baseline"
 
 #: The newest revision shipped (a test checks it is Alembic's head): bump it with each one.
-HEAD_REVISION = "0003_training_opt_in"
+HEAD_REVISION = "0004_api_key_id_expiry"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("dgschema" in ASCII).
 PG_LOCK_KEY = 0x6467736368656D61

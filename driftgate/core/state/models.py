@@ -48,6 +48,40 @@ class TenantInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What may be shown of a tenant's API key: never the key, never its hash."""
+
+    key_id: str
+    tenant: str
+    #: The key's first characters, to recognise it.
+    prefix: str
+    created_at: float
+    #: Unix seconds after which the gateway refuses it; ``None``: never expires.
+    expires_at: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "tenant": self.tenant,
+            "prefix": self.prefix,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "expired": self.expired(now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just issued: the secret (shown to the caller once, stored only hashed)."""
+
+    secret: str = field(repr=False)
+    info: ApiKeyInfo
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterInfo:
     """A logical adapter and the tenants whose traffic may train it (empty: none may)."""
 
@@ -98,6 +132,8 @@ class ControlSnapshot:
     #: adapter -> version -> weight (only weights > 0)
     routes: Mapping[str, Mapping[int, float]]
     taken_at: float = 0.0
+    #: API key hash -> Unix seconds it expires at (only the keys that expire)
+    key_expiry: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def tenants(self) -> list[TenantInfo]:

@@ -7,9 +7,7 @@ rollout controller and the CLI use the same functions.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,13 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from driftgate.core.adapters import is_valid_adapter_name
 from driftgate.core.errors import Conflict, InvalidRequest, NotFound
-from driftgate.core.state import training_opt_in
+from driftgate.core.state import api_keys, training_opt_in
+from driftgate.core.state.api_keys import hash_key
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.models import (
     ALL_ADAPTERS,
     AdapterInfo,
+    ApiKeyInfo,
     ControlSnapshot,
+    IssuedKey,
     TenantInfo,
     VersionInfo,
     VersionState,
@@ -39,17 +40,6 @@ from driftgate.core.state.schema.control import (
     RouteRow,
     TenantRow,
 )
-
-API_KEY_PREFIX = "dg-"
-
-
-def new_api_key() -> str:
-    """A fresh API key (shown once to the caller, stored only as its hash)."""
-    return API_KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _tenant(row: TenantRow) -> TenantInfo:
@@ -117,14 +107,15 @@ class StateStore:
         rate_limit_rps: float,
         burst: int,
         max_tokens: int,
-    ) -> tuple[TenantInfo, str]:
-        """Create a tenant and its first API key; returns the key in clear (only here)."""
+        key_expires_at: float | None = None,
+    ) -> tuple[TenantInfo, IssuedKey]:
+        """Create a tenant and its first API key (expiring at ``key_expires_at``, Unix
+        seconds, if given); returns the key in clear (only here)."""
         if not name or len(name) > 128:
             raise InvalidRequest("tenant name must be 1-128 characters", param="name")
         allowed = _check_adapters(adapters)
         if rate_limit_rps < 0 or burst < 0 or max_tokens < 1:
             raise InvalidRequest("rate_limit_rps and burst must be >= 0, max_tokens >= 1")
-        key = new_api_key()
         try:
             with self.session() as s:
                 row = TenantRow(
@@ -137,21 +128,27 @@ class StateStore:
                 )
                 s.add(row)
                 s.flush()
-                s.add(ApiKeyRow(key_hash=hash_key(key), tenant_id=row.id, prefix=key[:8]))
+                key = api_keys.issue(s, row, expires_at=key_expires_at)
                 info = _tenant(row)
         except IntegrityError as exc:
             raise Conflict(f"tenant {name!r} already exists", param="name") from exc
         return info, key
 
-    def add_api_key(self, tenant: str) -> str:
-        """Issue another key for ``tenant`` (key rotation); returns it in clear."""
-        key = new_api_key()
+    def add_api_key(self, tenant: str, *, expires_at: float | None = None) -> IssuedKey:
+        """Issue another key for ``tenant`` (key rotation), expiring at ``expires_at``
+        (Unix seconds) if given; returns it in clear (only here)."""
         with self.session() as s:
-            row = s.scalar(select(TenantRow).where(TenantRow.name == tenant))
-            if row is None:
-                raise NotFound(f"tenant {tenant!r} not found", code="tenant_not_found")
-            s.add(ApiKeyRow(key_hash=hash_key(key), tenant_id=row.id, prefix=key[:8]))
-        return key
+            return api_keys.issue(s, api_keys.tenant_row(s, tenant), expires_at=expires_at)
+
+    def list_api_keys(self, tenant: str) -> list[ApiKeyInfo]:
+        """The keys of ``tenant`` (ids, prefixes, times; never a key or its hash)."""
+        with self.session() as s:
+            return api_keys.list_keys(s, tenant)
+
+    def revoke_api_key(self, tenant: str, key_id: str) -> None:
+        """Delete one key of ``tenant`` (404 ``key_not_found``); its other keys stay."""
+        with self.session() as s:
+            api_keys.revoke(s, tenant, key_id)
 
     def list_tenants(self) -> list[TenantInfo]:
         with self.session() as s:
@@ -337,14 +334,12 @@ class StateStore:
     # -- the gateway's view ----------------------------------------------------
 
     def snapshot(self) -> ControlSnapshot:
-        """Tenants by key hash, versions and routes, read in one transaction."""
+        """Tenants by key hash, key expiries, versions and routes, read in one transaction."""
         with self.session() as s:
             tenants = {r.id: _tenant(r) for r in s.scalars(select(TenantRow))}
-            by_hash = {
-                k.key_hash: tenants[k.tenant_id]
-                for k in s.scalars(select(ApiKeyRow))
-                if k.tenant_id in tenants
-            }
+            keys = [k for k in s.scalars(select(ApiKeyRow)) if k.tenant_id in tenants]
+            by_hash = {k.key_hash: tenants[k.tenant_id] for k in keys}
+            expiry = {k.key_hash: k.expires_at for k in keys if k.expires_at is not None}
             versions: dict[str, dict[int, VersionInfo]] = {}
             for a in s.scalars(select(AdapterRow)):
                 versions[a.name] = {}
@@ -355,5 +350,9 @@ class StateStore:
                 if r.weight > 0:
                     routes.setdefault(r.adapter, {})[r.version] = r.weight
         return ControlSnapshot(
-            tenants_by_key_hash=by_hash, versions=versions, routes=routes, taken_at=time.time()
+            tenants_by_key_hash=by_hash,
+            versions=versions,
+            routes=routes,
+            taken_at=time.time(),
+            key_expiry=expiry,
         )

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy import Engine, column, func, insert, inspect, select, table, text
 
 from drift.store import DriftStore, FeedbackWrite
-from driftgate.core.state import StateStore, migrate
+from driftgate.core.state import StateStore, hash_key, migrate
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.schema import control, drift, metadata, runs
 from retrain.runs import RunStore
@@ -209,6 +209,68 @@ def test_a_baseline_database_gets_training_opt_ins_on_upgrade(url: str, engine: 
         assert [t.name for t in state.list_tenants()] == ["acme"]
         assert state.training_tenants("support") == ()
         assert state.set_training_tenants("support", ["acme"]).training_tenants == ("acme",)
+    finally:
+        state.dispose()
+    assert _versions(engine) == [migrate.head()]
+
+
+def test_keys_of_a_0003_database_keep_working_after_0004(url: str, engine: Engine) -> None:
+    """``0004_api_key_id_expiry`` on a database at 0003 with keys: each key gets an id of
+    its own, none expires, every one still finds its tenant."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        migrate._lock(conn)
+        command.upgrade(migrate._config(conn), "0003_training_opt_in")
+        conn.commit()
+    assert migrate.current(engine) == "0003_training_opt_in"
+    now = time.time()
+    # The table as 0003 has it (no key_id, no expires_at): not the current ORM table.
+    keys_0003 = table(
+        "dg_api_keys",
+        column("key_hash"),
+        column("tenant_id"),
+        column("prefix"),
+        column("created_at"),
+    )
+    old_keys = ["dg-old-key-one", "dg-old-key-two"]
+    with engine.begin() as conn:
+        tenant_id = conn.execute(
+            insert(control.TenantRow.__table__).values(
+                name="acme",
+                adapters=["*"],
+                rate_limit_rps=1.0,
+                burst=1,
+                max_tokens=8,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        for secret in old_keys:
+            conn.execute(
+                insert(keys_0003).values(
+                    key_hash=hash_key(secret), tenant_id=tenant_id, prefix=secret[:8],
+                    created_at=now,
+                )
+            )  # fmt: skip
+
+    state = StateStore(url)
+    try:
+        state.create_all()  # the gateway's start
+        assert migrate.current(engine) == migrate.head() == "0004_api_key_id_expiry"
+        assert _schema_diff(engine) == []
+        for secret in old_keys:
+            tenant = state.tenant_for_key(secret)
+            assert tenant is not None and tenant.name == "acme"
+        listed = state.list_api_keys("acme")
+        assert [k.expires_at for k in listed] == [None, None]
+        ids = {k.key_id for k in listed}
+        assert len(ids) == 2 and all(i.startswith("key_") for i in ids)
+        snap = state.snapshot()
+        assert snap.key_expiry == {}
+        assert {hash_key(s) for s in old_keys} <= set(snap.tenants_by_key_hash)
+        # and the new ids work: one key revoked, the other still valid
+        state.revoke_api_key("acme", listed[0].key_id)
+        assert sum(state.tenant_for_key(s) is not None for s in old_keys) == 1
     finally:
         state.dispose()
     assert _versions(engine) == [migrate.head()]

@@ -31,9 +31,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
 
 
 def test_tenant_keys_are_hashed_and_found(store: StateStore) -> None:
-    tenant, key = store.create_tenant(
+    tenant, issued = store.create_tenant(
         "acme", adapters=["support", "support"], rate_limit_rps=5, burst=10, max_tokens=256
     )
+    key = issued.secret
     assert tenant.adapters == ("support",)
     assert key.startswith("dg-") and len(key) > 40
     snap = store.snapshot()
@@ -41,7 +42,7 @@ def test_tenant_keys_are_hashed_and_found(store: StateStore) -> None:
     assert snap.tenants_by_key_hash[hash_key(key)].name == "acme"
     assert store.tenant_for_key(key) == tenant
     assert store.tenant_for_key(key + "x") is None
-    second = store.add_api_key("acme")
+    second = store.add_api_key("acme").secret
     assert store.tenant_for_key(second) == tenant
     with pytest.raises(Conflict):
         store.create_tenant("acme", adapters=[], rate_limit_rps=1, burst=1, max_tokens=1)
@@ -50,12 +51,38 @@ def test_tenant_keys_are_hashed_and_found(store: StateStore) -> None:
 
 
 def test_delete_tenant_removes_keys(store: StateStore) -> None:
-    _, key = store.create_tenant("a", adapters=["*"], rate_limit_rps=0, burst=0, max_tokens=8)
+    _, issued = store.create_tenant("a", adapters=["*"], rate_limit_rps=0, burst=0, max_tokens=8)
+    key = issued.secret
     store.delete_tenant("a")
     assert store.tenant_for_key(key) is None
     assert store.snapshot().tenants_by_key_hash == {}
     with pytest.raises(NotFound):
         store.delete_tenant("a")
+
+
+def test_one_key_is_listed_and_revoked_alone(store: StateStore) -> None:
+    _, first = store.create_tenant(
+        "acme", adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8, key_expires_at=2e9
+    )
+    second = store.add_api_key("acme")
+    store.create_tenant("globex", adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8)
+    listed = store.list_api_keys("acme")
+    assert [k.key_id for k in listed] == [first.info.key_id, second.info.key_id]
+    assert [k.expires_at for k in listed] == [2e9, None]
+    assert listed[0].prefix == first.secret[:8] and listed[0].key_id.startswith("key_")
+    assert first.secret not in repr(first)  # an issued key's repr never shows the secret
+    assert store.snapshot().key_expiry == {hash_key(first.secret): 2e9}
+    with pytest.raises(NotFound) as unknown:
+        store.revoke_api_key("globex", first.info.key_id)  # not globex's key
+    assert unknown.value.code == "key_not_found"
+    with pytest.raises(NotFound):
+        store.revoke_api_key("nobody", first.info.key_id)
+    store.revoke_api_key("acme", first.info.key_id)
+    assert store.tenant_for_key(first.secret) is None
+    assert store.tenant_for_key(second.secret) is not None
+    assert [k.key_id for k in store.list_api_keys("acme")] == [second.info.key_id]
+    with pytest.raises(InvalidRequest):
+        store.add_api_key("acme", expires_at=float("inf"))
 
 
 def test_versions_are_numbered_and_never_reused(store: StateStore) -> None:
@@ -108,12 +135,12 @@ def test_two_stores_on_one_database_agree(tmp_path: Path) -> None:
     a, b = StateStore(url), StateStore(url)
     a.create_all()
     b.create_all()
-    _, key = a.create_tenant("t", adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8)
+    _, issued = a.create_tenant("t", adapters=["*"], rate_limit_rps=1, burst=1, max_tokens=8)
     a.create_version("support", "/1")
     a.set_version_state("support", 1, VersionState.READY)
     a.set_route("support", {1: 1.0})
     snap = b.snapshot()
-    assert hash_key(key) in snap.tenants_by_key_hash
+    assert hash_key(issued.secret) in snap.tenants_by_key_hash
     assert snap.routes == {"support": {1: 1.0}}
     a.dispose()
     b.dispose()

@@ -6,6 +6,7 @@ Every table name starts with ``dg_``; the drift service's start with ``drift_``.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -28,17 +29,29 @@ class TenantRow(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
 
 
+def new_key_id() -> str:
+    """A key's public name (``key_`` + 16 hex digits): shown in listings, used to revoke
+    it; random, so it tells nothing about the key."""
+    return "key_" + secrets.token_hex(8)
+
+
 class ApiKeyRow(Base):
     __tablename__ = "dg_api_keys"
 
     #: SHA-256 hex digest of the key; the key itself is never stored.
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The key's public identifier (``DELETE /admin/tenants/{name}/keys/{key_id}``).
+    key_id: Mapped[str] = mapped_column(
+        String(32), unique=True, index=True, nullable=False, default=new_key_id
+    )
     tenant_id: Mapped[int] = mapped_column(
         ForeignKey("dg_tenants.id", ondelete="CASCADE"), index=True, nullable=False
     )
     #: First characters of the key, to tell keys apart in listings.
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
+    #: Unix seconds after which the gateway refuses the key; ``None``: never expires.
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class AdapterRow(Base):
