@@ -266,18 +266,27 @@ def test_drift_service_may_create_only_jobs(
     assert str(Path(env["DRIFTGATE_DRIFT_K8S_JOB_TEMPLATE"]["value"]).parent) in mounted
 
 
-def test_only_the_gateway_reaches_vllm(rendered: tuple[str, str, list[dict[str, Any]]]) -> None:
+def test_only_the_gateway_and_the_retrain_gate_reach_vllm(
+    rendered: tuple[str, str, list[dict[str, Any]]],
+) -> None:
     _, _, docs = rendered
     policy = find(docs, "NetworkPolicy", "-vllm")
     sources = policy["spec"]["ingress"][0]["from"]
     pod_sources = [s["podSelector"]["matchLabels"] for s in sources if "podSelector" in s]
+    selector = {"app.kubernetes.io/name": "driftgate", "app.kubernetes.io/instance": "dg"}
     assert pod_sources == [
-        {
-            "app.kubernetes.io/name": "driftgate",
-            "app.kubernetes.io/instance": "dg",
-            "app.kubernetes.io/component": "gateway",
-        }
+        selector | {"app.kubernetes.io/component": "gateway"},
+        selector | {"app.kubernetes.io/component": "retrain"},
     ]
+    # The retrain gate's pods are the ones that selector admits, and nothing else is.
+    job_pod = yaml.safe_load(find(docs, "ConfigMap", "-retrain-job")["data"]["job.yaml"])
+    assert pod_sources[1].items() <= job_pod["spec"]["template"]["metadata"]["labels"].items()
+    others = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+    ]
+    assert not [x for x in others if pod_sources[1].items() <= x.items()]
     ns_sources = [s for s in sources if "namespaceSelector" in s]
     assert len(ns_sources) == 1  # Prometheus only
     assert policy["spec"]["policyTypes"] == ["Ingress"]
@@ -363,7 +372,7 @@ def test_service_credentials_come_from_one_secret(
     _, text, docs = rendered
     secret = find(docs, "Secret", "-service-keys")
     name = secret["metadata"]["name"]
-    assert set(secret["data"]) == {"ingest-key", "engine-api-key", "request-id-secret"}
+    assert set(secret["data"]) == {"ingest-key", "engine-api-key", "request-id-secret", "admin-key"}
     assert all(len(v) >= 40 for v in secret["data"].values())  # base64 of 40 random chars
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
@@ -387,6 +396,11 @@ def test_service_credentials_come_from_one_secret(
     )
     assert gateway["DRIFTGATE_INGEST_KEY"] == drift["DRIFTGATE_INGEST_KEY"] == (name, "ingest-key")
     assert "DRIFTGATE_ENGINE_API_KEY" not in drift  # the drift service never calls vLLM
+    # the rollout controller presents the admin key the gateway checks: the operator's own
+    # Secret where the values name one, else the generated one
+    admin = gateway["DRIFTGATE_ADMIN_KEY"]
+    assert drift["DRIFTGATE_ADMIN_KEY"] == admin
+    assert admin in {(name, "admin-key"), ("driftgate-admin", "key")}, admin
     # every gateway replica signs request ids with the same secret (feedback ownership)
     assert gateway["DRIFTGATE_GATEWAY_REQUEST_ID_SECRET"] == (name, "request-id-secret")
     for value in secret["data"].values():

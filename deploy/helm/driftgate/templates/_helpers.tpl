@@ -78,6 +78,20 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: {{ .key }}
 {{- end -}}
 
+{{- /* The admin key: the operator's Secret (gateway.adminKeySecret), else the generated
+     service-keys Secret's admin-key. The rollout controller needs it to swap versions. */}}
+{{- define "driftgate.adminKeyEnv" -}}
+{{- if .Values.gateway.adminKeySecret -}}
+- name: DRIFTGATE_ADMIN_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.gateway.adminKeySecret }}
+      key: {{ .Values.gateway.adminKeySecretKey }}
+{{- else -}}
+{{- include "driftgate.serviceKeyEnv" (dict "root" . "env" "DRIFTGATE_ADMIN_KEY" "key" "admin-key") -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "driftgate.adaptersClaim" -}}
 {{- if .Values.adapters.existingClaim -}}
 {{- .Values.adapters.existingClaim -}}
