@@ -31,7 +31,12 @@ NEEDED_IN_CLUSTER = {
         "DRIFTGATE_ADMIN_KEY",
     },
     "drift_service": {"DRIFTGATE_GATEWAY_URL", "DRIFTGATE_INGEST_KEY", "DRIFTGATE_ADMIN_KEY"},
-    "retrain_job": {"DRIFTGATE_ENGINE_API_KEY", "DRIFTGATE_RETRAIN_SERVED_MODEL_NAME"},
+    "retrain_job": {
+        "DRIFTGATE_ENGINE_API_KEY",
+        "DRIFTGATE_RETRAIN_SERVED_MODEL_NAME",
+        # its default names the demo's small model in $DRIFTGATE_HOME
+        "DRIFTGATE_RETRAIN_BASE_MODEL_DIR",
+    },
 }
 
 
