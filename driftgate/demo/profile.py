@@ -27,8 +27,9 @@ DEMO_ENV = {
     "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "80",
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
     # A candidate trained on 80 drifted examples is sometimes too weak to pass the gate
-    # (held-out 0.82 against serving 0.77, golden 0.81): train once more on 80 fresher ones.
-    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "2",
+    # (held-out 0.82 against serving 0.77, golden 0.81): train again on 80 fresher ones,
+    # twice at most (tests/e2e/test_demo.py: the chance that all three are rejected).
+    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "3",
     "DRIFTGATE_RETRAIN_RETRY_NEW_EXAMPLES": "80",
     # Early stopping ends the run once the validation split stops improving; the cap only
     # bounds it. At 4, one CI run was still improving at the cap (validation exact match

@@ -29,8 +29,9 @@ class DemoSettings(BaseSettings):
     #: own node); full rounds resume when the canary starts, so it is judged on real traffic.
     trickle_round: int = Field(default=4, ge=1)
     trickle_pause_s: float = Field(default=4.0, ge=0)
-    #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion).
-    loop_timeout_s: float = 1200.0
+    #: Longest wait for the loop (drift confirmed -> retrain -> gate -> promotion): room for
+    #: three retrain attempts on these 2 cores (one is the rule, ~7 min each).
+    loop_timeout_s: float = 1800.0
     recovered_requests: int = 64
     concurrency: int = 8
     #: The fixed, seeded sets that measure the loop (never sent as traffic, never labelled):

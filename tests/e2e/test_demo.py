@@ -33,7 +33,7 @@ from tests.sre.live_prometheus import LiveReport, check_live
 from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
 
 # The loop trains v2 for up to 6 epochs on 2 shared cores: longer than the suite default.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 
 #: The demo profile plus prompt-embedding drift (off by default; the drift dashboard has a
 #: panel for it).
@@ -137,11 +137,11 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
 
     The loop can also fail to promote: the gate rejects a candidate trained on unlucky data
     (one of the 13 recorded runs: held-out 0.82 against serving 0.77, golden 0.81). The job
-    then trains once more on 80 fresher drifted examples (``retrain.attempts``), so the loop
-    fails only when both attempts are rejected: about 0.08 x 0.08 = 6e-3 if the two are
-    independent and the second, on more data, is no worse. That estimate rests on 13 runs
-    and is above the 1e-3 bar; the test fails with the loop's milestones when no version
-    was promoted.
+    then trains again on 80 fresher drifted examples (``retrain.attempts``), up to three
+    attempts, so the loop fails only when all three are rejected: about 0.08^3 = 5e-4 if
+    the attempts are independent and a later one, on more data, is no worse. That rate per
+    attempt rests on 13 runs (1 rejection), so the figure is an estimate, not a bound; the
+    test fails with the loop's milestones when no version was promoted.
     """
     facts = loop_run.timeline.facts
     # The scenario: the base model cannot route to invented queues, v1 can, the shift hurts.
