@@ -89,7 +89,10 @@ def request_rows(
             policy = policies[adapter] = policy_for(adapter)
         completion = e.completion_text
         # is_empty / is_refusal / version_key inlined: this loop runs once per event.
-        empty = not completion.strip() if completion is not None else e.completion_tokens == 0
+        if e.finish_reason == "tool_calls":
+            empty = False
+        else:
+            empty = not completion.strip() if completion is not None else e.completion_tokens == 0
         refusal = completion is not None and REFUSAL_PATTERN.match(completion) is not None
         empties.append(empty)
         refusals.append(refusal)

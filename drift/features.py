@@ -45,7 +45,10 @@ def is_refusal(text: str | None) -> bool:
 
 
 def is_empty(event: RequestEvent) -> bool:
-    """No output: no completion tokens, or only whitespace."""
+    """No output: no completion tokens, or only whitespace. A tool call is an output (its
+    text may be empty where the text policy keeps none)."""
+    if event.finish_reason == "tool_calls":
+        return False
     if event.completion_text is not None:
         return not event.completion_text.strip()
     return event.completion_tokens == 0

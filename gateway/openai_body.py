@@ -161,15 +161,54 @@ def prompt_text(payload: dict[str, Any], endpoint: Endpoint) -> str:
     return ""
 
 
+def answer_text(content: str, tool_calls: list[tuple[str, str]]) -> str:
+    """What the drift store keeps of an answer: its text, then its tool calls as compact
+    JSON (name and arguments), so an answer that is a tool call is not an empty one.
+
+    >>> import json
+    >>> json.loads(answer_text("", [("get_weather", '{"city":"Paris"}')]))
+    {'tool_calls': [{'name': 'get_weather', 'arguments': '{"city":"Paris"}'}]}
+    >>> answer_text("Q-BIL", [])
+    'Q-BIL'
+    """
+    if not tool_calls:
+        return content[:MAX_TEXT_CHARS]
+    calls = [{"name": name, "arguments": arguments} for name, arguments in tool_calls]
+    tools = orjson.dumps({"tool_calls": calls}).decode()
+    return (f"{content}\n{tools}" if content else tools)[:MAX_TEXT_CHARS]
+
+
+def _tool_calls_of(message: dict[str, Any]) -> list[tuple[str, str]]:
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return []
+    found = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            found.append((str(function.get("name") or ""), str(function.get("arguments") or "")))
+    return found
+
+
+def first_choice(choices: list[Any]) -> dict[str, Any] | None:
+    """The choice with index 0 (``n > 1`` sends several; only the first is recorded)."""
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return None
+
+
 def completion_summary(data: dict[str, Any], endpoint: Endpoint) -> tuple[str, str | None]:
-    """(text of the first choice, its finish reason) of a non-streaming response."""
-    choices = data.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
+    """(answer of the first choice, its finish reason) of a non-streaming response."""
+    first = first_choice(data.get("choices") or [])
+    if first is None:
         return "", None
-    first = choices[0]
     if endpoint == "chat":
         message = first.get("message") or {}
-        text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+        if isinstance(message, dict):
+            text = answer_text(_text_of(message.get("content")), _tool_calls_of(message))
+        else:
+            text = ""
     else:
         text = str(first.get("text") or "")
     reason = first.get("finish_reason")

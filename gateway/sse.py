@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from driftgate.core.events import MAX_TEXT_CHARS
-from gateway.openai_body import Endpoint
+from gateway.openai_body import Endpoint, answer_text, first_choice
 
 DONE = b"[DONE]"
 
@@ -24,6 +24,7 @@ class StreamRewriter:
         "_model",
         "_parts",
         "_rid",
+        "_tools",
         "completion_tokens",
         "finish_reason",
         "prompt_tokens",
@@ -41,10 +42,14 @@ class StreamRewriter:
         self.completion_tokens = 0
         self.finish_reason: str | None = None
         self.saw_content = False
+        #: Tool calls of choice 0 by their index: [name, argument fragments...].
+        self._tools: dict[int, list[str]] = {}
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)[:MAX_TEXT_CHARS]
+        """The answer of choice 0: its text, then its tool calls (``answer_text``)."""
+        calls = [(parts[0], "".join(parts[1:])) for _, parts in sorted(self._tools.items())]
+        return answer_text("".join(self._parts), calls)
 
     def feed(self, event: bytes) -> bytes | None:
         """One SSE event (its lines, blank separator excluded) -> bytes to send, or None."""
@@ -88,12 +93,14 @@ class StreamRewriter:
             return self._keep_usage or not isinstance(usage, dict)
         if not self._keep_usage and "usage" in obj:
             obj.pop("usage")
-        first = choices[0]
-        if not isinstance(first, dict):
+        first = first_choice(choices)
+        if first is None:  # another choice (n > 1): relayed, not recorded
             return True
         if self._endpoint == "chat":
             delta = first.get("delta")
             piece = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("tool_calls"), list):
+                self._observe_tool_calls(delta["tool_calls"])
         else:
             piece = first.get("text")
         if isinstance(piece, str) and piece:
@@ -105,3 +112,18 @@ class StreamRewriter:
         if reason is not None:
             self.finish_reason = str(reason)[:32]
         return True
+
+    def _observe_tool_calls(self, calls: list[Any]) -> None:
+        for call in calls:
+            if not isinstance(call, dict) or not isinstance(call.get("index", 0), int):
+                continue
+            self.saw_content = True
+            parts = self._tools.setdefault(call.get("index", 0), [""])
+            function = call.get("function")
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    parts[0] += function["name"]
+                arguments = function.get("arguments")
+                if isinstance(arguments, str) and self._chars < MAX_TEXT_CHARS:
+                    parts.append(arguments)
+                    self._chars += len(arguments)

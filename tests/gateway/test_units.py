@@ -13,7 +13,7 @@ from driftgate.core.errors import InvalidRequest, PayloadTooLarge, Unauthorized,
 from driftgate.core.ids import time_ordered_id
 from driftgate.core.state import TenantInfo, hash_key
 from gateway.auth import KeyIndex
-from gateway.openai_body import apply_max_tokens, parse_request, prompt_text
+from gateway.openai_body import apply_max_tokens, completion_summary, parse_request, prompt_text
 from gateway.ratelimit import RateLimiter
 from gateway.request_ids import TAG_HEX, RequestIds
 from gateway.settings import GatewaySettings
@@ -177,3 +177,52 @@ def test_stream_rewriter_rewrites_and_strips_usage() -> None:
 
 def test_payload_too_large_is_413() -> None:
     assert PayloadTooLarge.status_code == 413
+
+
+def _tool_chunk(index: int, name: str | None, arguments: str, choice: int = 0) -> bytes:
+    function = {"arguments": arguments} | ({"name": name} if name else {})
+    delta = {"tool_calls": [{"index": index, "function": function}]}
+    obj = {"id": "x", "model": "m", "choices": [{"index": choice, "delta": delta}]}
+    return b"data: " + orjson.dumps(obj)
+
+
+def test_a_streamed_tool_call_is_recorded_as_the_answer() -> None:
+    rw = StreamRewriter("chatcmpl-3", "support@1", "chat", keep_usage=False)
+    rw.feed(_tool_chunk(0, "get_weather", ""))
+    rw.feed(_tool_chunk(0, None, '{"city": '))
+    rw.feed(_tool_chunk(0, None, '"Paris"}'))
+    rw.feed(_tool_chunk(1, "get_time", "{}"))
+    rw.feed(_chunk(None, "tool_calls"))
+    assert rw.finish_reason == "tool_calls" and rw.saw_content
+    assert orjson.loads(rw.text) == {
+        "tool_calls": [
+            {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            {"name": "get_time", "arguments": "{}"},
+        ]
+    }
+
+
+def test_with_several_choices_only_the_first_is_recorded_and_all_are_relayed() -> None:
+    rw = StreamRewriter("chatcmpl-4", "m", "chat", keep_usage=False)
+    for index, piece in [(0, "Q-"), (1, "other "), (0, "BIL"), (1, "answer")]:
+        choice = {"index": index, "delta": {"content": piece}, "finish_reason": None}
+        out = rw.feed(b"data: " + orjson.dumps({"id": "x", "choices": [choice]}))
+        assert out is not None and orjson.loads(out[6:])["choices"][0]["delta"]["content"] == piece
+    assert rw.text == "Q-BIL"
+
+
+def test_a_tool_call_answer_is_not_summarised_as_empty() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    data = {
+        "choices": [
+            {"index": 1, "message": {"content": "second"}, "finish_reason": "stop"},
+            {
+                "index": 0,
+                "message": {"content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            },
+        ]
+    }
+    text, reason = completion_summary(data, "chat")
+    assert reason == "tool_calls"
+    assert orjson.loads(text) == {"tool_calls": [{"name": "lookup", "arguments": "{}"}]}
