@@ -34,6 +34,7 @@ from driftgate.core.errors import (
 )
 from driftgate.core.events import MAX_BATCH_EVENTS, FeedbackEvent
 from driftgate.core.gc_tuning import tuned_for_service
+from driftgate.core.limits import INT_COLUMN_MAX
 from driftgate.core.loops import run_forever
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class PinReference(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     adapter: str = Field(min_length=1, max_length=128)
-    version: int = Field(ge=0, description="0 for the base model")
+    version: int = Field(ge=0, le=INT_COLUMN_MAX, description="0 for the base model")
     since: float | None = None
     until: float | None = None
 

@@ -11,13 +11,14 @@ import logging
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from driftgate.core.adapters import is_valid_adapter_name, lora_name
 from driftgate.core.credentials import check_admin
 from driftgate.core.errors import Conflict, InvalidRequest, Unavailable
+from driftgate.core.limits import INT_COLUMN_MAX
 from driftgate.core.lora_check import check_lora_dir, confine_path
 from driftgate.core.state import IssuedKey, VersionState
 from gateway.runtime import Gateway
@@ -33,6 +34,9 @@ def _gateway(request: Request) -> Gateway:
 
 
 Admin = Annotated[Gateway, Depends(_gateway)]
+#: A version number as the state store keeps it (a larger one would fail at the insert).
+VersionNumber = Annotated[int, Field(ge=1, le=INT_COLUMN_MAX)]
+PathVersion = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)]
 router = APIRouter(prefix="/admin")
 
 #: The longest lifetime a key may be given (10 years); a key without one never expires.
@@ -47,8 +51,8 @@ class TenantIn(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     adapters: list[str] = Field(default_factory=list)
     rate_limit_rps: float = Field(default=10.0, ge=0)
-    burst: int = Field(default=20, ge=0)
-    max_tokens: int = Field(default=1024, ge=1)
+    burst: int = Field(default=20, ge=0, le=INT_COLUMN_MAX)
+    max_tokens: int = Field(default=1024, ge=1, le=INT_COLUMN_MAX)
     #: The first key's lifetime; left out or null: it never expires.
     key_expires_in_s: KeyLifetime | None = None
 
@@ -66,7 +70,7 @@ class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(min_length=1, max_length=4096)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT_COLUMN_MAX)
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -81,7 +85,7 @@ class TrainingTenantsIn(BaseModel):
 class RouteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    weights: dict[int, float] = Field(min_length=1)
+    weights: dict[VersionNumber, float] = Field(min_length=1)
 
 
 def _json(data: dict[str, Any], status_code: int = 200) -> Response:
@@ -248,7 +252,7 @@ async def register_version(adapter: str, body: VersionIn, gw: Admin) -> Response
 
 
 @router.delete("/adapters/{adapter}/versions/{version}")
-async def retire_version(adapter: str, version: int, gw: Admin) -> dict[str, Any]:
+async def retire_version(adapter: str, version: PathVersion, gw: Admin) -> dict[str, Any]:
     """Retire a version: refuse if routed (409), stop pinning, drain, unload everywhere."""
     _check_adapter(adapter)
     async with gw.admin_lock:

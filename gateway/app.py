@@ -16,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from driftgate.core.body_limit import BodyLimit
+from driftgate.core.credentials import secret_value
 from driftgate.core.errors import install_error_handlers
+from driftgate.core.key_guard import KeyGuard
 from gateway import admin, feedback, proxy
 from gateway.heartbeat import Heartbeat
 from gateway.hotpath import GatewayApp
@@ -54,6 +56,10 @@ def create_app(
         openapi_url=None,
     )
     install_error_handlers(app)
+    # Inside the body limit, before FastAPI parses an admin body (driftgate/core/key_guard.py).
+    app.add_middleware(
+        KeyGuard, prefixes=("/admin/",), key=secret_value(settings.admin_key), what="admin"
+    )
     # Before any route reads, parses or authenticates (the inference routes check theirs
     # in gateway.proxy.serve, before auth too).
     app.add_middleware(

@@ -26,20 +26,25 @@ _ROUTES: dict[str, Endpoint] = {
     "/v1/completions": "completions",
 }
 _INTERNAL = orjson.dumps(error_body("internal error", "server_error"))
+#: Another method on an inference path: 405, as FastAPI answers on its own routes (the
+#: paths are in no router, so FastAPI alone would answer 404).
+_NOT_ALLOWED = orjson.dumps(error_body("Method Not Allowed", "invalid_request_error"))
 
 
 class GatewayApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = _ROUTES.get(scope["path"])
-            if endpoint is not None:
-                scope["app"] = self
-                try:
-                    await serve(scope, receive, send, endpoint)
-                except Exception:
-                    # A RuntimeError here means the response had started: nothing to add.
-                    with contextlib.suppress(RuntimeError):
-                        await send_json(send, 500, _INTERNAL, [])
-                    raise
+        endpoint = _ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is not None:
+            if scope["method"] != "POST":
+                await send_json(send, 405, _NOT_ALLOWED, [(b"allow", b"POST")])
                 return
+            scope["app"] = self
+            try:
+                await serve(scope, receive, send, endpoint)
+            except Exception:
+                # A RuntimeError here means the response had started: nothing to add.
+                with contextlib.suppress(RuntimeError):
+                    await send_json(send, 500, _INTERNAL, [])
+                raise
+            return
         await super().__call__(scope, receive, send)

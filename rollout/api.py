@@ -13,12 +13,13 @@ import asyncio
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from driftgate.core.credentials import check_admin
 from driftgate.core.errors import Unavailable
+from driftgate.core.limits import INT_COLUMN_MAX
 from driftgate.core.lora_check import confine_path
 from rollout.machine import Command
 from rollout.service import Rollouts
@@ -42,6 +43,8 @@ def _admin(request: Request) -> Rollouts:
 
 Reader = Annotated[Rollouts, Depends(_admin)]
 Admin = Annotated[Rollouts, Depends(_admin)]
+#: A rollout's id as its table keeps it (a larger one would fail in the query: 422, not 500).
+RolloutId = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)]
 
 
 class RolloutIn(BaseModel):
@@ -85,24 +88,24 @@ async def list_rollouts(
 
 
 @router.get("/{rollout_id}")
-async def get_rollout(rollout_id: int, rollouts: Reader) -> Response:
+async def get_rollout(rollout_id: RolloutId, rollouts: Reader) -> Response:
     r = await asyncio.to_thread(rollouts.store.get, rollout_id)
     transitions = await asyncio.to_thread(rollouts.store.transitions, rollout_id)
     return _json({**r.as_dict(), "transitions": transitions})
 
 
 @router.post("/{rollout_id}/approve")
-async def approve(rollout_id: int, rollouts: Admin) -> Response:
+async def approve(rollout_id: RolloutId, rollouts: Admin) -> Response:
     return _json((await asyncio.to_thread(rollouts.store.approve, rollout_id)).as_dict())
 
 
 @router.post("/{rollout_id}/promote")
-async def promote(rollout_id: int, rollouts: Admin) -> Response:
+async def promote(rollout_id: RolloutId, rollouts: Admin) -> Response:
     r = await asyncio.to_thread(rollouts.store.command, rollout_id, Command.PROMOTE)
     return _json(r.as_dict())
 
 
 @router.post("/{rollout_id}/rollback")
-async def rollback(rollout_id: int, rollouts: Admin) -> Response:
+async def rollback(rollout_id: RolloutId, rollouts: Admin) -> Response:
     r = await asyncio.to_thread(rollouts.store.command, rollout_id, Command.ROLLBACK)
     return _json(r.as_dict())

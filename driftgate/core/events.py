@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from driftgate.core.ids import time_ordered_id
+from driftgate.core.limits import INT_COLUMN_MAX
 
 #: Largest batch the drift service accepts; the gateway never sends more.
 MAX_BATCH_EVENTS = 1000
@@ -42,7 +43,7 @@ class RequestEvent(BaseModel):
     #: Logical adapter name (``support``); ``None`` when the base model was called.
     adapter: str | None = Field(default=None, max_length=128)
     #: Adapter version number that served the request; ``None`` for the base model.
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT_COLUMN_MAX)
     #: The client named the version (``support@3``): chosen by the caller, not the route's
     #: random draw, so the canary judge leaves it out. Events of older gateways: ``False``.
     pinned: bool = False
@@ -50,8 +51,8 @@ class RequestEvent(BaseModel):
     stream: bool = False
     prompt_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     completion_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0, le=INT_COLUMN_MAX)
+    completion_tokens: int = Field(default=0, ge=0, le=INT_COLUMN_MAX)
     latency_ms: float = Field(default=0.0, ge=0)
     ttft_ms: float | None = Field(default=None, ge=0)
     finish_reason: str | None = Field(default=None, max_length=32)

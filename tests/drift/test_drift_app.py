@@ -99,6 +99,19 @@ def test_invalid_event_names_the_field(
     assert r.json()["error"]["param"] == "events.0.latency_ms"
 
 
+@pytest.mark.parametrize("field", ["prompt_tokens", "completion_tokens", "version"])
+def test_a_number_too_large_for_its_column_is_422_not_500(
+    client: TestClient, request_factory: Callable[..., RequestEvent], field: str
+) -> None:
+    # Found by the fuzz run: 2**63 failed at the SQLite insert (OverflowError, a 500);
+    # PostgreSQL's INTEGER columns end at 2**31 - 1.
+    event = json.loads(request_factory().model_dump_json())
+    event[field] = 2**31
+    r = client.post("/v1/events", json={"events": [event]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["param"] == f"events.0.{field}"
+
+
 def test_oversized_batches_are_refused(
     settings: DriftSettings, request_factory: Callable[..., RequestEvent]
 ) -> None:

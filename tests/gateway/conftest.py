@@ -47,7 +47,10 @@ def make_peft_dir(root: Path, name: str, **config: Any) -> str:
 
 
 async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    sock = socket.socket()
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket says TCP, and without it every response waited ~40 ms
+    # (Nagle's algorithm against the client's delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)

@@ -194,3 +194,36 @@ async def test_gateway_writes_heartbeats(stack: Stack) -> None:
         assert beats[0]["routes_hash"] == routes_hash({"support": {v: 1.0}})
     finally:
         store.dispose()
+
+
+async def test_a_malformed_admin_body_without_the_key_is_401_not_422(stack: Stack) -> None:
+    # Found by the fuzz run: FastAPI parses the body before the route's key check ran.
+    for headers in ({}, {"Authorization": "Bearer guess"}):
+        r = await stack.client.post(
+            stack.url + "/admin/tenants", content=b"{not json", headers=headers
+        )
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    r = await stack.client.post(
+        stack.url + "/admin/tenants", content=b"{not json", headers=stack.admin_headers
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_body"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/admin/tenants", {"name": "t", "burst": 2**31}),
+        ("POST", "/admin/tenants", {"name": "t", "max_tokens": 2**63}),
+        ("POST", "/admin/adapters/a/versions", {"path": "/x", "version": 2**31}),
+        ("PUT", "/admin/routes/a", {"weights": {str(2**31): 1.0}}),
+        ("DELETE", "/admin/adapters/a/versions/9223372036854775808", None),
+    ],
+)
+async def test_a_number_too_large_for_its_column_is_422_not_500(
+    stack: Stack, method: str, path: str, body: object
+) -> None:
+    # Found by the fuzz run: past 2**63 SQLite's insert fails (a 500); PostgreSQL's
+    # INTEGER columns end at 2**31 - 1.
+    r = await stack.admin(method, path, body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"

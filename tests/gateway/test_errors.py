@@ -127,3 +127,11 @@ async def test_admin_requires_admin_key(stack: Stack) -> None:
         assert_error(r, 401, "authentication_error")
     r = await stack.admin("POST", "/admin/tenants", {"name": "x", "bogus": 1})
     assert_error(r, 422, "invalid_request_error")
+
+
+async def test_another_method_on_an_inference_path_is_405(stack: Stack) -> None:
+    # Found by the fuzz run: the hot paths are in no router, so FastAPI answered 404.
+    for path in ("/v1/chat/completions", "/v1/completions"):
+        r = await stack.client.get(stack.url + path)
+        assert_error(r, 405, "invalid_request_error")
+        assert r.headers["allow"] == "POST"

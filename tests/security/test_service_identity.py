@@ -241,3 +241,15 @@ async def test_a_drift_service_without_an_ingest_key_accepts_no_events(tmp_path:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_malformed_rollout_body_without_the_key_is_401_not_422(drift: Drift) -> None:
+    """Found by the fuzz run: FastAPI parsed the body before the route checked the key."""
+    for headers in (*WRONG.values(), bearer(INGEST_KEY)):
+        assert_unauthorized(
+            await drift.client.post(
+                drift.url + "/v1/rollouts", content=b"{not json", headers=headers
+            )
+        )
+    r = await drift.client.get(drift.url + f"/v1/rollouts/{2**63}", headers=bearer(ADMIN_KEY))
+    assert r.status_code == 422, r.text  # past the column's range: refused, not a 500
