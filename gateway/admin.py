@@ -44,6 +44,23 @@ class TenantIn(BaseModel):
     rate_limit_rps: float = Field(default=10.0, ge=0)
     burst: int = Field(default=20, ge=0)
     max_tokens: int = Field(default=1024, ge=1)
+    #: Prompt + completion tokens per sliding minute, across replicas; 0: unlimited.
+    tokens_per_minute: int = Field(default=0, ge=0)
+    #: Requests in flight at once, across replicas; 0: unlimited.
+    max_concurrent: int = Field(default=0, ge=0)
+
+
+class TenantPatch(BaseModel):
+    """The fields of a tenant to change; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapters: list[str] | None = None
+    rate_limit_rps: float | None = Field(default=None, ge=0)
+    burst: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=0)
+    max_concurrent: int | None = Field(default=None, ge=0)
 
 
 class VersionIn(BaseModel):
@@ -89,9 +106,22 @@ async def create_tenant(body: TenantIn, gw: Admin) -> Response:
         rate_limit_rps=body.rate_limit_rps,
         burst=body.burst,
         max_tokens=body.max_tokens,
+        tokens_per_minute=body.tokens_per_minute,
+        max_concurrent=body.max_concurrent,
     )
     await gw.refresh()
     return _json({"tenant": tenant.as_dict(), "api_key": key}, status_code=201)
+
+
+@router.patch("/tenants/{name}")
+async def update_tenant(name: str, body: TenantPatch, gw: Admin) -> dict[str, Any]:
+    """Change a tenant's adapters or limits; every gateway applies them within a refresh."""
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise InvalidRequest("nothing to change", param="body")
+    tenant = await asyncio.to_thread(gw.store.update_tenant, name, **changes)
+    await gw.refresh()
+    return tenant.as_dict()
 
 
 @router.get("/tenants")

@@ -52,16 +52,28 @@ def create_tenant(
     rate_limit_rps: float = 10.0,
     burst: int = 20,
     max_tokens: int = 1024,
+    tokens_per_minute: int = 0,
+    max_concurrent: int = 0,
 ) -> Call[Record]:
-    """``{"tenant": {...}, "api_key": "dg-..."}`` (the key is shown only here); 409 if it exists."""
+    """``{"tenant": {...}, "api_key": "dg-..."}`` (the key is shown only here); 409 if it exists.
+
+    ``tokens_per_minute`` and ``max_concurrent`` of 0 leave those limits off."""
     body = {
         "name": name,
         "adapters": list(adapters),
         "rate_limit_rps": rate_limit_rps,
         "burst": burst,
         "max_tokens": max_tokens,
+        "tokens_per_minute": tokens_per_minute,
+        "max_concurrent": max_concurrent,
     }
     return Call("POST", "/admin/tenants", _record, body)
+
+
+def update_tenant(name: str, **changes: Any) -> Call[Record]:
+    """Change a tenant's ``adapters`` or limits (``rate_limit_rps``, ``burst``,
+    ``max_tokens``, ``tokens_per_minute``, ``max_concurrent``); the tenant as stored."""
+    return Call("PATCH", f"/admin/tenants/{_seg(name)}", _record, dict(changes))
 
 
 def list_tenants() -> Call[list[Record]]:

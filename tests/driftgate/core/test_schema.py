@@ -214,6 +214,37 @@ def test_a_baseline_database_gets_training_opt_ins_on_upgrade(url: str, engine: 
     assert _versions(engine) == [migrate.head()]
 
 
+def test_tenants_of_an_earlier_revision_gain_unlimited_limits(url: str, engine: Engine) -> None:
+    """A database at 0003 (tenants without ``tokens_per_minute`` / ``max_concurrent``)
+    gains both columns at the next start, 0 (unlimited) for the tenants already there."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(migrate._config(conn), "0003_training_opt_in")
+        conn.commit()
+    assert "max_concurrent" not in {c["name"] for c in inspect(engine).get_columns("dg_tenants")}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dg_tenants (name, adapters, rate_limit_rps, burst, max_tokens, "
+                "created_at) VALUES ('acme', '[\"*\"]', 1.0, 1, 8, 0)"
+            )
+        )
+
+    state = StateStore(url)
+    try:
+        state.create_all()  # the gateway's start
+        assert migrate.current(engine) == migrate.head()
+        assert _schema_diff(engine) == []
+        (acme,) = state.list_tenants()
+        assert (acme.tokens_per_minute, acme.max_concurrent) == (0, 0)
+        changed = state.update_tenant("acme", tokens_per_minute=500, max_concurrent=2)
+        assert (changed.tokens_per_minute, changed.max_concurrent) == (500, 2)
+    finally:
+        state.dispose()
+    assert _versions(engine) == [migrate.head()]
+
+
 def test_starting_again_is_a_no_op(url: str, engine: Engine) -> None:
     store = StateStore(url)
     store.create_all()
