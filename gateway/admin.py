@@ -53,8 +53,25 @@ class TenantIn(BaseModel):
     rate_limit_rps: float = Field(default=10.0, ge=0)
     burst: int = Field(default=20, ge=0, le=INT_COLUMN_MAX)
     max_tokens: int = Field(default=1024, ge=1, le=INT_COLUMN_MAX)
+    #: Prompt + completion tokens per sliding minute, across replicas; 0: unlimited.
+    tokens_per_minute: int = Field(default=0, ge=0, le=INT_COLUMN_MAX)
+    #: Requests in flight at once, across replicas; 0: unlimited.
+    max_concurrent: int = Field(default=0, ge=0, le=INT_COLUMN_MAX)
     #: The first key's lifetime; left out or null: it never expires.
     key_expires_in_s: KeyLifetime | None = None
+
+
+class TenantPatch(BaseModel):
+    """The fields of a tenant to change; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapters: list[str] | None = None
+    rate_limit_rps: float | None = Field(default=None, ge=0)
+    burst: int | None = Field(default=None, ge=0, le=INT_COLUMN_MAX)
+    max_tokens: int | None = Field(default=None, ge=1, le=INT_COLUMN_MAX)
+    tokens_per_minute: int | None = Field(default=None, ge=0, le=INT_COLUMN_MAX)
+    max_concurrent: int | None = Field(default=None, ge=0, le=INT_COLUMN_MAX)
 
 
 class KeyIn(BaseModel):
@@ -117,6 +134,8 @@ async def create_tenant(body: TenantIn, gw: Admin) -> Response:
         rate_limit_rps=body.rate_limit_rps,
         burst=body.burst,
         max_tokens=body.max_tokens,
+        tokens_per_minute=body.tokens_per_minute,
+        max_concurrent=body.max_concurrent,
         key_expires_at=_expires_at(gw, body.key_expires_in_s),
     )
     await gw.refresh()
@@ -127,6 +146,17 @@ async def create_tenant(body: TenantIn, gw: Admin) -> Response:
         "expires_at": key.info.expires_at,
     }
     return _json(answer, status_code=201)
+
+
+@router.patch("/tenants/{name}")
+async def update_tenant(name: str, body: TenantPatch, gw: Admin) -> dict[str, Any]:
+    """Change a tenant's adapters or limits; every gateway applies them within a refresh."""
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise InvalidRequest("nothing to change", param="body")
+    tenant = await asyncio.to_thread(gw.store.update_tenant, name, **changes)
+    await gw.refresh()
+    return tenant.as_dict()
 
 
 @router.get("/tenants")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from driftgate.core.ids import time_ordered_id
 from driftgate.core.state.models import TenantInfo
+from gateway.limits import Lease
 from gateway.openai_body import Endpoint, prompt_text
 from gateway.routing import Target
 from gateway.runtime import Gateway
@@ -16,6 +18,7 @@ class Call:
     __slots__ = (
         "endpoint",
         "gw",
+        "lease",
         "payload",
         "request_id",
         "stream",
@@ -37,11 +40,20 @@ class Call:
         self.target: Target | None = None
         self.payload: dict[str, Any] | None = None
         self.stream = False
+        #: The limits' lease while the request holds one (``gateway/limits.py``).
+        self.lease: Lease | None = None
 
     def authenticated(self, tenant: TenantInfo) -> None:
         """The caller is ``tenant``: its request id becomes one only ``tenant`` can rate."""
         self.tenant = tenant
         self.request_id = self.gw.request_ids.bind(self.request_id, tenant.name)
+
+    def release_slot(self) -> None:
+        """Give the concurrency slot back now; the tokens are charged at :meth:`finish`."""
+        lease = self.lease
+        if lease is not None and lease.slot:
+            self.gw.limits.settle(lease, 0, time.perf_counter())
+            self.lease = replace(lease, slot=False)
 
     def finish(
         self,
@@ -54,7 +66,11 @@ class Call:
         ttft_s: float | None = None,
         replica: str | None = None,
     ) -> None:
-        elapsed = time.perf_counter() - self.t0
+        end = time.perf_counter()
+        elapsed = end - self.t0
+        if self.lease is not None:
+            self.gw.limits.settle(self.lease, prompt_tokens + completion_tokens, end)
+            self.lease = None
         tenant = self.tenant
         target = self.target
         labels = self.gw.metrics.request_labels(

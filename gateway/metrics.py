@@ -146,6 +146,13 @@ class GatewayMetrics:
             ["tenant", "status"],
             registry=r,
         )
+        self.limiter_errors = Counter(
+            "driftgate_gateway_limiter_errors",
+            "Failed calls to the shared limits store (timeout, connection, error); each "
+            "request meanwhile is limited by this replica alone (fail open).",
+            ["reason"],
+            registry=r,
+        )
         self.route_weight = Gauge(
             "driftgate_gateway_route_weight",
             "Route weight of an adapter version (normalised to 1 per adapter).",

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from driftgate.core.errors import DriftgateError, RateLimited, error_body
+from driftgate.core.errors import DriftgateError, error_body
 from gateway.asgi_io import (
     Headers,
     auth_and_length,
@@ -132,14 +132,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         check_declared_length(length, gw.settings.max_body_bytes)
         tenant = gw.keys.tenant_for(auth)
         call.authenticated(tenant)
-        wait = gw.limiter.acquire(
-            tenant.name, rate=tenant.rate_limit_rps, burst=tenant.burst, now=call.t0
-        )
-        if wait:
-            raise RateLimited(
-                f"rate limit of {tenant.rate_limit_rps:g} requests/s exceeded",
-                retry_after_s=wait,
-            )
+        call.lease = await gw.limits.admit(tenant, call.request_id, call.t0)
         payload = call.payload = parse_request(
             await read_body(receive, length, gw.settings.max_body_bytes), endpoint
         )
@@ -164,12 +157,18 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         body = orjson.dumps(exc.body())
         await send_json(send, exc.status_code, body, _error_headers(exc, call.request_id))
         return
+    except BaseException:
+        call.release_slot()  # an unexpected failure or a shutdown must not keep the slot
+        raise
     if call.stream:
         try:
             await response(scope, receive, send)
         finally:
-            if opened is not None:  # the relay closes it; this covers a relay never started
+            # A client gone before the stream started leaves _relay unrun: free the engine
+            # connection slot and the tenant's concurrency slot here.
+            if opened is not None:
                 opened.close()
+            call.release_slot()
     else:
         await send_json(send, status, body, headers)
 

@@ -2,7 +2,7 @@
 
 Holds the cached control-plane view (routing table and key index, refreshed
 from the state store about every second), the replica pool, the upstream
-client, the event sink, the rate limiter and the metrics.
+client, the event sink, the tenants' limits and the metrics.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from driftgate.core.loops import run_forever
 from driftgate.core.state import ControlSnapshot, StateStore, VersionState
 from gateway.auth import KeyIndex
 from gateway.event_sink import EventSink
+from gateway.limits import MemoryLimiter, TenantLimiter
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
+from gateway.redis_limits import RedisLimiter
 from gateway.replicas import ReplicaPool
 from gateway.request_ids import RequestIds
 from gateway.routing import RoutingTable
@@ -35,6 +37,24 @@ from gateway.upstream import Upstream
 log = logging.getLogger(__name__)
 
 _EMPTY = ControlSnapshot(tenants_by_key_hash={}, versions={}, routes={})
+
+
+def make_limits(settings: GatewaySettings, metrics: GatewayMetrics) -> TenantLimiter:
+    """Shared limits when a Redis is configured, else this replica's own (in memory).
+
+    A lease (a concurrency slot) outlives a lost release by at most the longest request.
+    """
+    url = settings.limits_redis_url
+    if url is None:
+        return MemoryLimiter(lease_ttl_s=settings.request_timeout_s)
+    return RedisLimiter(
+        url.get_secret_value(),
+        metrics,
+        prefix=settings.limits_redis_prefix,
+        lease_ttl_s=settings.request_timeout_s,
+        timeout_s=settings.limits_redis_timeout_s,
+        retry_s=settings.limits_redis_retry_s,
+    )
 
 
 class Gateway:
@@ -50,7 +70,7 @@ class Gateway:
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
         self.store = StateStore(settings.state_url)
-        self.limiter = RateLimiter()
+        self.limits = make_limits(settings, self.metrics)
         #: Feedback's own buckets (same per-tenant rate and burst as requests), so rating
         #: answers never eats into a tenant's inference budget.
         self.feedback_limiter = RateLimiter()
@@ -156,6 +176,7 @@ class Gateway:
                 await t
         self._tasks = []
         await self.sink.stop()
+        await self.limits.close()
         self.upstream.close()
         for session in (self._engine_session, self._control_session, self._drift_session):
             if session is not None:
@@ -169,7 +190,7 @@ class Gateway:
         self.keys = KeyIndex(snap.tenants_by_key_hash, snap.key_expiry, clock=self.clock)
         self.metrics.set_route_weights({a: dict(w) for a, w in snap.routes.items()})
         names = {t.name for t in snap.tenants_by_key_hash.values()}
-        self.limiter.forget(names)
+        self.limits.forget(names)
         self.feedback_limiter.forget(names)
         self.state_loaded = True
 

@@ -74,6 +74,18 @@ class GatewaySettings(
     #: How long unloading a version waits for this gateway's in-flight requests on it.
     drain_timeout_s: float = Field(default=30.0, ge=0)
 
+    # per-tenant limits (gateway/limits.py, gateway/redis_limits.py)
+    #: Redis holding the tenants' limits for every replica (``redis://host:6379/0``); unset:
+    #: each replica limits on its own (in memory), so N replicas admit N times the limits.
+    limits_redis_url: SecretStr | None = None
+    #: Key prefix in that Redis (several deployments may share one).
+    limits_redis_prefix: str = Field(default="driftgate:limits", min_length=1)
+    #: Connect and read timeout of a limits call: a slow Redis must not hold a request.
+    limits_redis_timeout_s: float = Field(default=0.1, gt=0)
+    #: After a failed limits call, decide on this replica's limits alone this long before
+    #: trying Redis again (fail open; ``driftgate_gateway_limiter_errors_total``).
+    limits_redis_retry_s: float = Field(default=1.0, gt=0)
+
     # events
     event_queue_size: int = Field(default=10_000, ge=1)
     event_batch_size: int = Field(default=256, ge=1, le=1000)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: the test-only tools (promtool, Prometheus, the schema checkers, a throwaway
-# PostgreSQL), then lint, doctests, unit tests and the end-to-end tests with the real vLLM,
+# PostgreSQL and Redis), then lint, doctests, unit tests and the end-to-end tests with the real vLLM,
 # then the benchmark suite's quick mode (so the benchmark scripts cannot rot).
 # Extra arguments go to the main pytest run (e.g. -m "not e2e").
 set -euo pipefail
@@ -9,7 +9,8 @@ BIN=.venv/bin
 
 scripts/sre_tools.sh
 export DRIFTGATE_TEST_POSTGRES_URL="$(scripts/start_test_postgres.sh)"
-trap 'scripts/start_test_postgres.sh stop || true' EXIT
+export DRIFTGATE_TEST_REDIS_URL="$(scripts/start_test_redis.sh)"
+trap 'scripts/start_test_postgres.sh stop || true; scripts/start_test_redis.sh stop || true' EXIT
 
 echo "[test] lint"
 $BIN/ruff check driftgate gateway drift retrain rollout tests benchmarks grafana

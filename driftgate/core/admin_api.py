@@ -52,20 +52,32 @@ def create_tenant(
     rate_limit_rps: float = 10.0,
     burst: int = 20,
     max_tokens: int = 1024,
+    tokens_per_minute: int = 0,
+    max_concurrent: int = 0,
     key_expires_in_s: float | None = None,
 ) -> Call[Record]:
     """``{"tenant": {...}, "api_key": "dg-...", "key_id", "expires_at"}`` (the key is shown
-    only here; it expires ``key_expires_in_s`` from now if given); 409 if it exists."""
+    only here; it expires ``key_expires_in_s`` from now if given); 409 if it exists.
+
+    ``tokens_per_minute`` and ``max_concurrent`` of 0 leave those limits off."""
     body: dict[str, Any] = {
         "name": name,
         "adapters": list(adapters),
         "rate_limit_rps": rate_limit_rps,
         "burst": burst,
         "max_tokens": max_tokens,
+        "tokens_per_minute": tokens_per_minute,
+        "max_concurrent": max_concurrent,
     }
     if key_expires_in_s is not None:
         body["key_expires_in_s"] = key_expires_in_s
     return Call("POST", "/admin/tenants", _record, body)
+
+
+def update_tenant(name: str, **changes: Any) -> Call[Record]:
+    """Change a tenant's ``adapters`` or limits (``rate_limit_rps``, ``burst``,
+    ``max_tokens``, ``tokens_per_minute``, ``max_concurrent``); the tenant as stored."""
+    return Call("PATCH", f"/admin/tenants/{_seg(name)}", _record, dict(changes))
 
 
 def list_tenants() -> Call[list[Record]]:

@@ -14,6 +14,7 @@ import yaml
 
 from tests.sre.chart_render import (
     KUBE_VERSION,
+    NAMESPACE,
     PRODUCTION_VALUES,
     find,
     lint,
@@ -168,6 +169,10 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "HPA min above max": {"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}},
     "fewer CPU LoRA slots than GPU ones": {"engine": {"maxLoras": 8, "maxCpuLoras": 4}},
     "runbook base URL not a URL": {"monitoring": {"runbookBaseUrl": "wiki"}},
+    "both the chart's and an external Redis": {
+        "limits": {"redis": {"enabled": True}, "existingSecret": "redis-url"}
+    },
+    "Redis memory not a size": {"limits": {"redis": {"maxMemory": "lots"}}},
 }
 
 
@@ -298,6 +303,40 @@ def test_only_the_gateway_and_the_retrain_gate_reach_vllm(
     )
     job = yaml.safe_load(find(docs, "ConfigMap", "-retrain-job")["data"]["job.yaml"])
     assert admin.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+
+
+LIMITS_ENV = "DRIFTGATE_GATEWAY_LIMITS_REDIS_URL"
+
+
+def _gateway_env(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _env(find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_production_shares_limits_through_the_charts_redis() -> None:
+    docs = manifests(load_values(PRODUCTION_VALUES))
+    redis = find(docs, "Deployment", "-redis")
+    service = find(docs, "Service", "-redis")
+    port = service["spec"]["ports"][0]["port"]
+    url = f"redis://{service['metadata']['name']}.{NAMESPACE}.svc:{port}/0"
+    assert _gateway_env(docs)[LIMITS_ENV]["value"] == url
+    container = redis["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "redis:7-alpine"
+    assert "--save" in container["command"] and "--appendonly" in container["command"]
+    policy = find(docs, "NetworkPolicy", "-redis")
+    (rule,) = policy["spec"]["ingress"]
+    assert [
+        s["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for s in rule["from"]
+    ] == ["gateway"]  # only the gateway reaches Redis
+
+
+def test_limits_are_per_replica_without_redis_or_from_an_external_one() -> None:
+    docs = manifests({})
+    assert LIMITS_ENV not in _gateway_env(docs)
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-redis")]
+    docs = manifests({"limits": {"existingSecret": "redis-url", "secretKey": "url"}})
+    ref = _gateway_env(docs)[LIMITS_ENV]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "redis-url", "key": "url"}
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-redis")]
 
 
 def test_ingress_publishes_only_the_openai_routes() -> None:

@@ -27,6 +27,10 @@ class TenantInfo:
     burst: int
     max_tokens: int
     created_at: float = 0.0
+    #: Prompt + completion tokens per sliding minute (0: unlimited; ``gateway/limits.py``).
+    tokens_per_minute: int = 0
+    #: Requests in flight at once across replicas (0: unlimited).
+    max_concurrent: int = 0
 
     @property
     def all_adapters(self) -> bool:
@@ -43,6 +47,8 @@ class TenantInfo:
             "rate_limit_rps": self.rate_limit_rps,
             "burst": self.burst,
             "max_tokens": self.max_tokens,
+            "tokens_per_minute": self.tokens_per_minute,
+            "max_concurrent": self.max_concurrent,
             "created_at": self.created_at,
         }
 

@@ -51,6 +51,8 @@ def _tenant(row: TenantRow) -> TenantInfo:
         burst=row.burst,
         max_tokens=row.max_tokens,
         created_at=row.created_at,
+        tokens_per_minute=row.tokens_per_minute,
+        max_concurrent=row.max_concurrent,
     )
 
 
@@ -75,6 +77,26 @@ def _check_adapters(adapters: Iterable[str]) -> tuple[str, ...]:
         if name not in out:
             out.append(name)
     return tuple(out)
+
+
+#: What :meth:`StateStore.update_tenant` may change.
+TENANT_FIELDS = (
+    "adapters",
+    "rate_limit_rps",
+    "burst",
+    "max_tokens",
+    "tokens_per_minute",
+    "max_concurrent",
+)
+
+
+def _check_limits(
+    rate_limit_rps: float, burst: int, max_tokens: int, tokens_per_minute: int, max_concurrent: int
+) -> None:
+    if rate_limit_rps < 0 or burst < 0 or max_tokens < 1:
+        raise InvalidRequest("rate_limit_rps and burst must be >= 0, max_tokens >= 1")
+    if tokens_per_minute < 0 or max_concurrent < 0:
+        raise InvalidRequest("tokens_per_minute and max_concurrent must be >= 0 (0: unlimited)")
 
 
 class StateStore:
@@ -107,6 +129,8 @@ class StateStore:
         rate_limit_rps: float,
         burst: int,
         max_tokens: int,
+        tokens_per_minute: int = 0,
+        max_concurrent: int = 0,
         key_expires_at: float | None = None,
     ) -> tuple[TenantInfo, IssuedKey]:
         """Create a tenant and its first API key (expiring at ``key_expires_at``, Unix
@@ -114,8 +138,7 @@ class StateStore:
         if not name or len(name) > 128:
             raise InvalidRequest("tenant name must be 1-128 characters", param="name")
         allowed = _check_adapters(adapters)
-        if rate_limit_rps < 0 or burst < 0 or max_tokens < 1:
-            raise InvalidRequest("rate_limit_rps and burst must be >= 0, max_tokens >= 1")
+        _check_limits(rate_limit_rps, burst, max_tokens, tokens_per_minute, max_concurrent)
         try:
             with self.session() as s:
                 row = TenantRow(
@@ -124,6 +147,8 @@ class StateStore:
                     rate_limit_rps=float(rate_limit_rps),
                     burst=int(burst),
                     max_tokens=int(max_tokens),
+                    tokens_per_minute=int(tokens_per_minute),
+                    max_concurrent=int(max_concurrent),
                     created_at=time.time(),
                 )
                 s.add(row)
@@ -133,6 +158,29 @@ class StateStore:
         except IntegrityError as exc:
             raise Conflict(f"tenant {name!r} already exists", param="name") from exc
         return info, key
+
+    def update_tenant(self, name: str, **changes: Any) -> TenantInfo:
+        """Change a tenant's adapters or limits (the fields of :data:`TENANT_FIELDS`)."""
+        unknown = set(changes) - set(TENANT_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"unknown tenant fields {sorted(unknown)}")
+        with self.session() as s:
+            row = s.scalar(select(TenantRow).where(TenantRow.name == name))
+            if row is None:
+                raise NotFound(f"tenant {name!r} not found", code="tenant_not_found")
+            if "adapters" in changes:
+                changes["adapters"] = list(_check_adapters(changes["adapters"]))
+            for field, value in changes.items():
+                setattr(row, field, value)
+            _check_limits(
+                row.rate_limit_rps,
+                row.burst,
+                row.max_tokens,
+                row.tokens_per_minute,
+                row.max_concurrent,
+            )
+            s.flush()
+            return _tenant(row)
 
     def add_api_key(self, tenant: str, *, expires_at: float | None = None) -> IssuedKey:
         """Issue another key for ``tenant`` (key rotation), expiring at ``expires_at``

@@ -256,7 +256,7 @@ def test_keys_of_a_0003_database_keep_working_after_0004(url: str, engine: Engin
     state = StateStore(url)
     try:
         state.create_all()  # the gateway's start
-        assert migrate.current(engine) == migrate.head() == "0004_api_key_id_expiry"
+        assert migrate.current(engine) == migrate.head()
         assert _schema_diff(engine) == []
         for secret in old_keys:
             tenant = state.tenant_for_key(secret)
@@ -381,3 +381,34 @@ def test_a_start_on_a_current_database_does_not_load_alembic(tmp_path: Path) -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tenants_of_an_earlier_revision_gain_unlimited_limits(url: str, engine: Engine) -> None:
+    """A database at 0003 (tenants without ``tokens_per_minute`` / ``max_concurrent``)
+    gains both columns at the next start, 0 (unlimited) for the tenants already there."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(migrate._config(conn), "0003_training_opt_in")
+        conn.commit()
+    assert "max_concurrent" not in {c["name"] for c in inspect(engine).get_columns("dg_tenants")}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dg_tenants (name, adapters, rate_limit_rps, burst, max_tokens, "
+                "created_at) VALUES ('acme', '[\"*\"]', 1.0, 1, 8, 0)"
+            )
+        )
+
+    state = StateStore(url)
+    try:
+        state.create_all()  # the gateway's start
+        assert migrate.current(engine) == migrate.head()
+        assert _schema_diff(engine) == []
+        (acme,) = state.list_tenants()
+        assert (acme.tokens_per_minute, acme.max_concurrent) == (0, 0)
+        changed = state.update_tenant("acme", tokens_per_minute=500, max_concurrent=2)
+        assert (changed.tokens_per_minute, changed.max_concurrent) == (500, 2)
+    finally:
+        state.dispose()
+    assert _versions(engine) == [migrate.head()]

@@ -60,6 +60,21 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: {{ .Values.state.secretKey }}
 {{- end -}}
 
+{{/* DRIFTGATE_GATEWAY_LIMITS_REDIS_URL: the external Redis's Secret, or the chart's Redis. */}}
+{{- define "driftgate.limitsEnv" -}}
+{{- $l := .Values.limits -}}
+{{- if $l.existingSecret }}
+- name: DRIFTGATE_GATEWAY_LIMITS_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $l.existingSecret }}
+      key: {{ $l.secretKey }}
+{{- else if $l.redis.enabled }}
+- name: DRIFTGATE_GATEWAY_LIMITS_REDIS_URL
+  value: "redis://{{ include "driftgate.fullname" . }}-redis.{{ .Release.Namespace }}.svc:{{ $l.redis.port }}/0"
+{{- end }}
+{{- end -}}
+
 {{/* Name of the Secret holding the service credentials (ingest key, vLLM's API key). */}}
 {{- define "driftgate.serviceKeysSecretName" -}}
 {{- if .Values.serviceKeys.existingSecret -}}

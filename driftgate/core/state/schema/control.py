@@ -26,6 +26,10 @@ class TenantRow(Base):
     rate_limit_rps: Mapped[float] = mapped_column(Float, nullable=False)
     burst: Mapped[int] = mapped_column(Integer, nullable=False)
     max_tokens: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Prompt + completion tokens per sliding minute; 0 means unlimited.
+    tokens_per_minute: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    #: Requests in flight at once, across gateway replicas; 0 means unlimited.
+    max_concurrent: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[float] = mapped_column(Float, default=time.time, nullable=False)
 
 
