@@ -37,7 +37,7 @@ class _Exporter:
             name,
             labels,
             registry=self.registry,
-            buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+            buckets=(0.05, 0.1, 0.5, 1, 2, 2.5, 5, 10, 30, 60),
         )
 
 
@@ -51,6 +51,7 @@ def _gateway() -> _Exporter:
     e.gauge(p + "in_flight", ["tenant", "adapter"])
     e.gauge(p + "upstream_up", ["replica"])
     e.gauge(p + "upstream_in_flight", ["replica"])
+    e.gauge(p + "upstream_adapters_loaded", ["replica"])
     e.counter(p + "upstream_retries_total", ["replica", "reason"])
     e.counter(p + "events_sent_total", [])
     e.counter(p + "events_dropped_total", ["reason"])
@@ -78,8 +79,11 @@ def _drift() -> _Exporter:
     e.counter(p + "confirmed_total", ["adapter", "version"])
     e.gauge(p + "feature_mean", ["adapter", "version", "signal", "window"])
     e.gauge(p + "negative_feedback_ratio", ["adapter", "version"])
+    e.counter(p + "feedback_total", ["adapter", "version", "negative"])
     e.gauge(p + "embedding_distance", ["adapter", "version"])
     e.counter("driftgate_retrain_triggers_total", ["adapter", "reason"])
+    e.counter("driftgate_retrain_trigger_decisions_total", ["adapter", "outcome"])
+    e.gauge("driftgate_retrain_oldest_running_started_timestamp_seconds", ["adapter"])
     e.counter("driftgate_retrain_runs_total", ["adapter", "outcome"])
     e.gauge("driftgate_retrain_duration_seconds", ["adapter"])
     e.gauge("driftgate_retrain_eval_score", ["adapter", "version", "role"])
@@ -140,6 +144,8 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         d["driftgate_drift_confirmed_total"].labels("support", version).inc(rng.random() < 0.2)
         d["driftgate_drift_negative_feedback_ratio"].labels("support", version).set(rng.random())
         d["driftgate_drift_embedding_distance"].labels("support", version).set(rng.random())
+        for negative in ("true", "false"):
+            d["driftgate_drift_feedback_total"].labels("support", version, negative).inc()
         for role in ("candidate", "serving"):
             d["driftgate_retrain_eval_score"].labels("support", version, role).set(rng.random())
         d["driftgate_rollout_canary_weight"].labels("support", version).set(1 - share)
@@ -151,6 +157,7 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     for i, replica in enumerate(REPLICAS):
         g["driftgate_gateway_upstream_up"].labels(replica).set(1)
         g["driftgate_gateway_upstream_in_flight"].labels(replica).set(rng.randint(0, 3))
+        g["driftgate_gateway_upstream_adapters_loaded"].labels(replica).set(2)
         g["driftgate_gateway_upstream_retries_total"].labels(replica, "connect").inc(i)
         g["driftgate_gateway_adapter_loads_total"].labels(replica, "success").inc(
             rng.random() < 0.2
@@ -163,6 +170,12 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     d["driftgate_drift_events_rejected_total"].labels("invalid").inc(rng.random() < 0.1)
     d["driftgate_drift_events_duplicate_total"].inc(rng.random() < 0.1)
     d["driftgate_retrain_triggers_total"].labels("support", "drift").inc(rng.random() < 0.1)
+    d["driftgate_retrain_trigger_decisions_total"].labels("support", "started").inc(
+        rng.random() < 0.1
+    )
+    d["driftgate_retrain_oldest_running_started_timestamp_seconds"].labels("support").set(
+        time.time() - 60
+    )
     d["driftgate_retrain_runs_total"].labels("support", "promoted").inc(rng.random() < 0.1)
     d["driftgate_retrain_runs_total"].labels("support", "failed").inc(rng.random() < 0.05)
     d["driftgate_retrain_duration_seconds"].labels("support").set(rng.uniform(100, 300))

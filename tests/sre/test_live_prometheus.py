@@ -73,6 +73,7 @@ def test_machinery_every_panel_has_data_on_the_standin(standin_report: LiveRepor
 
 def test_machinery_fills_variables_from_label_values(standin_report: LiveReport) -> None:
     assert standin_report.variables["driftgate-gateway"] == {
+        "namespace": ".*",  # the stand-in's series carry none: "All"
         "tenant": "acme",
         "adapter": "support",
         "version": "3",
@@ -97,7 +98,11 @@ def test_machinery_alert_rules_load_and_evaluate(standin_report: LiveReport) -> 
     # The stand-in has 503s and a failed retrain run: those alert expressions return data.
     by_name = {a.where: a for a in standin_report.alerts}
     assert by_name["alert DriftgateRetrainFailing"].has_data
-    assert by_name["alert DriftgateHighErrorRatio"].has_data
+    assert by_name["alert DriftgateAvailabilityBudgetBurnFast"].has_data
+    # Every SLO recording rule has a value from the gateway's counters alone.
+    records = [a for a in standin_report.alerts if a.where.startswith("record ")]
+    assert len(records) == 20
+    assert [r.where for r in records if not r.has_data] == []
 
 
 # --- the real stack ---------------------------------------------------------------------------
