@@ -173,5 +173,8 @@ def test_live_stack_panels_have_data(live_stack: Any) -> None:
     assert report.failed() == [], summary
     serving = [m for m in report.panels_without_data() if m.startswith(SHORT_TRAFFIC_DASHBOARDS)]
     assert serving == [], summary
+    # The SLO recording rules (gateway counters and the streamed requests' TTFT) have values.
+    records = [r.where for r in report.alerts if r.where.startswith("record ") and not r.has_data]
+    assert records == [], summary
     serving_names = {n for n in report.unexported if n.startswith(("driftgate_gateway_", "vllm:"))}
     assert serving_names == set(), summary
