@@ -211,7 +211,7 @@ class MetricsStandIn:
         self._tick_s = tick_s
         self._rng = random.Random(seed)
         self._stop = threading.Event()
-        self._servers: list[Any] = []
+        self._servers: dict[str, tuple[Any, Any]] = {}
         self.targets: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -225,15 +225,20 @@ class MetricsStandIn:
         _tick(e["gateway"], e["drift"], e["vllm"], self._rng)
         for job, exporter in e.items():
             server, thread = start_http_server(0, addr="127.0.0.1", registry=exporter.registry)
-            self._servers.append((server, thread))
+            self._servers[job] = (server, thread)
             self.targets[job] = f"http://127.0.0.1:{server.server_port}"
         self._thread.start()
         return self
 
+    def kill(self, job: str) -> None:
+        """Stop serving one target, as if its service died (its scrapes fail from now on)."""
+        server, thread = self._servers.pop(job)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        for server, thread in self._servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+        for job in list(self._servers):
+            self.kill(job)
