@@ -29,6 +29,7 @@ REQUIRED = {
     "DriftgateEngineKVCacheFull",
     "DriftgateEngineRequestsWaiting",
     "DriftgateEnginePreempting",
+    "DriftgateEngineLoRASlotsFull",
     "DriftgateRetrainFailing",
     "DriftgateRetrainRunOrphaned",
     "DriftgateRetrainTriggerFailing",
