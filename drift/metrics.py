@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from drift.versions import VersionMonitor
 
 
+#: Outcomes of ``driftgate_retrain_trigger_decisions_total`` (``drift.trigger``).
+TRIGGER_OUTCOMES = ("started", "running", "cooldown", "off", "base", "failed")
+
+
 class DriftMetrics:
     """The service's metrics on an explicit registry (one per app)."""
 
@@ -33,6 +37,8 @@ class DriftMetrics:
             ["kind"],
             registry=r,
         )
+        for kind in ("request", "feedback"):
+            self.ingested.labels(kind)  # at 0: the drift-stalled alert compares increases
         self.rejected = Counter(
             "driftgate_drift_events_rejected_total",
             "Events or batches refused, by reason",
@@ -74,6 +80,12 @@ class DriftMetrics:
             ["adapter", "version"],
             registry=r,
         )
+        self.feedback = Counter(
+            "driftgate_drift_feedback_total",
+            "First votes joined to the version that served the request, negative or not",
+            ["adapter", "version", "negative"],
+            registry=r,
+        )
         self.embedding_distance = Gauge(
             "driftgate_drift_embedding_distance",
             "Cosine distance of the recent prompt-embedding centroid from the reference one",
@@ -84,6 +96,12 @@ class DriftMetrics:
             "driftgate_retrain_triggers_total",
             "Retrains started on confirmed drift",
             ["adapter", "reason"],
+            registry=r,
+        )
+        self.trigger_decisions = Counter(
+            "driftgate_retrain_trigger_decisions_total",
+            "Retrain trigger decisions on confirmed drift, by outcome",
+            ["adapter", "outcome"],
             registry=r,
         )
 
@@ -98,6 +116,15 @@ class VersionGauges:
     def __init__(self, metrics: DriftMetrics, adapter: str, version: str) -> None:
         self._metrics = metrics
         self._labels = (adapter, version)
+        # At 0 from the moment the version is known, so an alert's increase() sees its
+        # first confirmed drift rather than a series born at 1.
+        metrics.confirmed.labels(adapter, version)
+        for outcome in TRIGGER_OUTCOMES:
+            metrics.trigger_decisions.labels(adapter, outcome)
+        self._feedback = {
+            negative: metrics.feedback.labels(adapter, version, str(negative).lower())
+            for negative in (True, False)
+        }
         self._signals: dict[str, tuple[Gauge, Gauge, Gauge]] = {}
         self._negative_ratio: Gauge | None = None
 
@@ -111,6 +138,9 @@ class VersionGauges:
                 m.feature_mean.labels(*labels, signal, "reference"),
             )
         return found
+
+    def count_feedback(self, negative: bool) -> None:
+        self._feedback[negative].inc()
 
     def update(self, vm: VersionMonitor) -> None:
         for name, mon in vm.signals.items():

@@ -161,6 +161,7 @@ class DriftService:
                     if owner is None:  # another tenant's vote on this request: never counted
                         continue
                     cols = columns.setdefault(owner, {})
+                    self._gauges_of(*owner).count_feedback(bool(fb["negative"]))
                     for name, value in feedback_signals(fb["score"], bool(fb["negative"])):
                         cols.setdefault(name, []).append(value)
             alarms: list[Alarm] = []
@@ -203,6 +204,7 @@ class DriftService:
             if key is None:  # joined when the request event arrives
                 self._add_orphan(event.request_id)
             else:
+                self._gauges_of(*key).count_feedback(event.is_negative)
                 pairs = feedback_signals(event.score, event.is_negative)
                 alarms = self.monitor.observe(key[0], key[1], pairs)
                 await self._after_observe(alarms, {key})
@@ -224,6 +226,8 @@ class DriftService:
                 for a, v, mon in completed
             ]
             await asyncio.to_thread(self._save_references, refs)
+        for key in touched:
+            self._gauges_of(*key)  # the version's counters exist before its first alarm
         if alarms:
             await self._handle_alarms(alarms)
         for key in touched:
@@ -265,13 +269,16 @@ class DriftService:
             decision = await self.trigger.on_confirmed(a.adapter, a.version, a.signal, reason)
             log.info("retrain trigger %s: %s (%s)", a.adapter, decision.outcome, decision.detail)
 
-    def _update_gauges(self, vm: VersionMonitor) -> None:
-        gauges = self._gauges.get((vm.adapter, vm.version))
+    def _gauges_of(self, adapter: str, version: int) -> VersionGauges:
+        gauges = self._gauges.get((adapter, version))
         if gauges is None:
-            gauges = self._gauges[(vm.adapter, vm.version)] = VersionGauges(
-                self.metrics, vm.adapter, _version_label(vm.version)
+            gauges = self._gauges[(adapter, version)] = VersionGauges(
+                self.metrics, adapter, _version_label(version)
             )
-        gauges.update(vm)
+        return gauges
+
+    def _update_gauges(self, vm: VersionMonitor) -> None:
+        self._gauges_of(vm.adapter, vm.version).update(vm)
 
     # --- restart ----------------------------------------------------------------------
 

@@ -294,6 +294,7 @@ class TriggerManager:
                 outcome=outcome,
                 detail=detail,
             )
+            self.metrics.trigger_decisions.labels(adapter, outcome).inc()
             if outcome == "started":
                 self.metrics.triggers.labels(adapter, signal).inc()
             return TriggerDecision(adapter, outcome, detail)

@@ -113,6 +113,12 @@ class GatewayMetrics:
             ["replica"],
             registry=r,
         )
+        self.upstream_adapters_loaded = Gauge(
+            "driftgate_gateway_upstream_adapters_loaded",
+            "LoRA adapters the replica reports loaded (compare with its --max-loras).",
+            ["replica"],
+            registry=r,
+        )
         self.upstream_slots_in_use = Gauge(
             "driftgate_gateway_upstream_slots_in_use",
             "Engine connection slots held (of upstream_connections); streams hold theirs.",
@@ -140,6 +146,8 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        for reason in ("queue_full", "send_failed", "rejected"):
+            self.events_dropped.labels(reason)  # at 0, so the first drop is an increase
         self.feedback = Counter(
             "driftgate_gateway_feedback",
             "Feedback requests by HTTP status.",
@@ -153,6 +161,8 @@ class GatewayMetrics:
             ["reason"],
             registry=r,
         )
+        for reason in ("timeout", "connection", "error"):
+            self.limiter_errors.labels(reason)  # at 0, so the first failure is an increase
         self.route_weight = Gauge(
             "driftgate_gateway_route_weight",
             "Route weight of an adapter version (normalised to 1 per adapter).",

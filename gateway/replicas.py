@@ -18,6 +18,8 @@ from gateway.metrics import GatewayMetrics
 log = logging.getLogger(__name__)
 
 _JSON = {"Content-Type": "application/json"}
+#: The outcome label of ``driftgate_gateway_adapter_loads_total``.
+LOAD_OUTCOMES = ("ok", "failed")
 
 
 def replica_name(url: str) -> str:
@@ -54,6 +56,10 @@ def _in_flight_of(replica: Replica) -> Callable[[], float]:
     return lambda: float(replica.in_flight)
 
 
+def _loaded_of(replica: Replica) -> Callable[[], float]:
+    return lambda: float(len(replica.loaded))
+
+
 @dataclass(frozen=True, slots=True)
 class LoadResult:
     replica: str
@@ -82,7 +88,11 @@ class ReplicaPool:
         self._admin_timeout = aiohttp.ClientTimeout(total=admin_timeout_s)
         for r in self.replicas:
             metrics.upstream_up.labels(r.name).set(0)
+            # At 0 from the start, so an alert's increase() sees the first failed load.
+            for outcome in LOAD_OUTCOMES:
+                metrics.adapter_loads.labels(r.name, outcome)
             metrics.upstream_in_flight.labels(r.name).set_function(_in_flight_of(r))
+            metrics.upstream_adapters_loaded.labels(r.name).set_function(_loaded_of(r))
 
     @property
     def any_healthy(self) -> bool:

@@ -41,6 +41,15 @@ def _zero_if_absent(expr: str, by: str, present: str) -> str:
     return f"({expr}) or (sum by ({by}) ({present}) * 0)"
 
 
+#: The SLOs' recorded error ratios (grafana/alerts/driftgate.rules.yaml), per window suffix,
+#: and their error budgets (1 - objective): a burn rate is the ratio over the budget.
+AVAIL = "driftgate:slo_availability_errors:ratio_rate"
+LATENCY = "driftgate:slo_latency_errors:ratio_rate"
+AVAILABILITY_BUDGET = 0.005
+LATENCY_BUDGET = 0.01
+SLO = 'adapter=~"$adapter"'
+
+
 def gateway() -> JSON:
     err = f'sum by (adapter) (rate(driftgate_gateway_requests_total{{{GW}, status=~"5.."}}[{RI}]))'
     all_rate = f"sum by (adapter) (rate({REQS}[{RI}]))"
@@ -69,6 +78,21 @@ def gateway() -> JSON:
         (timeseries("In flight by tenant and adapter", [(
             'sum by (tenant, adapter) (driftgate_gateway_in_flight{tenant=~"$tenant", '
             'adapter=~"$adapter"})', "{{tenant}} {{adapter}}")]), 12, 8),
+        (row("SLO: availability 99.5%, first token within 2.5 s for 99% (30 days)"), 24, 1),
+        (stat("Availability budget left (30 d)", [(
+            f"1 - {AVAIL}30d{{{SLO}}} / {AVAILABILITY_BUDGET}", "{{adapter}}")],
+            unit="percentunit"), 6, 6),
+        (timeseries("Availability burn rate", [
+            (f"{AVAIL}1h{{{SLO}}} / {AVAILABILITY_BUDGET}", "{{adapter}} 1h"),
+            (f"{AVAIL}6h{{{SLO}}} / {AVAILABILITY_BUDGET}", "{{adapter}} 6h"),
+        ], red_at=14.4, min_value=0), 6, 6),
+        (stat("Latency budget left (30 d)", [(
+            f"1 - {LATENCY}30d{{{SLO}}} / {LATENCY_BUDGET}", "{{adapter}}")],
+            unit="percentunit"), 6, 6),
+        (timeseries("Latency burn rate (time to first token)", [
+            (f"{LATENCY}1h{{{SLO}}} / {LATENCY_BUDGET}", "{{adapter}} 1h"),
+            (f"{LATENCY}6h{{{SLO}}} / {LATENCY_BUDGET}", "{{adapter}} 6h"),
+        ], red_at=14.4, min_value=0), 6, 6),
         (row("Latency and tokens"), 24, 1),
         (timeseries("Request duration", _quantiles(
             "driftgate_gateway_request_duration_seconds", GW), unit="s"), 8, 8),
@@ -119,6 +143,7 @@ def gateway() -> JSON:
                            '{tenant=~"$tenant", adapter=~"$adapter"}, version)'),
         ],
         layout(items),
+        namespace_from="driftgate_gateway_requests_total",
     )
 
 
@@ -182,6 +207,7 @@ def drift() -> JSON:
                        f"(changes(driftgate_drift_confirmed_total{{{DR}}}[2m])) > 0", "red",
                        "drift confirmed", "{{adapter}} v{{version}}"),
         ],
+        namespace_from="driftgate_drift_events_ingested_total",
     )
 
 
@@ -233,6 +259,7 @@ def lifecycle() -> JSON:
                        f"(changes(driftgate_rollout_transitions_total{{{LC}}}[2m])) > 0", "blue",
                        "rollout {{outcome}}", "{{adapter}}"),
         ],
+        namespace_from="driftgate_rollout_state",
     )
 
 
@@ -271,10 +298,14 @@ def engine() -> JSON:
             f"sum by (instance) (rate(vllm:num_preemptions_total{{{EN}}}[{RI}]))",
             "{{instance}}")], unit="ops"), 12, 8),
         (row("LoRA"), 24, 1),
-        (timeseries("LoRA adapters running (max per replica)", [(
-            'max by (instance, running_lora_adapters, max_lora) '
-            '(vllm:lora_requests_info{instance=~"$instance"})',
-            "{{instance}} [{{running_lora_adapters}}] of {{max_lora}}")]), 24, 8),
+        (timeseries("LoRA adapters loaded per replica (gateway's view)", [(
+            "max by (replica) (driftgate_gateway_upstream_adapters_loaded)", "{{replica}}")],
+            min_value=0), 12, 8),
+        # vllm:lora_requests_info's value is the time it was set: the adapters are its labels.
+        (stat("LoRA adapters running and waiting (latest)", [(
+            'topk by (instance) (1, vllm:lora_requests_info{instance=~"$instance"})',
+            "{{instance}} running [{{running_lora_adapters}}] waiting "
+            "[{{waiting_lora_adapters}}] of {{max_lora}}")], unit="dateTimeAsIso"), 12, 8),
     ]
     return dashboard(
         "driftgate-engine", "driftgate / vLLM engine",
@@ -286,6 +317,7 @@ def engine() -> JSON:
                                                   '{model_name=~"$model_name"}, instance)'),
         ],
         layout(items),
+        namespace_from="vllm:num_requests_running",
     )
 
 

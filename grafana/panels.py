@@ -8,6 +8,7 @@ Plain functions that return JSON-ready dicts; :mod:`dashboards` composes them an
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 JSON = dict[str, Any]
@@ -252,6 +253,36 @@ def builtin_annotation() -> JSON:
     }
 
 
+#: A driftgate or vLLM series name (recorded ``driftgate:`` ones too) and the brace after it.
+_SERIES = re.compile(r"(?<![\w:$])((?:driftgate_|driftgate:|vllm:)[A-Za-z0-9_:]*)(\{\s*\}|\{)?")
+IN_NAMESPACE = 'namespace=~"$namespace"'
+
+
+def in_namespace(expr: str) -> str:
+    """``expr`` with every driftgate and vLLM selector limited to the ``$namespace`` picked."""
+
+    def scope(match: re.Match[str]) -> str:
+        name, brace = match.group(1), match.group(2)
+        if brace is None or brace != "{":
+            return f"{name}{{{IN_NAMESPACE}}}"
+        return f"{name}{{{IN_NAMESPACE}, "
+
+    return _SERIES.sub(scope, expr)
+
+
+def _scope_panels(panels: list[JSON]) -> list[JSON]:
+    for panel in panels:
+        for target in panel.get("targets", []):
+            target["expr"] = in_namespace(target["expr"])
+        _scope_panels(panel.get("panels", []))
+    return panels
+
+
+def _scope_variable(variable: JSON) -> JSON:
+    variable["query"]["query"] = in_namespace(variable["query"]["query"])
+    return variable
+
+
 def dashboard(
     uid: str,
     title: str,
@@ -259,7 +290,16 @@ def dashboard(
     variables: list[JSON],
     panels: list[JSON],
     annotations: list[JSON] | None = None,
+    *,
+    namespace_from: str,
 ) -> JSON:
+    """A dashboard whose queries all follow a ``namespace`` variable (the Kubernetes
+    namespace Prometheus labels every scraped series with; "All" where there is none),
+    listed from the series ``namespace_from``."""
+    scoped_annotations = [{**a, "expr": in_namespace(a["expr"])} for a in annotations or []]
+    namespace = query_variable(
+        "namespace", "Namespace", f"label_values({namespace_from}, namespace)"
+    )
     return {
         "uid": uid,
         "title": title,
@@ -289,7 +329,9 @@ def dashboard(
                 "url": "",
             }
         ],
-        "annotations": {"list": [builtin_annotation(), *(annotations or [])]},
-        "templating": {"list": [datasource_variable(), *variables]},
-        "panels": panels,
+        "annotations": {"list": [builtin_annotation(), *scoped_annotations]},
+        "templating": {
+            "list": [datasource_variable(), namespace, *map(_scope_variable, variables)]
+        },
+        "panels": _scope_panels(panels),
     }

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from driftgate.core.adapters import BASE_LABEL
-from retrain.runs import RunStore
+from retrain.runs import OUTCOMES, RunStore
 
 
 class RetrainRunsCollector(Collector):
@@ -31,9 +31,21 @@ class RetrainRunsCollector(Collector):
             "Finished retrain runs by outcome.",
             labels=["adapter", "outcome"],
         )
-        for (adapter, outcome), n in sorted(self.store.counts().items()):
-            runs.add_metric([adapter, outcome], n)
+        counts = self.store.counts()
+        # Every outcome of every adapter with a run, at 0 until it happens: an alert's
+        # increase() then sees the first failed run instead of a series born at 1.
+        for adapter in self.store.adapters():
+            for outcome in OUTCOMES:
+                runs.add_metric([adapter, outcome], counts.get((adapter, outcome), 0))
         yield runs
+        running = GaugeMetricFamily(
+            "driftgate_retrain_oldest_running_started_timestamp_seconds",
+            "Start time of the adapter's oldest run still recorded as running (absent if none).",
+            labels=["adapter"],
+        )
+        for adapter, started in sorted(self.store.oldest_running().items()):
+            running.add_metric([adapter], started)
+        yield running
         duration = GaugeMetricFamily(
             "driftgate_retrain_duration_seconds",
             "Duration of the last finished retrain run.",

@@ -120,6 +120,22 @@ class RunStore:
         with self.engine.connect() as conn:
             return {(a, o): int(n) for a, o, n in conn.execute(q)}
 
+    def adapters(self) -> list[str]:
+        """Every adapter with a recorded run, finished or running."""
+        q = select(retrain_runs.c.adapter).distinct().order_by(retrain_runs.c.adapter)
+        with self.engine.connect() as conn:
+            return [str(a) for (a,) in conn.execute(q)]
+
+    def oldest_running(self) -> dict[str, float]:
+        """adapter -> start time (epoch seconds) of its oldest run still recorded as running."""
+        q = (
+            select(retrain_runs.c.adapter, func.min(retrain_runs.c.started_at))
+            .where(retrain_runs.c.outcome == "running")
+            .group_by(retrain_runs.c.adapter)
+        )
+        with self.engine.connect() as conn:
+            return {str(a): float(t) for a, t in conn.execute(q)}
+
     def last_finished(self) -> list[RunRecord]:
         """The newest finished run of each adapter."""
         out: dict[str, RunRecord] = {}

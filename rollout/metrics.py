@@ -48,6 +48,9 @@ class RolloutMetrics:
         version = str(r.candidate_version or 0)
         for s in RolloutState:
             self.state.labels(r.adapter, version, s.value).set(1 if s is r.state else 0)
+            # At 0 once the adapter has a rollout, so an alert's increase() sees the first
+            # rollback rather than a series born at 1.
+            self.transitions.labels(r.adapter, s.value)
         weight = 0.0
         if r.state is RolloutState.CANARY:
             weight = r.canary_weight

@@ -161,6 +161,10 @@ def test_feedback_is_committed_and_joined_in_either_order(
         client, "driftgate_drift_negative_feedback_ratio", adapter="support", version="1"
     )
     assert ratio == 0.5
+    # the windowed alert's counter: first votes only, joined early (score 0) and late (1)
+    for negative, count in (("true", 1), ("false", 1)):
+        labels = {"adapter": "support", "version": "1", "negative": negative}
+        assert metric(client, "driftgate_drift_feedback_total", **labels) == count
     bad = client.post("/v1/feedback", json={"request_id": "x", "tenant": "a"})
     assert bad.status_code == 422 and "at least one" in bad.json()["error"]["message"]
 

@@ -75,3 +75,23 @@ async def test_restarted_replica_gets_its_adapters_back(make_stack: StackFactory
         await asyncio.sleep(0.05)
     assert f"support--v{v}" in fake.loaded  # the poller reloaded it
     assert (await s.chat(key, "support")).status_code == 200
+
+
+async def test_load_outcomes_exist_at_zero_and_loaded_adapters_are_counted(
+    make_stack: StackFactory,
+) -> None:
+    """Every replica's load counters exist at 0 before the first load, so an alert's
+    increase() sees the first failure; the loaded-adapters gauge follows /v1/models."""
+    s = await make_stack(replicas=2)
+    for fake in s.replicas:
+        replica = f"127.0.0.1:{fake.port}"
+        for outcome in ("ok", "failed"):
+            labels = {"replica": replica, "outcome": outcome}
+            value = s.metrics.registry.get_sample_value(
+                "driftgate_gateway_adapter_loads_total", labels
+            )
+            assert value is not None
+    await s.version("support")
+    for fake in s.replicas:
+        replica = f"127.0.0.1:{fake.port}"
+        assert s.metric("driftgate_gateway_upstream_adapters_loaded", replica=replica) >= 1

@@ -69,3 +69,20 @@ def test_metrics_export(runs: RunStore) -> None:
         'driftgate_retrain_eval_score{adapter="billing",role="serving",version="base"} 0.2' in text
     )
     assert 'driftgate_retrain_duration_seconds{adapter="support"}' in text
+
+
+def test_every_outcome_of_a_known_adapter_is_exported_at_zero(runs: RunStore) -> None:
+    """A run only started makes the adapter known: its failed count exists at 0 before the
+    first failure, so an alert's increase() sees that failure."""
+    started = runs.start("support", "drift")
+    reg = CollectorRegistry()
+    reg.register(RetrainRunsCollector(runs))
+    text = generate_latest(reg).decode()
+    for outcome in ("promoted", "rejected", "insufficient_data", "failed"):
+        assert f'driftgate_retrain_runs_total{{adapter="support",outcome="{outcome}"}} 0.0' in text
+    assert "driftgate_retrain_oldest_running_started_timestamp_seconds" in text
+    assert 'oldest_running_started_timestamp_seconds{adapter="support"}' in text
+    runs.finish(started, "failed", "oom")
+    text = generate_latest(reg).decode()
+    assert 'driftgate_retrain_runs_total{adapter="support",outcome="failed"} 1.0' in text
+    assert 'oldest_running_started_timestamp_seconds{adapter="support"}' not in text

@@ -351,10 +351,14 @@ def check_live(
     for dash in dashboards:
         for _, expr in [*panel_queries(dash), *annotation_queries(dash)]:
             wanted |= metric_names(expr)
+    recorded: set[str] = set()
     for path in rule_files:
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 wanted |= metric_names(rule["expr"])
+                if "record" in rule:
+                    recorded.add(rule["record"])
+    wanted -= recorded  # series the rules write, not the targets
     with run_prometheus(binary, targets, rule_files, interval_s) as prom:
         wait_for_scrapes(prom, list(targets), timeout_s=30)
         if during is not None:
@@ -387,7 +391,9 @@ def check_live(
         for path in rule_files:
             for group in yaml.safe_load(path.read_text())["groups"]:
                 for rule in group["rules"]:
-                    report.alerts.append(run_query(prom, f"alert {rule['alert']}", rule["expr"]))
+                    kind = "alert" if "alert" in rule else "record"
+                    where = f"{kind} {rule[kind]}"
+                    report.alerts.append(run_query(prom, where, rule["expr"]))
         deadline = time.monotonic() + 10 * interval_s + 5
         while True:
             rules = prom.rules()

@@ -37,7 +37,7 @@ class _Exporter:
             name,
             labels,
             registry=self.registry,
-            buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+            buckets=(0.05, 0.1, 0.5, 1, 2, 2.5, 5, 10, 30, 60),
         )
 
 
@@ -51,10 +51,12 @@ def _gateway() -> _Exporter:
     e.gauge(p + "in_flight", ["tenant", "adapter"])
     e.gauge(p + "upstream_up", ["replica"])
     e.gauge(p + "upstream_in_flight", ["replica"])
+    e.gauge(p + "upstream_adapters_loaded", ["replica"])
     e.counter(p + "upstream_retries_total", ["replica", "reason"])
     e.counter(p + "events_sent_total", [])
     e.counter(p + "events_dropped_total", ["reason"])
     e.counter(p + "feedback_total", ["tenant", "status"])
+    e.counter(p + "limiter_errors_total", ["reason"])
     e.gauge(p + "route_weight", ["adapter", "version"])
     e.counter(p + "adapter_loads_total", ["replica", "outcome"])
     _loops(e)
@@ -78,8 +80,11 @@ def _drift() -> _Exporter:
     e.counter(p + "confirmed_total", ["adapter", "version"])
     e.gauge(p + "feature_mean", ["adapter", "version", "signal", "window"])
     e.gauge(p + "negative_feedback_ratio", ["adapter", "version"])
+    e.counter(p + "feedback_total", ["adapter", "version", "negative"])
     e.gauge(p + "embedding_distance", ["adapter", "version"])
     e.counter("driftgate_retrain_triggers_total", ["adapter", "reason"])
+    e.counter("driftgate_retrain_trigger_decisions_total", ["adapter", "outcome"])
+    e.gauge("driftgate_retrain_oldest_running_started_timestamp_seconds", ["adapter"])
     e.counter("driftgate_retrain_runs_total", ["adapter", "outcome"])
     e.gauge("driftgate_retrain_duration_seconds", ["adapter"])
     e.gauge("driftgate_retrain_eval_score", ["adapter", "version", "role"])
@@ -140,6 +145,8 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         d["driftgate_drift_confirmed_total"].labels("support", version).inc(rng.random() < 0.2)
         d["driftgate_drift_negative_feedback_ratio"].labels("support", version).set(rng.random())
         d["driftgate_drift_embedding_distance"].labels("support", version).set(rng.random())
+        for negative in ("true", "false"):
+            d["driftgate_drift_feedback_total"].labels("support", version, negative).inc()
         for role in ("candidate", "serving"):
             d["driftgate_retrain_eval_score"].labels("support", version, role).set(rng.random())
         d["driftgate_rollout_canary_weight"].labels("support", version).set(1 - share)
@@ -151,6 +158,7 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     for i, replica in enumerate(REPLICAS):
         g["driftgate_gateway_upstream_up"].labels(replica).set(1)
         g["driftgate_gateway_upstream_in_flight"].labels(replica).set(rng.randint(0, 3))
+        g["driftgate_gateway_upstream_adapters_loaded"].labels(replica).set(2)
         g["driftgate_gateway_upstream_retries_total"].labels(replica, "connect").inc(i)
         g["driftgate_gateway_adapter_loads_total"].labels(replica, "success").inc(
             rng.random() < 0.2
@@ -158,11 +166,18 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
     g["driftgate_gateway_events_sent_total"].inc(6)
     g["driftgate_gateway_events_dropped_total"].labels("queue_full").inc(rng.random() < 0.1)
     g["driftgate_gateway_feedback_total"].labels("acme", "202").inc()
+    g["driftgate_gateway_limiter_errors_total"].labels("timeout").inc(0)
     d["driftgate_drift_events_ingested_total"].labels("request").inc(6)
     d["driftgate_drift_events_ingested_total"].labels("feedback").inc(1)
     d["driftgate_drift_events_rejected_total"].labels("invalid").inc(rng.random() < 0.1)
     d["driftgate_drift_events_duplicate_total"].inc(rng.random() < 0.1)
     d["driftgate_retrain_triggers_total"].labels("support", "drift").inc(rng.random() < 0.1)
+    d["driftgate_retrain_trigger_decisions_total"].labels("support", "started").inc(
+        rng.random() < 0.1
+    )
+    d["driftgate_retrain_oldest_running_started_timestamp_seconds"].labels("support").set(
+        time.time() - 60
+    )
     d["driftgate_retrain_runs_total"].labels("support", "promoted").inc(rng.random() < 0.1)
     d["driftgate_retrain_runs_total"].labels("support", "failed").inc(rng.random() < 0.05)
     d["driftgate_retrain_duration_seconds"].labels("support").set(rng.uniform(100, 300))
@@ -198,7 +213,7 @@ class MetricsStandIn:
         self._tick_s = tick_s
         self._rng = random.Random(seed)
         self._stop = threading.Event()
-        self._servers: list[Any] = []
+        self._servers: dict[str, tuple[Any, Any]] = {}
         self.targets: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -212,15 +227,20 @@ class MetricsStandIn:
         _tick(e["gateway"], e["drift"], e["vllm"], self._rng)
         for job, exporter in e.items():
             server, thread = start_http_server(0, addr="127.0.0.1", registry=exporter.registry)
-            self._servers.append((server, thread))
+            self._servers[job] = (server, thread)
             self.targets[job] = f"http://127.0.0.1:{server.server_port}"
         self._thread.start()
         return self
 
+    def kill(self, job: str) -> None:
+        """Stop serving one target, as if its service died (its scrapes fail from now on)."""
+        server, thread = self._servers.pop(job)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        for server, thread in self._servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+        for job in list(self._servers):
+            self.kill(job)

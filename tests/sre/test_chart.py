@@ -24,6 +24,7 @@ from tests.sre.chart_render import (
 )
 from tests.sre.sre_helpers import (
     ALERTS,
+    CHART,
     DASHBOARDS,
     INSTALL_HINT,
     SCHEMA_CHECK,
@@ -173,6 +174,7 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
         "limits": {"redis": {"enabled": True}, "existingSecret": "redis-url"}
     },
     "Redis memory not a size": {"limits": {"redis": {"maxMemory": "lots"}}},
+    "alert rules without runbook links": {"monitoring": {"runbookBaseUrl": ""}},
 }
 
 
@@ -351,20 +353,32 @@ def test_prometheus_rule_equals_grafana_alerts(
     rendered: tuple[str, str, list[dict[str, Any]]],
 ) -> None:
     name, _, docs = rendered
-    base = load_values(VALUE_SETS[name]).get("monitoring", {}).get("runbookBaseUrl", "")
+    chart_default = load_values(CHART / "values.yaml")["monitoring"]["runbookBaseUrl"]
+    base = load_values(VALUE_SETS[name]).get("monitoring", {}).get("runbookBaseUrl", chart_default)
     groups: list[Any] = []
     for path in sorted(ALERTS.glob("*.yaml")):
         groups.extend(yaml.safe_load(path.read_text())["groups"])
     for group in groups:
         for rule in group["rules"]:
-            rule["annotations"]["runbook_url"] = base + rule["annotations"]["runbook_url"]
+            if "annotations" in rule:  # alerts; recording rules have none
+                rule["annotations"]["runbook_url"] = base + rule["annotations"]["runbook_url"]
     assert find(docs, "PrometheusRule")["spec"]["groups"] == groups
+
+
+def test_runbook_base_url_may_be_empty_only_without_alert_rules() -> None:
+    docs = manifests({"monitoring": {"prometheusRule": False, "runbookBaseUrl": ""}})
+    assert not [d for d in docs if d["kind"] == "PrometheusRule"]
 
 
 def test_runbook_urls_get_the_configured_base() -> None:
     base = "https://git.example.com/ml/driftgate/-/blob/main/"
     rule = find(manifests({"monitoring": {"runbookBaseUrl": base}}), "PrometheusRule")
-    urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    urls = [
+        r["annotations"]["runbook_url"]
+        for g in rule["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    ]
     assert urls and all(u.startswith(base + "grafana/RUNBOOKS.md#") for u in urls)
 
 

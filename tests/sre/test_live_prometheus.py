@@ -12,13 +12,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.sre.live_prometheus import LiveReport, check_live, substitute
+from driftgate.core.paths import DEFAULT_BASE_MODEL_NAME
+from driftgate.engine import EngineProcess
+from driftgate.stack import create_tenant
+from tests.live import start_services
+from tests.sre.live_prometheus import (
+    LiveReport,
+    Prometheus,
+    check_live,
+    run_prometheus,
+    substitute,
+    wait_for_scrapes,
+)
 from tests.sre.metrics_standin import MetricsStandIn
 from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
 
@@ -73,6 +87,7 @@ def test_machinery_every_panel_has_data_on_the_standin(standin_report: LiveRepor
 
 def test_machinery_fills_variables_from_label_values(standin_report: LiveReport) -> None:
     assert standin_report.variables["driftgate-gateway"] == {
+        "namespace": ".*",  # the stand-in's series carry none: "All"
         "tenant": "acme",
         "adapter": "support",
         "version": "3",
@@ -97,7 +112,51 @@ def test_machinery_alert_rules_load_and_evaluate(standin_report: LiveReport) -> 
     # The stand-in has 503s and a failed retrain run: those alert expressions return data.
     by_name = {a.where: a for a in standin_report.alerts}
     assert by_name["alert DriftgateRetrainFailing"].has_data
-    assert by_name["alert DriftgateHighErrorRatio"].has_data
+    assert by_name["alert DriftgateAvailabilityBudgetBurnFast"].has_data
+    # Every SLO recording rule has a value from the gateway's counters alone.
+    records = [a for a in standin_report.alerts if a.where.startswith("record ")]
+    assert len(records) == 20
+    assert [r.where for r in records if not r.has_data] == []
+
+
+def _compressed_rule(alert: str, scale: dict[str, str], tmp_path: Path) -> Path:
+    """One alert of the rule files in a file of its own, its windows and ``for:`` shortened
+    (``scale`` maps a duration as written to the one to use) so it runs in seconds."""
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == alert:
+                    for long, short in scale.items():
+                        rule["expr"] = rule["expr"].replace(f"[{long}]", f"[{short}]")
+                    rule["for"] = scale[rule["for"]]
+                    out = tmp_path / f"{alert}.yaml"
+                    out.write_text(yaml.safe_dump({"groups": [{"name": alert, "rules": [rule]}]}))
+                    return out
+    raise AssertionError(f"no alert {alert}")
+
+
+def _alert_states(prom: Prometheus, alert: str) -> list[str]:
+    return [a["state"] for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == alert]
+
+
+def test_machinery_drift_stalled_fires_when_the_drift_target_dies(tmp_path: Path) -> None:
+    """The drift-stalled expression, windows shortened (10m -> 6s, for 5m -> 2s), on a real
+    Prometheus: silent while the stand-in's drift target ingests, firing once it is killed
+    while the gateway target keeps serving. The real stack's version is an e2e test."""
+    prometheus = require_binary("prometheus")
+    rule = _compressed_rule("DriftgateDriftStalled", {"10m": "6s", "5m": "2s"}, tmp_path)
+    with (
+        MetricsStandIn() as exporter,
+        run_prometheus(prometheus, exporter.targets, [rule], interval_s=0.5) as prom,
+    ):
+        wait_for_scrapes(prom, list(exporter.targets), timeout_s=30)
+        time.sleep(8)  # a full window of healthy ingestion
+        assert _alert_states(prom, "DriftgateDriftStalled") == []
+        exporter.kill("drift")
+        deadline = time.monotonic() + 40
+        while _alert_states(prom, "DriftgateDriftStalled") != ["firing"]:
+            assert time.monotonic() < deadline, "drift stalled never fired"
+            time.sleep(0.5)
 
 
 # --- the real stack ---------------------------------------------------------------------------
@@ -168,5 +227,61 @@ def test_live_stack_panels_have_data(live_stack: Any) -> None:
     assert report.failed() == [], summary
     serving = [m for m in report.panels_without_data() if m.startswith(SHORT_TRAFFIC_DASHBOARDS)]
     assert serving == [], summary
+    # The SLO recording rules (gateway counters and the streamed requests' TTFT) have values.
+    records = [r.where for r in report.alerts if r.where.startswith("record ") and not r.has_data]
+    assert records == [], summary
     serving_names = {n for n in report.unexported if n.startswith(("driftgate_gateway_", "vllm:"))}
     assert serving_names == set(), summary
+
+
+#: The drift-stalled rule on the real stack, windows shortened so the test takes a minute:
+#: the increase windows (10m) become 20 s and ``for:`` (5m) 10 s.
+STALLED_SCALE = {"10m": "20s", "5m": "10s"}
+
+
+@pytest.mark.e2e
+def test_live_stack_drift_stalled_fires_when_the_drift_service_is_killed(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    """A gateway and drift service of its own (the shared stack keeps its drift service) in
+    front of the session's vLLM: the alert is silent while both run, and fires within its
+    window plus ``for:`` once the drift service is killed while the gateway keeps serving."""
+    prometheus = require_binary("prometheus")
+    rule = _compressed_rule("DriftgateDriftStalled", STALLED_SCALE, tmp_path)
+    stack, config = start_services(
+        [engine.base_url], tmp_path / "home", env={"DRIFTGATE_DRIFT_TRIGGER_MODE": "off"}
+    )
+    serving = threading.Event()
+    try:
+        _, key = create_tenant(config.urls.gateway, config.admin_key, "acme", ["*"])
+        targets = {"gateway": config.urls.gateway, "drift": config.urls.drift}
+
+        def serve() -> None:
+            headers = {"Authorization": f"Bearer {key}"}
+            body = {
+                "model": DEFAULT_BASE_MODEL_NAME,
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "my login fails"}],
+            }
+            with httpx.Client(base_url=config.urls.gateway, headers=headers, timeout=60) as c:
+                while serving.is_set():
+                    c.post("/v1/chat/completions", json=body).raise_for_status()
+                    time.sleep(0.5)
+
+        with run_prometheus(prometheus, targets, [rule], interval_s=1.0) as prom:
+            wait_for_scrapes(prom, list(targets), timeout_s=60)
+            serving.set()
+            client = threading.Thread(target=serve, daemon=True)
+            client.start()
+            time.sleep(30)  # a full window of traffic the drift service ingests
+            assert _alert_states(prom, "DriftgateDriftStalled") == []
+            stack.processes["drift"].stop()
+            killed = time.monotonic()
+            # the window empties (20 s), then for: (10 s), plus scrape and evaluation steps
+            while _alert_states(prom, "DriftgateDriftStalled") != ["firing"]:
+                assert client.is_alive(), "the gateway stopped serving"
+                assert time.monotonic() - killed < 60, "drift stalled did not fire"
+                time.sleep(1)
+    finally:
+        serving.clear()
+        stack.stop()
