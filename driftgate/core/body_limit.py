@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from driftgate.core.errors import PayloadTooLarge
+from driftgate.core.errors import PayloadTooLarge, send_error
 
 #: Methods whose bodies are limited (the others carry none we read).
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -91,19 +90,7 @@ class BodyLimit:
         # it now would reset a client still sending, before it reads the answer).
         if self.on_reject is not None:
             self.on_reject()
-        exc = PayloadTooLarge(f"request body exceeds {limit} bytes")
-        body = orjson.dumps(exc.body())
-        await send(
-            {
-                "type": "http.response.start",
-                "status": exc.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, PayloadTooLarge(f"request body exceeds {limit} bytes"))
 
 
 def _content_length(scope: Scope) -> int | None:

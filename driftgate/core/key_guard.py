@@ -14,11 +14,10 @@ Usage::
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from driftgate.core.credentials import check_key
-from driftgate.core.errors import Unauthorized
+from driftgate.core.errors import Unauthorized, send_error
 
 
 class KeyGuard:
@@ -40,7 +39,7 @@ class KeyGuard:
             try:
                 check_key(_authorization(scope), self.key, what=self.what)
             except Unauthorized as exc:
-                await _refuse(send, exc)
+                await send_error(send, exc)
                 return
         await self.app(scope, receive, send)
 
@@ -50,18 +49,3 @@ def _authorization(scope: Scope) -> str | None:
         if name == b"authorization":
             return str(value.decode("latin-1"))
     return None
-
-
-async def _refuse(send: Send, exc: Unauthorized) -> None:
-    body = orjson.dumps(exc.body())
-    await send(
-        {
-            "type": "http.response.start",
-            "status": exc.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -35,3 +36,17 @@ def hold_last_chunk(
         await write(resp, data)
 
     monkeypatch.setattr(web.StreamResponse, "write", held_write)
+
+
+async def streamed_chat(
+    client: httpx.AsyncClient, url: str, key: str, model: str, started: asyncio.Event | None = None
+) -> int:
+    """One streaming chat to the gateway at ``url``, read to its end (it lasts as long as
+    a hold keeps it open); ``started`` is set at its first chunk. Returns its status."""
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "a"}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with client.stream("POST", url + "/v1/chat/completions", json=body, headers=headers) as r:
+        async for _ in r.aiter_raw():
+            if started is not None:
+                started.set()
+        return r.status_code

@@ -14,26 +14,17 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import Stack, StackFactory
-from tests.gateway.held_stream import hold_last_chunk
+from tests.gateway.held_stream import hold_last_chunk, streamed_chat
 
 SLOTS = 4
 
 
 async def open_streams(stack: Stack, key: str, n: int) -> list[asyncio.Task[int]]:
     """``n`` streaming chats the fake holds open; returns when the gateway holds them all."""
-
-    async def one() -> int:
-        body = {"model": "support", "stream": True, "messages": [{"role": "user", "content": "a"}]}
-        async with stack.client.stream(
-            "POST",
-            stack.url + "/v1/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {key}"},
-        ) as r:
-            await r.aread()
-            return r.status_code
-
-    tasks = [asyncio.create_task(one()) for _ in range(n)]
+    tasks = [
+        asyncio.create_task(streamed_chat(stack.client, stack.url, key, "support"))
+        for _ in range(n)
+    ]
     deadline = time.monotonic() + 5
     while stack.metric("driftgate_gateway_upstream_slots_in_use") < n:
         assert time.monotonic() < deadline, "the streams never all reached the engine"

@@ -15,7 +15,7 @@ from driftgate.core.errors import RateLimited
 from driftgate.core.state.models import TenantInfo
 from gateway.limits import MemoryLimiter, TokenWindow
 from tests.gateway.conftest import ADMIN_KEY, BASE, Stack
-from tests.gateway.held_stream import hold_last_chunk
+from tests.gateway.held_stream import hold_last_chunk, streamed_chat
 
 
 def _tenant(**limits: float) -> TenantInfo:
@@ -123,17 +123,7 @@ async def test_gateway_caps_concurrent_requests_and_frees_the_slot(
     hold_last_chunk(monkeypatch, release)
     first_chunk = asyncio.Event()
 
-    async def held_stream() -> int:
-        body = {"model": BASE, "stream": True, "messages": [{"role": "user", "content": "a"}]}
-        headers = {"Authorization": f"Bearer {key}"}
-        async with stack.client.stream(
-            "POST", stack.url + "/v1/chat/completions", json=body, headers=headers
-        ) as r:
-            async for _ in r.aiter_raw():
-                first_chunk.set()
-            return r.status_code
-
-    streaming = asyncio.create_task(held_stream())
+    streaming = asyncio.create_task(streamed_chat(stack.client, stack.url, key, BASE, first_chunk))
     await asyncio.wait_for(first_chunk.wait(), 10)
     r = await stack.chat(key, BASE)
     assert r.status_code == 429 and "1 concurrent" in r.json()["error"]["message"]

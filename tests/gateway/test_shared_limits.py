@@ -21,7 +21,7 @@ import pytest_asyncio
 import redis.asyncio as aredis
 
 from tests.gateway.conftest import BASE, Stack, StackFactory
-from tests.gateway.held_stream import hold_last_chunk
+from tests.gateway.held_stream import hold_last_chunk, streamed_chat
 from tests.gateway.redis_server import RedisProcess, shared_redis_url
 
 #: Bound of the waits for a background write to show in Redis (reached only on failure).
@@ -111,17 +111,7 @@ async def test_two_gateways_share_the_concurrency_cap(
     hold_last_chunk(monkeypatch, release)
     first_chunk = asyncio.Event()
 
-    async def held_stream() -> int:
-        body = {"model": BASE, "stream": True, "messages": [{"role": "user", "content": "a"}]}
-        headers = {"Authorization": f"Bearer {key}"}
-        async with a.client.stream(
-            "POST", a.url + "/v1/chat/completions", json=body, headers=headers
-        ) as r:
-            async for _ in r.aiter_raw():
-                first_chunk.set()
-            return r.status_code
-
-    streaming = asyncio.create_task(held_stream())
+    streaming = asyncio.create_task(streamed_chat(a.client, a.url, key, BASE, first_chunk))
     await asyncio.wait_for(first_chunk.wait(), _WAIT_BOUND_S)
     for s in (b, a):
         r = await s.chat(key, BASE)
