@@ -7,6 +7,7 @@ here, so all of them talk to the one database with the same settings.
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -35,13 +36,37 @@ def is_memory_sqlite(url: str) -> bool:
     return url in ("sqlite://", "sqlite:///:memory:")
 
 
+#: Pause between tries to switch a new database file to WAL.
+WAL_SWITCH_RETRY_S = 0.02
+
+
+def _switch_to_wal(cur: Any, *, deadline: float) -> None:
+    """Put the database file in WAL mode, waiting out other connections that hold it.
+
+    The mode is stored in the file once it has a page, so after the first write this is
+    one read. Until then another process may hold the write lock of the still-rollback
+    file (a replica's start-up migration), and SQLite refuses the switch at once, without
+    its busy handler: replicas starting together on a new file meet exactly that.
+    """
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_SWITCH_RETRY_S)
+
+
 def _sqlite_pragmas(*, wal: bool, synchronous: str) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        if wal:
-            cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if wal:
+            _switch_to_wal(cur, deadline=time.monotonic() + SQLITE_BUSY_TIMEOUT_S)
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

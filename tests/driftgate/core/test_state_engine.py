@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,19 @@ def test_postgresql_pings_and_recycles_pooled_connections() -> None:
     assert engine.pool._pre_ping
     assert engine.pool._recycle > 0
     engine.dispose()
+
+
+def test_a_new_file_switches_to_wal_once_another_writer_lets_go(tmp_path: Path) -> None:
+    """Replicas starting together on a new file: while one holds the write lock of a file
+    not yet in WAL (a migration's BEGIN IMMEDIATE), SQLite refuses another's WAL switch at
+    once, without its busy handler; the factory waits for the lock instead."""
+    path = tmp_path / "state.db"
+    writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, writer.execute, args=("COMMIT",))
+    release.start()
+    try:
+        assert _pragma(f"sqlite:///{path}", "journal_mode") == "wal"
+    finally:
+        release.join()
+        writer.close()
