@@ -58,6 +58,8 @@ def engine_command(settings: EngineSettings) -> list[str]:
         cmd += ["--max-cpu-loras", str(settings.max_cpu_loras)]
     if settings.gpu_memory_utilization is not None:
         cmd += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    if settings.tool_call_parser:
+        cmd += ["--enable-auto-tool-choice", "--tool-call-parser", settings.tool_call_parser]
     cmd += settings.extra_args
     return cmd
 

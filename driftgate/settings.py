@@ -57,6 +57,11 @@ class EngineSettings(EngineApiKeySetting):
     dtype: str = "float32"
     kv_cache_gib: int = Field(default=1, ge=1)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    #: vLLM's ``--tool-call-parser`` (with ``--enable-auto-tool-choice``): without one, vLLM
+    #: refuses every request that sets ``tool_choice``. ``hermes`` reads the
+    #: ``<tool_call>{json}</tool_call>`` format of Hermes, Qwen and ChatML models; set the
+    #: parser of the served model's family, or empty to serve without tool calling.
+    tool_call_parser: str = "hermes"
     #: Extra command-line arguments, appended last (JSON list in the environment).
     extra_args: list[str] = Field(default_factory=list)
     #: Python interpreter that has vLLM installed (``python -m vllm...``).

@@ -88,7 +88,14 @@ def test_engine_command_uses_python_m_and_every_flag():
     assert "--enable-lora" in cmd
     assert (_flag(cmd, "--max-loras"), _flag(cmd, "--max-lora-rank")) == ("3", "8")
     assert "--max-cpu-loras" not in cmd and "--gpu-memory-utilization" not in cmd
+    # Tool calling on by default: without a parser vLLM refuses any request with tool_choice.
+    assert "--enable-auto-tool-choice" in cmd and _flag(cmd, "--tool-call-parser") == "hermes"
     assert cmd[-2:] == ["--seed", "1"]  # extra args come last so they can override
+
+
+def test_engine_command_without_a_tool_call_parser_serves_without_tool_calling():
+    cmd = engine_command(EngineSettings(tool_call_parser=""))
+    assert "--enable-auto-tool-choice" not in cmd and "--tool-call-parser" not in cmd
 
 
 def test_engine_command_optional_flags_for_gpu():

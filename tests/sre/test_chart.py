@@ -173,6 +173,7 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "both the chart's and an external Redis": {
         "limits": {"redis": {"enabled": True}, "existingSecret": "redis-url"}
     },
+    "tool-call parser with a shell metacharacter": {"engine": {"toolCallParser": "x;rm"}},
     "Redis memory not a size": {"limits": {"redis": {"maxMemory": "lots"}}},
     "alert rules without runbook links": {"monitoring": {"runbookBaseUrl": ""}},
 }
@@ -227,6 +228,8 @@ def test_vllm_runs_lora_on_gpus_with_health_probes(
     assert "--enable-lora" in args
     assert any(a.startswith("--max-loras=") for a in args)
     assert any(a.startswith("--max-lora-rank=") for a in args)
+    # Apps send tool_choice; vLLM refuses it unless a tool-call parser is set.
+    assert "--enable-auto-tool-choice" in args and "--tool-call-parser=hermes" in args
     assert _env(container)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"]["value"] == "True"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     assert container["resources"]["limits"]["nvidia.com/gpu"] >= 1
