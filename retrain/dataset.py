@@ -4,8 +4,13 @@ Pure and deterministic (no I/O): the job reads records from the drift store and 
 here. Rules, in order:
 
 0. Only the traffic of tenants opted in to train the adapter is used (``tenants``).
-1. Only chat requests that succeeded, single-turn, are usable.
-2. The latest feedback decides the target: a correction replaces the completion; a label is
+1. Only chat requests that succeeded are usable. An example is the request as served (its
+   recorded message list: system prompt and earlier turns included) plus the target
+   assistant turn; events of older gateways, which recorded the last user message only,
+   get the task's default system prompt. Records cut to fit the event caps, requests with
+   tools (only their hash is recorded) and tool-call answers are left out, counted.
+2. The latest feedback decides the target: a correction replaces the completion (the last
+   assistant turn only); a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
    completion; a negative score without correction excludes the request (counted);
    requests without feedback are excluded unless ``include_unrated``.
@@ -30,7 +35,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, ServedRequest
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
@@ -51,6 +56,9 @@ class TrafficRecord:
     status_code: int = 200
     finish_reason: str | None = None
     feedback: tuple[FeedbackEvent, ...] = ()
+    #: The chat request as served; ``None`` for events of older gateways (or when the text
+    #: policy kept no text), which fall back to ``prompt_text`` and the default system.
+    served: ServedRequest | None = None
 
     @classmethod
     def from_events(
@@ -65,6 +73,7 @@ class TrafficRecord:
             endpoint=request.endpoint,
             status_code=request.status_code,
             finish_reason=request.finish_reason,
+            served=request.served,
             feedback=tuple(
                 f
                 for f in feedback
@@ -98,8 +107,8 @@ class CurationConfig:
     #: Most of the kept examples one tenant may supply, when two or more are opted in.
     max_tenant_share: float = 0.5
     split_salt: str = "driftgate-split-v1"
-    #: System prompt for logged prompts that carry none (the gateway logs the last user
-    #: message only): set it to the one the adapter's clients send.
+    #: System prompt for events without a served-request record (older gateways logged
+    #: the last user message only): set it to the one the adapter's clients send.
     default_system: str | None = None
 
     def __post_init__(self) -> None:
@@ -152,31 +161,81 @@ class CuratedDataset:
 class _Candidate:
     record: TrafficRecord
     system: str | None
+    history: tuple[RecordedMessage, ...]
     prompt: str
     target: str
     source: str  # the kept_* counter key
 
 
-def split_prompt(prompt_text: str) -> tuple[str | None, str] | None:
-    """(system, user) from a logged prompt: plain text is the user message; a JSON list of
-    chat messages gives its system and its single user message. ``None`` if multi-turn."""
+@dataclass(frozen=True, slots=True)
+class PromptParts:
+    """A chat request as an example holds it: system prompt, earlier turns, last user text."""
+
+    system: str | None
+    history: tuple[RecordedMessage, ...]
+    prompt: str
+
+
+def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
+    """The parts of a served message list; ``None`` unless it ends with a user message
+    (the target is the assistant turn that answers it). A leading ``system`` message is
+    the system prompt; everything between it and the last user message is history."""
+    if not messages or messages[-1].role != "user":
+        return None
+    head = messages[0]
+    system = head.content if head.role == "system" and len(messages) > 1 else None
+    start = 1 if system is not None else 0
+    return PromptParts(system, tuple(messages[start:-1]), messages[-1].content)
+
+
+def split_prompt(prompt_text: str) -> PromptParts | None:
+    """The parts of a logged prompt text: plain text is the user message; a JSON list of
+    chat messages is read as a served message list (:func:`message_parts`)."""
     text = prompt_text.strip()
     if not text.startswith("["):
-        return None, prompt_text
+        return PromptParts(None, (), prompt_text)
     try:
         msgs = json.loads(text)
+        recorded = [RecordedMessage.model_validate(m) for m in msgs]
+    except (ValueError, TypeError):
+        return PromptParts(None, (), prompt_text)
+    return message_parts(recorded)
+
+
+def _served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
+    """(parts, counter key of the exclusion) of a recorded request."""
+    if not served.complete:
+        return None, "excluded_record_incomplete"
+    if served.tools_sha256 is not None or served.tool_names:
+        # Only the tools' hash is recorded: the template's tool block cannot be rebuilt.
+        return None, "excluded_tools_not_recorded"
+    parts = message_parts(served.messages)
+    return parts, "excluded_last_not_user"
+
+
+def is_tool_call_answer(text: str) -> bool:
+    """Whether a recorded answer ends with tool calls (the gateway's ``answer_text``
+    appends them as a ``{"tool_calls": [...]}`` JSON line).
+
+    >>> is_tool_call_answer('{"tool_calls": [{"name": "f", "arguments": "{}"}]}')
+    True
+    >>> is_tool_call_answer("Q-BIL")
+    False
+    """
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    if not last.startswith('{"tool_calls"'):
+        return False
+    try:
+        return isinstance(json.loads(last).get("tool_calls"), list)
     except ValueError:
-        return None, prompt_text
-    if not isinstance(msgs, list) or not all(
-        isinstance(m, dict) and isinstance(m.get("content"), str) for m in msgs
-    ):
-        return None, prompt_text
-    systems = [m["content"] for m in msgs if m.get("role") in ("system", "developer")]
-    users = [m["content"] for m in msgs if m.get("role") == "user"]
-    others = [m for m in msgs if m.get("role") not in ("system", "developer", "user")]
-    if len(users) != 1 or others or len(systems) > 1:
-        return None
-    return (systems[0] if systems else None), users[0]
+        return False
+
+
+def history_key(history: Sequence[RecordedMessage]) -> str:
+    """Canonical JSON of earlier turns ("" when none): part of dedup and split keys."""
+    if not history:
+        return ""
+    return json.dumps([m.openai() for m in history], sort_keys=True, ensure_ascii=False)
 
 
 def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
@@ -214,14 +273,21 @@ def _weight(ts: float, anchor: float, in_window: bool, cfg: CurationConfig) -> f
 
 def _split_key(ex: ChatExample, salt: str) -> int:
     text = f"{salt}\x00{normalize_for_dedup(ex.system or '')}\x00{normalize_for_dedup(ex.prompt)}"
+    if ex.history:  # single-turn keys stay as they were
+        text += f"\x00{history_key(ex.history)}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
 def dataset_hash(train: Sequence[ChatExample], validation: Sequence[ChatExample]) -> str:
     """Content hash of both splits (order-independent within a split)."""
 
+    def row(x: ChatExample) -> list[Any]:
+        fields: list[Any] = [x.system or "", x.prompt, x.completion, round(x.weight, 6)]
+        # Earlier turns only where there are some: a single-turn dataset hashes as before.
+        return [*fields, history_key(x.history)] if x.history else fields
+
     def rows(xs: Sequence[ChatExample]) -> list[list[Any]]:
-        return sorted([x.system or "", x.prompt, x.completion, round(x.weight, 6)] for x in xs)
+        return sorted(row(x) for x in xs)
 
     blob = json.dumps({"train": rows(train), "validation": rows(validation)}, sort_keys=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
@@ -257,30 +323,38 @@ def curate(
         if target is None:
             stats[key] += 1
             continue
-        parts = split_prompt(rec.prompt_text or "")
-        if parts is None:
-            stats["excluded_multi_turn"] += 1
+        if is_tool_call_answer(target):
+            stats["excluded_tool_call_target"] += 1
             continue
-        system, prompt = parts
-        system = system if system is not None else cfg.default_system
+        if rec.served is not None:
+            parts, excluded = _served_parts(rec.served)
+            system = parts.system if parts is not None else None
+        else:
+            parts, excluded = split_prompt(rec.prompt_text or ""), "excluded_last_not_user"
+            system = parts.system if parts is not None else None
+            # Older gateways logged the last user message only: put back the task's prompt.
+            system = system if system is not None else cfg.default_system
+        if parts is None:
+            stats[excluded] += 1
+            continue
         target = target.strip()
-        reason = _filter(prompt, target, cfg, pattern)
+        reason = _filter(parts.prompt, target, cfg, pattern)
         if reason is not None:
             stats[reason] += 1
             continue
-        candidates.append(_Candidate(rec, system, prompt, target, key))
+        candidates.append(_Candidate(rec, system, parts.history, parts.prompt, target, key))
 
     # Newest first: the newest of duplicates is kept.
     candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
     indexes: dict[str, NearDuplicateIndex] = {}
     golden_keys: set[str] = set()
     for i, g in enumerate(golden):
-        idx = _index_for(indexes, g.system, cfg)
+        idx = _index_for(indexes, g.system, g.history, cfg)
         idx.add(f"golden:{i}", g.prompt)
         golden_keys.add(f"golden:{i}")
     kept: list[_Candidate] = []
     for c in candidates:
-        idx = _index_for(indexes, c.system, cfg)
+        idx = _index_for(indexes, c.system, c.history, cfg)
         hit = idx.find(c.prompt)
         if hit is not None:
             if hit in golden_keys:
@@ -311,6 +385,7 @@ def curate(
             prompt=c.prompt,
             completion=c.target,
             system=c.system,
+            history=c.history,
             weight=_weight(
                 c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
             ),
@@ -364,10 +439,14 @@ def _filter(
 
 
 def _index_for(
-    indexes: dict[str, NearDuplicateIndex], system: str | None, cfg: CurationConfig
+    indexes: dict[str, NearDuplicateIndex],
+    system: str | None,
+    history: Sequence[RecordedMessage],
+    cfg: CurationConfig,
 ) -> NearDuplicateIndex:
-    """One index per system prompt: near-duplicates are judged on the user prompt."""
-    key = normalize_for_dedup(system or "")
+    """One index per system prompt and earlier turns: near-duplicates are judged on the
+    last user prompt of the same conversation so far."""
+    key = f"{normalize_for_dedup(system or '')}\x00{history_key(history)}"
     if key not in indexes:
         indexes[key] = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     return indexes[key]

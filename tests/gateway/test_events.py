@@ -206,3 +206,27 @@ async def test_feedback_without_drift_service_is_503(make_stack: StackFactory) -
     )
     assert r.status_code == 503
     assert orjson.loads(r.content)["error"]["type"] == "service_unavailable"
+
+
+async def test_a_chat_event_records_the_request_as_served(make_stack: StackFactory) -> None:
+    drift = await FakeDrift().start()
+    s = await make_stack(drift_url=drift.url, event_flush_interval_s=0.1)
+    key = await s.tenant("acme", ["support"])
+    await s.version("support")
+    messages = [
+        {"role": "system", "content": "You route tickets."},
+        {"role": "user", "content": "Printer jam"},
+        {"role": "assistant", "content": "Q-HW"},
+        {"role": "user", "content": "Following up on the printer"},
+    ]
+    r = await s.chat(key, "support", messages=messages, temperature=0.0, stop=["\n"])
+    assert r.status_code == 200
+    assert await _eventually(lambda: len(drift.events) == 1, 0.05)
+    (e,) = drift.batches[0].events
+    assert e.prompt_text == "Following up on the printer"  # what the drift features measure
+    assert e.served is not None and e.served.complete
+    assert [m.openai() for m in e.served.messages] == messages
+    assert e.served.sampling.temperature == 0.0 and e.served.sampling.stop == ("\n",)
+    # the key's cap the gateway set is what the engine was asked
+    assert e.served.sampling.max_tokens is not None
+    await drift.runner.cleanup()  # type: ignore[union-attr]
