@@ -64,7 +64,8 @@ def _content(content: Any, budget: _Budget) -> str:
                 texts.append(str(part.get("text", "")))
             else:
                 budget.complete = False  # images, audio: not recorded
-        return budget.take("".join(texts))
+        # Joined as vLLM joins text parts for a template that takes string content.
+        return budget.take("\n".join(texts))
     budget.complete = False
     return ""
 

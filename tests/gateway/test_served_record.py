@@ -71,7 +71,7 @@ def test_a_conversation_with_tools_is_recorded_as_sent() -> None:
     r = record(payload)
     assert [m.openai() for m in r.messages] == [
         {"role": "system", "content": "You route tickets."},
-        {"role": "user", "content": "Printer jam"},
+        {"role": "user", "content": "Printer \njam"},
         {
             "role": "assistant",
             "content": "",
