@@ -19,6 +19,9 @@ from driftgate.core.limits import INT_COLUMN_MAX
 
 #: Largest batch the drift service accepts; the gateway never sends more.
 MAX_BATCH_EVENTS = 1000
+#: Largest batch body the gateway sends (bytes): half the drift service's default
+#: ``max_body_bytes``, so a batch of events that carry long conversations is split, not refused.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: Longest text kept per prompt or completion (characters); longer is truncated by the sender.
 MAX_TEXT_CHARS = 32_000
 

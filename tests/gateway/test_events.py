@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from driftgate.core.events import EventBatch, FeedbackEvent
+from driftgate.core.events import MAX_BATCH_BYTES, MAX_TEXT_CHARS, EventBatch, FeedbackEvent
+from gateway.event_sink import batch_bodies
+from gateway.served_record import served_record
 from tests.gateway.conftest import BASE, StackFactory
 
 #: Bounds how long the fake drift service holds a batch: only reached when a test fails.
@@ -230,3 +232,29 @@ async def test_a_chat_event_records_the_request_as_served(make_stack: StackFacto
     # the key's cap the gateway set is what the engine was asked
     assert e.served.sampling.max_tokens is not None
     await drift.runner.cleanup()  # type: ignore[union-attr]
+
+
+def test_batches_of_the_largest_events_are_split_under_the_body_limit() -> None:
+    """Events at every cap (a 32,000-character prompt and completion, a full record of
+    non-ASCII and control characters, the costliest JSON) go out in bodies the drift
+    service accepts, each a valid ``EventBatch``, none lost."""
+    text = ("é\x01" * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]
+    payload = {"model": "m", "messages": [{"role": "user", "content": text}] * 3}
+    served = served_record(payload)
+    assert served is not None and not served["complete"]
+    events = [
+        {
+            "request_id": f"r{i}",
+            "tenant": "acme",
+            "prompt_text": text,
+            "completion_text": text,
+            "served": served,
+        }
+        for i in range(60)
+    ]
+    bodies = batch_bodies(events, MAX_BATCH_BYTES)
+    assert len(bodies) > 1
+    assert all(len(body) <= MAX_BATCH_BYTES for _, body in bodies)
+    got = [e.request_id for _, body in bodies for e in EventBatch.model_validate_json(body).events]
+    assert got == [f"r{i}" for i in range(60)]
+    assert sum(n for n, _ in bodies) == 60
