@@ -15,8 +15,9 @@ here. Rules, in order:
    completion; a negative score without correction excludes the request (counted);
    requests without feedback are excluded unless ``include_unrated``.
 3. Length and format filters (a truncated completion is never a target).
-4. Prompts that duplicate a golden-set prompt (exactly or nearly) are dropped: the golden
-   set is never trained on. Then exact and near duplicates are removed, the newest kept.
+4. Prompts that duplicate a golden-set prompt (exactly or nearly, whatever the system
+   prompt and earlier turns) are dropped: the golden set is never trained on. Then exact
+   and near duplicates (same system prompt and earlier turns) are removed, the newest kept.
 5. No tenant supplies more than ``max_tenant_share`` of the examples kept when two or
    more tenants are opted in (:mod:`retrain.tenant_share`; a tenant over it loses its
    oldest examples). Every example keeps its tenant and request id.
@@ -346,20 +347,21 @@ def curate(
 
     # Newest first: the newest of duplicates is kept.
     candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
-    indexes: dict[str, NearDuplicateIndex] = {}
-    golden_keys: set[str] = set()
+    # The golden set is judged on the user prompt alone: served system prompts vary (dates,
+    # user context) and a conversation may end with a golden prompt; neither may train on it.
+    golden_index = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     for i, g in enumerate(golden):
-        idx = _index_for(indexes, g.system, g.history, cfg)
-        idx.add(f"golden:{i}", g.prompt)
-        golden_keys.add(f"golden:{i}")
+        golden_index.add(f"golden:{i}", g.prompt)
+    indexes: dict[str, NearDuplicateIndex] = {}
     kept: list[_Candidate] = []
     for c in candidates:
+        if golden_index.find(c.prompt) is not None:
+            stats["excluded_golden_overlap"] += 1
+            continue
         idx = _index_for(indexes, c.system, c.history, cfg)
         hit = idx.find(c.prompt)
         if hit is not None:
-            if hit in golden_keys:
-                stats["excluded_golden_overlap"] += 1
-            elif idx.is_exact(c.prompt):
+            if idx.is_exact(c.prompt):
                 stats["duplicates_exact"] += 1
             else:
                 stats["duplicates_near"] += 1

@@ -560,3 +560,32 @@ def test_from_events_carries_the_record() -> None:
         request_id="r", tenant="t", prompt_text="U", completion_text="c", served=record
     )
     assert TrafficRecord.from_events(event).served == record
+
+
+def test_a_golden_prompt_is_not_trained_on_under_another_system_prompt_or_history() -> None:
+    golden = [
+        ChatExample(
+            prompt="The printer on floor 3 jams every morning", completion="Q-HW", system="S"
+        )
+    ]
+    records = [
+        served_rec(
+            0,
+            served(
+                ("system", "S. Today is Monday."),
+                ("user", "The printer on floor 3 jams every morning"),
+            ),
+        ),
+        served_rec(
+            1,
+            served(
+                ("user", "Hello"),
+                ("assistant", "Hi"),
+                ("user", "The printer on floor 3 jams every morning!"),
+            ),
+        ),
+        *distinct(5),
+    ]
+    ds = curate(records, SMALL, golden=golden)
+    assert ds.stats["excluded_golden_overlap"] == 2
+    assert not {"r100", "r101"} & {e.request_id for e in all_examples(ds)}
