@@ -11,11 +11,9 @@ import pytest
 from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, ServedRequest
 from retrain.dataset import (
     CurationConfig,
-    PromptParts,
     TrafficRecord,
     curate,
     dataset_hash,
-    split_prompt,
 )
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
@@ -187,20 +185,6 @@ def test_different_system_prompts_are_not_duplicates() -> None:
     ds = curate(records, SMALL)
     systems = {e.system for e in all_examples(ds) if e.prompt == "Printer jammed"}
     assert systems == {"You route tickets.", "You summarise tickets."}
-
-
-def test_split_prompt_shapes() -> None:
-    assert split_prompt("plain question") == PromptParts(None, (), "plain question")
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
-    assert split_prompt(json.dumps(msgs)) == PromptParts("S", (), "U")
-    multi = [*msgs, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
-    history = (
-        RecordedMessage(role="user", content="U"),
-        RecordedMessage(role="assistant", content="A"),
-    )
-    assert split_prompt(json.dumps(multi)) == PromptParts("S", history, "U2")
-    assert split_prompt(json.dumps([*msgs, {"role": "assistant", "content": "A"}])) is None
-    assert split_prompt("[not json") == PromptParts(None, (), "[not json")
 
 
 def test_logged_multi_turn_prompt_becomes_an_example_with_its_history() -> None:
