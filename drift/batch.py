@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from drift.features import REFUSAL_PATTERN, sha256
 from drift.settings import TextPolicy
 from driftgate.core.adapters import BASE_LABEL
-from driftgate.core.events import EventBatch, RequestEvent
+from driftgate.core.events import EventBatch, RequestEvent, ServedRequest
 from driftgate.core.state.schema.drift import BASE_VERSION, REQUEST_COLUMNS
 
 __all__ = [
@@ -48,6 +48,11 @@ def parse_batch(body: bytes | str) -> EventBatch:
         return EventBatch.model_validate_json(body)
 
 
+def served_json(served: ServedRequest | None) -> str | None:
+    """The stored JSON of a served-request record (``None`` stays ``None``)."""
+    return None if served is None else served.model_dump_json()
+
+
 def version_key(event: RequestEvent) -> VersionKey:
     """The (adapter, version) an event is monitored under; the base model is ``base``/0."""
     if event.adapter is None:
@@ -74,8 +79,9 @@ def request_rows(
 ) -> BatchRows:
     """Store rows, version keys and empty/refusal flags of ``events``, in one pass.
 
-    Features are always stored; prompt and completion text as the privacy policy of the
-    event's adapter says (``keep`` the text, ``hash`` it, or ``drop`` it).
+    Features are always stored; prompt and completion text, and the served-request record
+    (``RequestEvent.served``, JSON), as the privacy policy of the event's adapter says
+    (``keep`` the text, ``hash`` it, or ``drop`` it).
     """
     policies: dict[str | None, TextPolicy] = {}
     rows: list[tuple[Any, ...]] = []
@@ -102,12 +108,16 @@ def request_rows(
             key = (adapter, e.version or BASE_VERSION)
         keys.append(key)
         adapter, version = key
+        served = e.served
         if policy == "keep":
             texts: tuple[Any, ...] = (e.prompt_text, e.completion_text, None, None)
+            served_cols: tuple[Any, ...] = (served_json(served), None)
         elif policy == "hash":
             texts = (None, None, sha256(e.prompt_text), sha256(e.completion_text))
+            served_cols = (None, sha256(served_json(served)))
         else:
             texts = (None, None, None, None)
+            served_cols = (None, None)
         rows.append(
             (
                 e.event_id,
@@ -129,6 +139,7 @@ def request_rows(
                 int(empty),
                 int(refusal),
                 int(e.pinned),
+                *served_cols,
             )
         )
     return BatchRows(rows, keys, empties, refusals)

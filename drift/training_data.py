@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from drift.version_window import VOTE_JOIN
+from driftgate.core.events import ServedRequest
 from driftgate.core.state.schema.drift import BASE_VERSION, feedback, requests
 
 
@@ -31,6 +32,12 @@ class LabeledExample:
     correction: str | None
     negative: bool
     feedback_ts: float
+    endpoint: str = "chat"
+    status_code: int = 200
+    finish_reason: str | None = None
+    #: The chat request as served, validated (``None`` when not stored: older gateways,
+    #: completions, or a text policy other than ``keep``).
+    served: ServedRequest | None = None
 
 
 def requests_with_feedback(
@@ -60,6 +67,10 @@ def requests_with_feedback(
             requests.c.ts,
             requests.c.prompt_text,
             requests.c.completion_text,
+            requests.c.endpoint,
+            requests.c.status_code,
+            requests.c.finish_reason,
+            requests.c.served_json,
             feedback.c.score,
             feedback.c.label,
             feedback.c.correction,
@@ -91,6 +102,14 @@ def requests_with_feedback(
                 correction=r.correction,
                 negative=bool(r.negative),
                 feedback_ts=r.feedback_ts,
+                endpoint=r.endpoint,
+                status_code=r.status_code,
+                finish_reason=r.finish_reason,
+                served=(
+                    ServedRequest.model_validate_json(r.served_json)
+                    if r.served_json is not None
+                    else None
+                ),
             )
             for r in conn.execute(stmt)
         ]

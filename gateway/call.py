@@ -12,6 +12,7 @@ from gateway.limits import Lease
 from gateway.openai_body import Endpoint, prompt_text
 from gateway.routing import Target
 from gateway.runtime import Gateway
+from gateway.served_record import served_record
 
 
 class Call:
@@ -92,6 +93,7 @@ class Call:
             return  # unauthenticated requests produce no event
         include_text = self.gw.settings.event_include_text
         payload = self.payload
+        recorded = include_text and payload is not None and self.endpoint == "chat"
         sink.emit(
             {  # exactly the fields of driftgate.core.events.RequestEvent (see event_sink)
                 "kind": "request",
@@ -117,5 +119,6 @@ class Call:
                 "finish_reason": finish_reason,
                 "status_code": status,
                 "replica": replica,
+                "served": served_record(payload) if recorded and payload is not None else None,
             }
         )

@@ -7,7 +7,9 @@ than the rest of the gateway's own work per request); the batch is the JSON of
 an :class:`~driftgate.core.events.EventBatch`, which the tests validate against the
 model and the drift service validates on receipt.
 A background task sends batches of up to ``batch_size`` events at least every
-``flush_interval_s``; a failed send drops the batch (counted), inference goes on.
+``flush_interval_s``, split so that no body exceeds ``MAX_BATCH_BYTES`` (events that
+carry long conversations are large); a failed send drops the batch (counted), inference
+goes on.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from driftgate.core.events import RequestEvent
+from driftgate.core.events import MAX_BATCH_BYTES, RequestEvent
 from driftgate.core.loops import run_forever
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
 _JSON = {"Content-Type": "application/json"}
+_OPEN, _CLOSE = b'{"events":[', b"]}"
 
 
 class EventSink:
@@ -116,9 +119,10 @@ class EventSink:
         await self._send(self._take_now())
 
     async def _send(self, batch: list[dict[str, Any]]) -> None:
-        if not batch:
-            return
-        body = orjson.dumps({"events": batch})
+        for count, body in batch_bodies(batch, MAX_BATCH_BYTES):
+            await self._post(count, body)
+
+    async def _post(self, count: int, body: bytes) -> None:
         try:
             async with self._session.post(
                 self._url, data=body, headers=_JSON, timeout=self._timeout
@@ -126,11 +130,37 @@ class EventSink:
                 await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("sending %d events failed: %s", len(batch), e)
-            self._metrics.events_dropped.labels("send_failed").inc(len(batch))
+            log.warning("sending %d events failed: %s", count, e)
+            self._metrics.events_dropped.labels("send_failed").inc(count)
             return
         if 200 <= status < 300:
-            self._metrics.events_sent.inc(len(batch))
+            self._metrics.events_sent.inc(count)
         else:
-            log.warning("drift service refused %d events: HTTP %d", len(batch), status)
-            self._metrics.events_dropped.labels("rejected").inc(len(batch))
+            log.warning("drift service refused %d events: HTTP %d", count, status)
+            self._metrics.events_dropped.labels("rejected").inc(count)
+
+
+def batch_bodies(events: list[dict[str, Any]], max_bytes: int) -> list[tuple[int, bytes]]:
+    """(event count, JSON body of an ``EventBatch``) for ``events``, each body at most
+    ``max_bytes`` unless one event alone is larger (the event caps keep it far smaller).
+
+    >>> [n for n, _ in batch_bodies([{"a": "x" * 10}] * 5, 60)]
+    [2, 2, 1]
+    """
+    if not events:
+        return []
+    whole = orjson.dumps({"events": events})
+    if len(whole) <= max_bytes:
+        return [(len(events), whole)]
+    out: list[tuple[int, bytes]] = []
+    parts: list[bytes] = []
+    size = len(_OPEN) + len(_CLOSE)
+    for event in events:
+        part = orjson.dumps(event)
+        if parts and size + len(part) + 1 > max_bytes:
+            out.append((len(parts), _OPEN + b",".join(parts) + _CLOSE))
+            parts, size = [], len(_OPEN) + len(_CLOSE)
+        parts.append(part)
+        size += len(part) + 1
+    out.append((len(parts), _OPEN + b",".join(parts) + _CLOSE))
+    return out

@@ -4,14 +4,20 @@ Pure and deterministic (no I/O): the job reads records from the drift store and 
 here. Rules, in order:
 
 0. Only the traffic of tenants opted in to train the adapter is used (``tenants``).
-1. Only chat requests that succeeded, single-turn, are usable.
-2. The latest feedback decides the target: a correction replaces the completion; a label is
+1. Only chat requests that succeeded are usable. An example is the request as served (its
+   recorded message list: system prompt and earlier turns included) plus the target
+   assistant turn; events of older gateways, which recorded the last user message only,
+   get the task's default system prompt. Records cut to fit the event caps, requests with
+   tools (only their hash is recorded) and tool-call answers are left out, counted.
+2. The latest feedback decides the target: a correction replaces the completion (the last
+   assistant turn only); a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
    completion; a negative score without correction excludes the request (counted);
    requests without feedback are excluded unless ``include_unrated``.
 3. Length and format filters (a truncated completion is never a target).
-4. Prompts that duplicate a golden-set prompt (exactly or nearly) are dropped: the golden
-   set is never trained on. Then exact and near duplicates are removed, the newest kept.
+4. Prompts that duplicate a golden-set prompt (exactly or nearly, whatever the system
+   prompt and earlier turns) are dropped: the golden set is never trained on. Then exact
+   and near duplicates (same system prompt and earlier turns) are removed, the newest kept.
 5. No tenant supplies more than ``max_tenant_share`` of the examples kept when two or
    more tenants are opted in (:mod:`retrain.tenant_share`; a tenant over it loses its
    oldest examples). Every example keeps its tenant and request id.
@@ -30,10 +36,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, ServedRequest
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
+from retrain.served_prompt import history_key, is_tool_call_answer, served_parts, split_prompt
 from retrain.tenant_share import cap_by_tenant
 
 
@@ -51,6 +58,9 @@ class TrafficRecord:
     status_code: int = 200
     finish_reason: str | None = None
     feedback: tuple[FeedbackEvent, ...] = ()
+    #: The chat request as served; ``None`` for events of older gateways (or when the text
+    #: policy kept no text), which fall back to ``prompt_text`` and the default system.
+    served: ServedRequest | None = None
 
     @classmethod
     def from_events(
@@ -65,6 +75,7 @@ class TrafficRecord:
             endpoint=request.endpoint,
             status_code=request.status_code,
             finish_reason=request.finish_reason,
+            served=request.served,
             feedback=tuple(
                 f
                 for f in feedback
@@ -98,8 +109,8 @@ class CurationConfig:
     #: Most of the kept examples one tenant may supply, when two or more are opted in.
     max_tenant_share: float = 0.5
     split_salt: str = "driftgate-split-v1"
-    #: System prompt for logged prompts that carry none (the gateway logs the last user
-    #: message only): set it to the one the adapter's clients send.
+    #: System prompt for events without a served-request record (older gateways logged
+    #: the last user message only): set it to the one the adapter's clients send.
     default_system: str | None = None
 
     def __post_init__(self) -> None:
@@ -152,31 +163,10 @@ class CuratedDataset:
 class _Candidate:
     record: TrafficRecord
     system: str | None
+    history: tuple[RecordedMessage, ...]
     prompt: str
     target: str
     source: str  # the kept_* counter key
-
-
-def split_prompt(prompt_text: str) -> tuple[str | None, str] | None:
-    """(system, user) from a logged prompt: plain text is the user message; a JSON list of
-    chat messages gives its system and its single user message. ``None`` if multi-turn."""
-    text = prompt_text.strip()
-    if not text.startswith("["):
-        return None, prompt_text
-    try:
-        msgs = json.loads(text)
-    except ValueError:
-        return None, prompt_text
-    if not isinstance(msgs, list) or not all(
-        isinstance(m, dict) and isinstance(m.get("content"), str) for m in msgs
-    ):
-        return None, prompt_text
-    systems = [m["content"] for m in msgs if m.get("role") in ("system", "developer")]
-    users = [m["content"] for m in msgs if m.get("role") == "user"]
-    others = [m for m in msgs if m.get("role") not in ("system", "developer", "user")]
-    if len(users) != 1 or others or len(systems) > 1:
-        return None
-    return (systems[0] if systems else None), users[0]
 
 
 def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
@@ -214,14 +204,21 @@ def _weight(ts: float, anchor: float, in_window: bool, cfg: CurationConfig) -> f
 
 def _split_key(ex: ChatExample, salt: str) -> int:
     text = f"{salt}\x00{normalize_for_dedup(ex.system or '')}\x00{normalize_for_dedup(ex.prompt)}"
+    if ex.history:  # single-turn keys stay as they were
+        text += f"\x00{history_key(ex.history)}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
 def dataset_hash(train: Sequence[ChatExample], validation: Sequence[ChatExample]) -> str:
     """Content hash of both splits (order-independent within a split)."""
 
+    def row(x: ChatExample) -> list[Any]:
+        fields: list[Any] = [x.system or "", x.prompt, x.completion, round(x.weight, 6)]
+        # Earlier turns only where there are some: a single-turn dataset hashes as before.
+        return [*fields, history_key(x.history)] if x.history else fields
+
     def rows(xs: Sequence[ChatExample]) -> list[list[Any]]:
-        return sorted([x.system or "", x.prompt, x.completion, round(x.weight, 6)] for x in xs)
+        return sorted(row(x) for x in xs)
 
     blob = json.dumps({"train": rows(train), "validation": rows(validation)}, sort_keys=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
@@ -257,35 +254,44 @@ def curate(
         if target is None:
             stats[key] += 1
             continue
-        parts = split_prompt(rec.prompt_text or "")
-        if parts is None:
-            stats["excluded_multi_turn"] += 1
+        if is_tool_call_answer(target):
+            stats["excluded_tool_call_target"] += 1
             continue
-        system, prompt = parts
-        system = system if system is not None else cfg.default_system
+        if rec.served is not None:
+            parts, excluded = served_parts(rec.served)
+            system = parts.system if parts is not None else None
+        else:
+            parts, excluded = split_prompt(rec.prompt_text or ""), "excluded_last_not_user"
+            system = parts.system if parts is not None else None
+            # Older gateways logged the last user message only: put back the task's prompt.
+            system = system if system is not None else cfg.default_system
+        if parts is None:
+            stats[excluded] += 1
+            continue
         target = target.strip()
-        reason = _filter(prompt, target, cfg, pattern)
+        reason = _filter(parts.prompt, target, cfg, pattern)
         if reason is not None:
             stats[reason] += 1
             continue
-        candidates.append(_Candidate(rec, system, prompt, target, key))
+        candidates.append(_Candidate(rec, system, parts.history, parts.prompt, target, key))
 
     # Newest first: the newest of duplicates is kept.
     candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
-    indexes: dict[str, NearDuplicateIndex] = {}
-    golden_keys: set[str] = set()
+    # The golden set is judged on the user prompt alone: served system prompts vary (dates,
+    # user context) and a conversation may end with a golden prompt; neither may train on it.
+    golden_index = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     for i, g in enumerate(golden):
-        idx = _index_for(indexes, g.system, cfg)
-        idx.add(f"golden:{i}", g.prompt)
-        golden_keys.add(f"golden:{i}")
+        golden_index.add(f"golden:{i}", g.prompt)
+    indexes: dict[str, NearDuplicateIndex] = {}
     kept: list[_Candidate] = []
     for c in candidates:
-        idx = _index_for(indexes, c.system, cfg)
+        if golden_index.find(c.prompt) is not None:
+            stats["excluded_golden_overlap"] += 1
+            continue
+        idx = _index_for(indexes, c.system, c.history, cfg)
         hit = idx.find(c.prompt)
         if hit is not None:
-            if hit in golden_keys:
-                stats["excluded_golden_overlap"] += 1
-            elif idx.is_exact(c.prompt):
+            if idx.is_exact(c.prompt):
                 stats["duplicates_exact"] += 1
             else:
                 stats["duplicates_near"] += 1
@@ -311,6 +317,7 @@ def curate(
             prompt=c.prompt,
             completion=c.target,
             system=c.system,
+            history=c.history,
             weight=_weight(
                 c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
             ),
@@ -364,10 +371,14 @@ def _filter(
 
 
 def _index_for(
-    indexes: dict[str, NearDuplicateIndex], system: str | None, cfg: CurationConfig
+    indexes: dict[str, NearDuplicateIndex],
+    system: str | None,
+    history: Sequence[RecordedMessage],
+    cfg: CurationConfig,
 ) -> NearDuplicateIndex:
-    """One index per system prompt: near-duplicates are judged on the user prompt."""
-    key = normalize_for_dedup(system or "")
+    """One index per system prompt and earlier turns: near-duplicates are judged on the
+    last user prompt of the same conversation so far."""
+    key = f"{normalize_for_dedup(system or '')}\x00{history_key(history)}"
     if key not in indexes:
         indexes[key] = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     return indexes[key]

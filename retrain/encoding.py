@@ -9,6 +9,7 @@ the loss covers exactly the tokens the adapter will have to produce.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,13 +41,58 @@ class EncodedExample:
         return len(self.input_ids) - self.n_prompt
 
 
+def _arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except json.JSONDecodeError:
+        parsed = {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def as_template_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as vLLM hands them to the chat template: an assistant turn's tool-call
+    arguments parsed from their JSON string into an object (``{}`` when not an object).
+
+    >>> as_template_input([{"role": "assistant", "content": "", "tool_calls": [
+    ...     {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    ... ]}])[0]["tool_calls"][0]["function"]
+    {'name': 'f', 'arguments': {'a': 1}}
+    """
+    out = []
+    for message in messages:
+        calls = message.get("tool_calls")
+        if message.get("role") == "assistant" and isinstance(calls, list):
+            message = dict(message)
+            if calls:
+                message["tool_calls"] = [
+                    {
+                        **call,
+                        "function": {
+                            **call["function"],
+                            "arguments": _arguments(call["function"].get("arguments")),
+                        },
+                    }
+                    for call in calls
+                ]
+            else:
+                del message["tool_calls"]
+        out.append(message)
+    return out
+
+
 def render(tokenizer: ChatTokenizer, example: ChatExample) -> tuple[str, str]:
     """(prompt text with generation prompt, completion text including the end-of-turn)."""
     prompt = tokenizer.apply_chat_template(
-        example.messages(with_completion=False), tokenize=False, add_generation_prompt=True
+        as_template_input(example.messages(with_completion=False)),
+        tokenize=False,
+        add_generation_prompt=True,
     )
     full = tokenizer.apply_chat_template(
-        example.messages(with_completion=True), tokenize=False, add_generation_prompt=False
+        as_template_input(example.messages(with_completion=True)),
+        tokenize=False,
+        add_generation_prompt=False,
     )
     if not isinstance(prompt, str) or not isinstance(full, str):
         raise TemplateError("the chat template did not render text")

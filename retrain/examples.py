@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from driftgate.core.events import RecordedMessage
 
 
 @dataclass(frozen=True, slots=True)
 class ChatExample:
-    """A (system prompt, user prompt, assistant completion) triple.
+    """A served chat request and the assistant turn it should have got.
+
+    The request is the system prompt (if any), the earlier turns (``history``: user,
+    assistant and tool messages between the system prompt and the last user message, as
+    served), and the last user message (``prompt``); ``completion`` is the target.
 
     Rendered with the base model's chat template, exactly as vLLM renders a chat request,
     so that what the adapter learns is what it will be asked. ``weight`` scales the
@@ -24,6 +31,7 @@ class ChatExample:
     weight: float = 1.0
     tenant: str | None = None
     request_id: str | None = None
+    history: tuple[RecordedMessage, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.prompt:
@@ -33,11 +41,12 @@ class ChatExample:
         if not self.weight > 0:
             raise ValueError(f"ChatExample.weight must be > 0, got {self.weight}")
 
-    def messages(self, *, with_completion: bool) -> list[dict[str, str]]:
+    def messages(self, *, with_completion: bool) -> list[dict[str, Any]]:
         """OpenAI-style chat messages (the shape vLLM's chat endpoint receives)."""
-        out: list[dict[str, str]] = []
+        out: list[dict[str, Any]] = []
         if self.system is not None:
             out.append({"role": "system", "content": self.system})
+        out.extend(m.openai() for m in self.history)
         out.append({"role": "user", "content": self.prompt})
         if with_completion:
             out.append({"role": "assistant", "content": self.completion})

@@ -65,7 +65,11 @@ def read_traffic(
                 prompt_text=first.prompt,
                 completion_text=first.completion,
                 tenant=tenant,
+                endpoint=first.endpoint,
+                status_code=first.status_code,
+                finish_reason=first.finish_reason,
                 feedback=fbs,
+                served=first.served,
             )
         )
     return out

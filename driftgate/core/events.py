@@ -10,7 +10,7 @@ between the services: import these models, never redefine them.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,14 +19,111 @@ from driftgate.core.limits import INT_COLUMN_MAX
 
 #: Largest batch the drift service accepts; the gateway never sends more.
 MAX_BATCH_EVENTS = 1000
+#: Largest batch body the gateway sends (bytes): half the drift service's default
+#: ``max_body_bytes``, so a batch of events that carry long conversations is split, not refused.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: Longest text kept per prompt or completion (characters); longer is truncated by the sender.
 MAX_TEXT_CHARS = 32_000
 
 Endpoint = Literal["chat", "completions"]
+MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
+
+#: Caps on the served-request record (:class:`ServedRequest`); the gateway cuts to them and
+#: marks the record incomplete, so a valid request never produces an invalid event.
+MAX_RECORD_MESSAGES = 64
+MAX_RECORD_CHARS = 64_000
+MAX_RECORD_TOOL_CALLS = 16
+MAX_RECORD_TOOL_NAMES = 64
+MAX_RECORD_STOP = 8
+MAX_NAME_CHARS = 128
+MAX_STOP_CHARS = 256
 
 
 def new_event_id() -> str:
     return time_ordered_id()
+
+
+class RecordedToolCall(BaseModel):
+    """One tool call an assistant turn made: the function's name and its JSON arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    name: str = Field(max_length=MAX_NAME_CHARS)
+    arguments: str = Field(default="", max_length=MAX_TEXT_CHARS)
+
+
+class RecordedMessage(BaseModel):
+    """One chat message as the engine received it: its role and text content, the tool
+    calls of an assistant turn, the call a tool result answers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: MessageRole
+    content: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    tool_calls: tuple[RecordedToolCall, ...] = Field(default=(), max_length=MAX_RECORD_TOOL_CALLS)
+    tool_call_id: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+
+    def openai(self) -> dict[str, Any]:
+        """The message in the OpenAI chat shape (content always a string)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id or f"call_{i}",
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for i, c in enumerate(self.tool_calls)
+            ]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+class SamplingRecord(BaseModel):
+    """The sampling parameters that change what the answer should be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=INT_COLUMN_MAX)
+    stop: tuple[Annotated[str, Field(max_length=MAX_STOP_CHARS)], ...] = Field(
+        default=(), max_length=MAX_RECORD_STOP
+    )
+
+
+class ServedRequest(BaseModel):
+    """What the engine was asked for one chat request, bounded (docs/CONTRACTS.md).
+
+    ``complete`` is ``False`` when the gateway had to leave something out to fit the caps
+    (messages beyond :data:`MAX_RECORD_MESSAGES` or :data:`MAX_RECORD_CHARS`, non-text
+    content parts, tools beyond :data:`MAX_RECORD_TOOL_NAMES`): such a record describes
+    the request but is not what was served, so it is never trained on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: tuple[RecordedMessage, ...] = Field(min_length=1, max_length=MAX_RECORD_MESSAGES)
+    #: SHA-256 of the ``tools`` list as sent (canonical JSON: sorted keys, no spaces).
+    tools_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    tool_names: tuple[Annotated[str, Field(max_length=MAX_NAME_CHARS)], ...] = Field(
+        default=(), max_length=MAX_RECORD_TOOL_NAMES
+    )
+    #: ``response_format.type`` (``text``, ``json_object``, ``json_schema``).
+    response_format: str | None = Field(default=None, max_length=32)
+    sampling: SamplingRecord = Field(default_factory=SamplingRecord)
+    complete: bool = True
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ServedRequest:
+        size = sum(
+            len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages
+        )
+        if size > MAX_RECORD_CHARS:
+            raise ValueError(f"recorded messages hold {size} characters, over {MAX_RECORD_CHARS}")
+        return self
 
 
 class RequestEvent(BaseModel):
@@ -58,6 +155,9 @@ class RequestEvent(BaseModel):
     finish_reason: str | None = Field(default=None, max_length=32)
     status_code: int = Field(default=200, ge=100, le=599)
     replica: str | None = Field(default=None, max_length=256)
+    #: The chat request as served (messages, tools by hash, sampling); ``None`` for
+    #: completions, for gateways that do not record text, and for older gateways.
+    served: ServedRequest | None = None
 
 
 class FeedbackEvent(BaseModel):

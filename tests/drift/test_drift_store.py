@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
 from drift.batch import request_rows
 from drift.service import feedback_row
 from drift.store import DriftStore, FeedbackWrite, Reference
-from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RequestEvent, ServedRequest
 
 
 def rows(events: list[RequestEvent], policy: str = "keep") -> list[tuple[object, ...]]:
@@ -92,6 +93,65 @@ def test_privacy_policy_hash_and_drop_keep_features(
     assert h.refusal is True and h.prompt_tokens == 12
     d = got[dropped.event_id]
     assert d.prompt_text is None and d.prompt_sha256 is None and d.latency_ms == 100.0
+
+
+SERVED = ServedRequest.model_validate(
+    {
+        "messages": [
+            {"role": "system", "content": "You route tickets."},
+            {"role": "user", "content": "Printer jam"},
+            {"role": "assistant", "content": "Q-HW"},
+            {"role": "user", "content": "Still jammed"},
+        ],
+        "tools_sha256": "b" * 64,
+        "tool_names": ["lookup"],
+        "response_format": "json_object",
+        "sampling": {"temperature": 0.0, "max_tokens": 16, "stop": ["\n"]},
+    }
+)
+
+
+def test_served_record_round_trips_to_the_retrain_job_under_keep(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    served = request_factory(served=SERVED, finish_reason="length", status_code=200)
+    old = request_factory()  # an older gateway's event: no record
+    store.insert_requests(rows([served, old]))
+    for e in (served, old):
+        store.write_feedback(
+            feedback_row(FeedbackEvent(request_id=e.request_id, tenant="acme", score=1.0))
+        )
+    got = {x.request_id: x for x in store.requests_with_feedback("support")}
+    assert got[served.request_id].served == SERVED
+    assert got[served.request_id].finish_reason == "length"
+    assert (got[served.request_id].endpoint, got[served.request_id].status_code) == ("chat", 200)
+    assert got[old.request_id].served is None
+
+
+def test_served_record_follows_the_text_policy(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """``hash`` stores the record's SHA-256 and no text; ``drop`` stores neither."""
+    hashed = request_factory(served=SERVED)
+    dropped = request_factory(served=SERVED)
+    store.insert_requests(rows([hashed], "hash") + rows([dropped], "drop"))
+    for e in (hashed, dropped):
+        store.write_feedback(
+            feedback_row(FeedbackEvent(request_id=e.request_id, tenant="acme", score=1.0))
+        )
+    with store.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from driftgate.core.state.schema.drift import requests
+
+        got = {r.event_id: r for r in conn.execute(select(requests))}
+    h, d = got[hashed.event_id], got[dropped.event_id]
+    assert h.served_json is None
+    assert h.served_sha256 == hashlib.sha256(SERVED.model_dump_json().encode()).hexdigest()
+    assert d.served_json is None and d.served_sha256 is None
+    assert all(x.served is None for x in store.requests_with_feedback("support"))
+    stored = " ".join(str(v) for r in got.values() for v in r)
+    assert "Printer jam" not in stored and "Still jammed" not in stored
 
 
 def test_retention_purges_old_events_only(

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from driftgate.core.events import EventBatch, FeedbackEvent
+from driftgate.core.events import MAX_BATCH_BYTES, MAX_TEXT_CHARS, EventBatch, FeedbackEvent
+from gateway.event_sink import batch_bodies
+from gateway.served_record import served_record
 from tests.gateway.conftest import BASE, StackFactory
 
 #: Bounds how long the fake drift service holds a batch: only reached when a test fails.
@@ -206,3 +208,53 @@ async def test_feedback_without_drift_service_is_503(make_stack: StackFactory) -
     )
     assert r.status_code == 503
     assert orjson.loads(r.content)["error"]["type"] == "service_unavailable"
+
+
+async def test_a_chat_event_records_the_request_as_served(make_stack: StackFactory) -> None:
+    drift = await FakeDrift().start()
+    s = await make_stack(drift_url=drift.url, event_flush_interval_s=0.1)
+    key = await s.tenant("acme", ["support"])
+    await s.version("support")
+    messages = [
+        {"role": "system", "content": "You route tickets."},
+        {"role": "user", "content": "Printer jam"},
+        {"role": "assistant", "content": "Q-HW"},
+        {"role": "user", "content": "Following up on the printer"},
+    ]
+    r = await s.chat(key, "support", messages=messages, temperature=0.0, stop=["\n"])
+    assert r.status_code == 200
+    assert await _eventually(lambda: len(drift.events) == 1, 0.05)
+    (e,) = drift.batches[0].events
+    assert e.prompt_text == "Following up on the printer"  # what the drift features measure
+    assert e.served is not None and e.served.complete
+    assert [m.openai() for m in e.served.messages] == messages
+    assert e.served.sampling.temperature == 0.0 and e.served.sampling.stop == ("\n",)
+    # the key's cap the gateway set is what the engine was asked
+    assert e.served.sampling.max_tokens is not None
+    await drift.runner.cleanup()  # type: ignore[union-attr]
+
+
+def test_batches_of_the_largest_events_are_split_under_the_body_limit() -> None:
+    """Events at every cap (a 32,000-character prompt and completion, a full record of
+    non-ASCII and control characters, the costliest JSON) go out in bodies the drift
+    service accepts, each a valid ``EventBatch``, none lost."""
+    text = ("é\x01" * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]
+    payload = {"model": "m", "messages": [{"role": "user", "content": text}] * 3}
+    served = served_record(payload)
+    assert served is not None and not served["complete"]
+    events = [
+        {
+            "request_id": f"r{i}",
+            "tenant": "acme",
+            "prompt_text": text,
+            "completion_text": text,
+            "served": served,
+        }
+        for i in range(60)
+    ]
+    bodies = batch_bodies(events, MAX_BATCH_BYTES)
+    assert len(bodies) > 1
+    assert all(len(body) <= MAX_BATCH_BYTES for _, body in bodies)
+    got = [e.request_id for _, body in bodies for e in EventBatch.model_validate_json(body).events]
+    assert got == [f"r{i}" for i in range(60)]
+    assert sum(n for n, _ in bodies) == 60

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 
-from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, ServedRequest
 from retrain.dataset import (
     CurationConfig,
     TrafficRecord,
     curate,
     dataset_hash,
-    split_prompt,
 )
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
@@ -187,16 +187,7 @@ def test_different_system_prompts_are_not_duplicates() -> None:
     assert systems == {"You route tickets.", "You summarise tickets."}
 
 
-def test_split_prompt_shapes() -> None:
-    assert split_prompt("plain question") == (None, "plain question")
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
-    assert split_prompt(json.dumps(msgs)) == ("S", "U")
-    multi = [*msgs, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
-    assert split_prompt(json.dumps(multi)) is None
-    assert split_prompt("[not json") == (None, "[not json")
-
-
-def test_multi_turn_excluded_and_counted() -> None:
+def test_logged_multi_turn_prompt_becomes_an_example_with_its_history() -> None:
     multi = json.dumps(
         [
             {"role": "user", "content": "hi"},
@@ -205,7 +196,13 @@ def test_multi_turn_excluded_and_counted() -> None:
         ]
     )
     ds = curate([rec(0, multi, "Q-X"), *distinct(5)], SMALL)
-    assert ds.stats["excluded_multi_turn"] == 1
+    (ex,) = [e for e in all_examples(ds) if e.prompt == "route this"]
+    assert ex.messages(with_completion=True) == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "route this"},
+        {"role": "assistant", "content": "Q-X"},
+    ]
 
 
 def test_length_and_format_filters() -> None:
@@ -423,3 +420,156 @@ def test_max_tenant_share_is_validated() -> None:
         CurationConfig(max_tenant_share=0.0)
     with pytest.raises(ValueError):
         CurationConfig(max_tenant_share=1.5)
+
+
+def served(*messages: tuple[str, str], **fields: Any) -> ServedRequest:
+    return ServedRequest.model_validate(
+        {"messages": [{"role": r, "content": c} for r, c in messages], **fields}
+    )
+
+
+def served_rec(i: int, record: ServedRequest, completion: str = "Q-A", **kw: Any) -> TrafficRecord:
+    last_user = record.messages[-1].content
+    return rec(100 + i, last_user, completion, served=record, **kw)  # ids apart from distinct()
+
+
+def test_recorded_multi_turn_requests_are_examples_as_served() -> None:
+    cfg = CurationConfig(min_train=2, min_validation=1, default_system="Task default.")
+    conversation = served(
+        ("system", "You route tickets. Today is Monday."),
+        ("user", "My printer jams"),
+        ("assistant", "Q-HW"),
+        ("user", "Following up: it still jams"),
+    )
+    ds = curate([served_rec(0, conversation, "Q-HW"), *distinct(5)], cfg)
+    (ex,) = [e for e in all_examples(ds) if e.request_id == "r100"]
+    assert ex.messages(with_completion=True) == [
+        {"role": "system", "content": "You route tickets. Today is Monday."},
+        {"role": "user", "content": "My printer jams"},
+        {"role": "assistant", "content": "Q-HW"},
+        {"role": "user", "content": "Following up: it still jams"},
+        {"role": "assistant", "content": "Q-HW"},
+    ]
+    # the events of older gateways still get the task's system prompt
+    assert {e.system for e in all_examples(ds) if e.request_id != "r100"} == {"Task default."}
+
+
+def test_each_request_keeps_its_own_system_prompt_and_none_gets_the_default() -> None:
+    cfg = CurationConfig(min_train=2, min_validation=1, default_system="Task default.")
+    records = [
+        served_rec(
+            i,
+            served(
+                ("system", f"Customer {i}: plan {TOPICS[i]}"), ("user", f"Ticket {TOPICS[i]} #{i}")
+            ),
+        )
+        for i in range(4)
+    ]
+    no_system = served_rec(4, served(("user", "A ticket with no system prompt")))
+    ds = curate([*records, no_system, *distinct(3)], cfg)
+    systems = {e.request_id: e.system for e in all_examples(ds)}
+    assert [systems[f"r10{i}"] for i in range(4)] == [
+        f"Customer {i}: plan {TOPICS[i]}" for i in range(4)
+    ]
+    # served without a system prompt: trained without one, as the template rendered it
+    assert systems["r104"] is None
+
+
+def test_a_correction_replaces_only_the_last_assistant_turn() -> None:
+    conversation = served(
+        ("system", "S"),
+        ("user", "First ticket about the vpn"),
+        ("assistant", "Q-NET"),
+        ("user", "And the vpn token expired"),
+    )
+    fix = [{"score": 0.0, "correction": "Q-SEC"}]
+    ds = curate([served_rec(0, conversation, "Q-NET", fb=fix), *distinct(5)], SMALL)
+    (ex,) = [e for e in all_examples(ds) if e.request_id == "r100"]
+    served_msgs = [m.openai() for m in conversation.messages]
+    assert ex.messages(with_completion=False) == served_msgs
+    assert ex.messages(with_completion=True) == [
+        *served_msgs,
+        {"role": "assistant", "content": "Q-SEC"},
+    ]
+    assert ds.stats["kept_correction"] == 1
+
+
+def test_same_last_prompt_in_different_conversations_is_not_a_duplicate() -> None:
+    a = served(("user", "Printer jams"), ("assistant", "Q-HW"), ("user", "Thanks, what now?"))
+    b = served(("user", "Password expired"), ("assistant", "Q-SEC"), ("user", "Thanks, what now?"))
+    ds = curate([served_rec(0, a, "Q-HW"), served_rec(1, b, "Q-SEC"), *distinct(5)], SMALL)
+    assert {e.request_id for e in all_examples(ds)} >= {"r100", "r101"}
+    assert ds.stats.get("duplicates_exact", 0) == 0
+    again = curate([served_rec(0, a, "Q-HW"), served_rec(1, a, "Q-HW"), *distinct(5)], SMALL)
+    assert again.stats["duplicates_exact"] == 1
+
+
+def test_records_that_cannot_be_rendered_as_served_are_left_out_and_counted() -> None:
+    ok = served(("user", "Printer jams on floor 2"))
+    records = [
+        served_rec(0, served(("user", "Cut short"), complete=False)),
+        served_rec(1, served(("user", "Weather?"), tools_sha256="c" * 64, tool_names=["w"])),
+        served_rec(2, served(("user", "Hi"), ("assistant", "Hello"))),
+        served_rec(3, ok, '{"tool_calls": [{"name": "f", "arguments": "{}"}]}'),
+        served_rec(4, ok, 'Let me check.\n{"tool_calls": [{"name": "f", "arguments": "{}"}]}'),
+        *distinct(5),
+    ]
+    ds = curate(records, SMALL)
+    assert ds.stats["excluded_record_incomplete"] == 1
+    assert ds.stats["excluded_tools_not_recorded"] == 1
+    assert ds.stats["excluded_last_not_user"] == 1
+    assert ds.stats["excluded_tool_call_target"] == 2
+    assert ds.size == 5  # the five plain records
+
+
+def test_history_enters_the_hash_only_when_there_is_some() -> None:
+    single = ChatExample(prompt="p", completion="c", system="s")
+    multi = ChatExample(
+        prompt="p",
+        completion="c",
+        system="s",
+        history=(
+            RecordedMessage(role="user", content="u"),
+            RecordedMessage(role="assistant", content="a"),
+        ),
+    )
+    blob = json.dumps({"train": [["s", "p", "c", 1.0]], "validation": []}, sort_keys=True)
+    assert dataset_hash([single], []) == "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+    assert dataset_hash([multi], []) != dataset_hash([single], [])
+
+
+def test_from_events_carries_the_record() -> None:
+    record = served(("system", "S"), ("user", "U"))
+    event = RequestEvent(
+        request_id="r", tenant="t", prompt_text="U", completion_text="c", served=record
+    )
+    assert TrafficRecord.from_events(event).served == record
+
+
+def test_a_golden_prompt_is_not_trained_on_under_another_system_prompt_or_history() -> None:
+    golden = [
+        ChatExample(
+            prompt="The printer on floor 3 jams every morning", completion="Q-HW", system="S"
+        )
+    ]
+    records = [
+        served_rec(
+            0,
+            served(
+                ("system", "S. Today is Monday."),
+                ("user", "The printer on floor 3 jams every morning"),
+            ),
+        ),
+        served_rec(
+            1,
+            served(
+                ("user", "Hello"),
+                ("assistant", "Hi"),
+                ("user", "The printer on floor 3 jams every morning!"),
+            ),
+        ),
+        *distinct(5),
+    ]
+    ds = curate(records, SMALL, golden=golden)
+    assert ds.stats["excluded_golden_overlap"] == 2
+    assert not {"r100", "r101"} & {e.request_id for e in all_examples(ds)}

@@ -4,13 +4,16 @@ was loaded from the candidate's path (an httpx mock transport stands in for vLLM
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
 
+from driftgate.core.events import RecordedMessage, RecordedToolCall
 from retrain.errors import EvaluationError
 from retrain.evaluate import VllmEngine
+from retrain.examples import ChatExample
 
 
 def engine_holding(name: str, root: str) -> VllmEngine:
@@ -37,3 +40,33 @@ def test_a_name_held_from_the_same_path_is_the_candidate(tmp_path: Path) -> None
     candidate = tmp_path / "candidate"
     with engine_holding("support--v7", str(candidate)) as engine:
         engine.load_lora("support--v7", candidate)  # no error: a retried load of ours
+
+
+def test_the_gate_asks_the_engine_with_the_messages_training_renders() -> None:
+    """System prompt, earlier turns (a tool call and its result included), last user turn:
+    the evaluation request holds exactly what the example trains on, minus the target."""
+    sent: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"message": {"content": " Q-HW "}}]})
+
+    example = ChatExample(
+        prompt="Still jammed",
+        completion="Q-HW",
+        system="You route tickets.",
+        history=(
+            RecordedMessage(role="user", content="Printer jam"),
+            RecordedMessage(
+                role="assistant",
+                tool_calls=(RecordedToolCall(id="c1", name="lookup", arguments="{}"),),
+            ),
+            RecordedMessage(role="tool", content="printer 3", tool_call_id="c1"),
+            RecordedMessage(role="assistant", content="Q-HW"),
+        ),
+    )
+    with VllmEngine("http://vllm:8000", transport=httpx.MockTransport(handler)) as engine:
+        assert engine.generate("support--v2", [example]) == ["Q-HW"]
+    assert sent[0]["messages"] == example.messages(with_completion=False)
+    assert example.messages(with_completion=True)[:-1] == sent[0]["messages"]
+    assert len(example.messages(with_completion=False)) == 6

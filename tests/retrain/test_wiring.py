@@ -9,7 +9,7 @@ from pathlib import Path
 from drift.batch import request_rows
 from drift.service import feedback_row
 from drift.store import DriftStore
-from driftgate.core.events import FeedbackEvent, RequestEvent
+from driftgate.core.events import FeedbackEvent, RequestEvent, ServedRequest
 from driftgate.core.state import StateStore
 from retrain.wiring import drift_start, read_traffic, training_tenants
 
@@ -122,3 +122,35 @@ def test_traffic_is_read_per_tenant_and_request_id(tmp_path: Path) -> None:
     assert [(f.tenant, f.score) for f in records["globex"].feedback] == [("globex", 0.0)]
     assert [r.tenant for r in read_traffic(url, "support", ["globex"])] == ["globex"]
     assert read_traffic(url, "support", []) == []
+
+
+def test_traffic_carries_the_served_record_and_the_outcome(tmp_path: Path) -> None:
+    """What the retrain job reads back: the request as served, its finish reason and status,
+    and no record for an older gateway's event."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = DriftStore.from_url(url)
+    store.create_all()
+    served = ServedRequest.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": "U1"},
+                {"role": "assistant", "content": "A1"},
+                {"role": "user", "content": "U2"},
+            ]
+        }
+    )
+    events = [
+        RequestEvent(request_id="new", tenant="acme", adapter="support", version=1,
+                     prompt_text="U2", completion_text="c", finish_reason="length",
+                     served=served),
+        RequestEvent(request_id="old", tenant="acme", adapter="support", version=1,
+                     prompt_text="U", completion_text="c"),
+    ]  # fmt: skip
+    store.insert_requests(request_rows(events, lambda _a: "keep").rows)
+    for rid in ("new", "old"):
+        store.write_feedback(feedback_row(FeedbackEvent(request_id=rid, tenant="acme", score=1.0)))
+    store.close()
+    records = {r.request_id: r for r in read_traffic(url, "support")}
+    assert records["new"].served == served and records["new"].finish_reason == "length"
+    assert records["old"].served is None and records["old"].status_code == 200

@@ -47,6 +47,10 @@ requests = Table(
     Column("refusal", Boolean, nullable=False),
     #: The client pinned the version (``support@3``): left out of the canary judge's window.
     Column("pinned", Boolean, nullable=False, server_default=false()),
+    #: The chat request as served (``RequestEvent.served``, JSON) under the ``keep`` text
+    #: policy; its SHA-256 under ``hash``; neither under ``drop`` or for older gateways.
+    Column("served_json", Text),
+    Column("served_sha256", String(64)),
     Index("ix_drift_requests_adapter_version_id", "adapter", "version", "id"),
 )
 
@@ -75,6 +79,8 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "empty",
     "refusal",
     "pinned",
+    "served_json",
+    "served_sha256",
 )
 
 #: Boolean columns of :data:`REQUEST_COLUMNS`, which request rows carry as 0/1.

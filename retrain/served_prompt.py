@@ -1,0 +1,81 @@
+"""A logged chat request read as an example's parts: system prompt, earlier turns, last user
+message; and what the retrain job cannot render as served (pure functions)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from driftgate.core.events import RecordedMessage, ServedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class PromptParts:
+    """A chat request as an example holds it: system prompt, earlier turns, last user text."""
+
+    system: str | None
+    history: tuple[RecordedMessage, ...]
+    prompt: str
+
+
+def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
+    """The parts of a served message list; ``None`` unless it ends with a user message
+    (the target is the assistant turn that answers it). A leading ``system`` message is
+    the system prompt; everything between it and the last user message is history."""
+    if not messages or messages[-1].role != "user":
+        return None
+    head = messages[0]
+    system = head.content if head.role == "system" and len(messages) > 1 else None
+    start = 1 if system is not None else 0
+    return PromptParts(system, tuple(messages[start:-1]), messages[-1].content)
+
+
+def split_prompt(prompt_text: str) -> PromptParts | None:
+    """The parts of a logged prompt text: plain text is the user message; a JSON list of
+    chat messages is read as a served message list (:func:`message_parts`)."""
+    text = prompt_text.strip()
+    if not text.startswith("["):
+        return PromptParts(None, (), prompt_text)
+    try:
+        msgs = json.loads(text)
+        recorded = [RecordedMessage.model_validate(m) for m in msgs]
+    except (ValueError, TypeError):
+        return PromptParts(None, (), prompt_text)
+    return message_parts(recorded)
+
+
+def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
+    """(parts, counter key of the exclusion) of a recorded request."""
+    if not served.complete:
+        return None, "excluded_record_incomplete"
+    if served.tools_sha256 is not None or served.tool_names:
+        # Only the tools' hash is recorded: the template's tool block cannot be rebuilt.
+        return None, "excluded_tools_not_recorded"
+    parts = message_parts(served.messages)
+    return parts, "excluded_last_not_user"
+
+
+def is_tool_call_answer(text: str) -> bool:
+    """Whether a recorded answer ends with tool calls (the gateway's ``answer_text``
+    appends them as a ``{"tool_calls": [...]}`` JSON line).
+
+    >>> is_tool_call_answer('{"tool_calls": [{"name": "f", "arguments": "{}"}]}')
+    True
+    >>> is_tool_call_answer("Q-BIL")
+    False
+    """
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    if not last.startswith('{"tool_calls"'):
+        return False
+    try:
+        return isinstance(json.loads(last).get("tool_calls"), list)
+    except ValueError:
+        return False
+
+
+def history_key(history: Sequence[RecordedMessage]) -> str:
+    """Canonical JSON of earlier turns ("" when none): part of dedup and split keys."""
+    if not history:
+        return ""
+    return json.dumps([m.openai() for m in history], sort_keys=True, ensure_ascii=False)
