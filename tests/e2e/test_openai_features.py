@@ -5,6 +5,7 @@ for it, field by field."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -85,6 +86,7 @@ def stored(state: Engine, request_id: str, timeout_s: float = 30.0) -> dict[str,
 def assert_event(
     row: dict[str, Any],
     *,
+    request: dict[str, Any],
     stream: bool,
     completion_text: str,
     finish_reason: str | None,
@@ -102,11 +104,43 @@ def assert_event(
     )
     assert row["empty"] is False and row["refusal"] is False
     assert row["latency_ms"] > 0
+    assert_served(json.loads(row["served_json"]), request)
 
 
-def ask(api: OpenAI, **request: Any) -> Any:
+def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
+    """The stored record of what vLLM was asked equals the request, field by field."""
+    assert served["messages"] == request["messages"]
+    tools = request.get("tools")
+    assert served["tool_names"] == [t["function"]["name"] for t in tools or []]
+    canonical = json.dumps(tools, sort_keys=True, separators=(",", ":")).encode()
+    assert served["tools_sha256"] == (hashlib.sha256(canonical).hexdigest() if tools else None)
+    response_format = request.get("response_format")
+    assert served["response_format"] == (response_format or {}).get("type")
+    stop = request.get("stop") or []
+    assert served["sampling"] == {
+        "temperature": float(request["temperature"]),
+        "top_p": None,
+        "max_tokens": request["max_tokens"],
+        "stop": [stop] if isinstance(stop, str) else stop,
+    }
+    assert served["complete"] is True
+
+
+def ask(api: OpenAI, request: dict[str, Any]) -> Any:
     """The raw response of one chat request (headers carry the request id)."""
     return api.chat.completions.with_raw_response.create(**request)
+
+
+def request_for(stream: bool, **fields: Any) -> dict[str, Any]:
+    """A greedy chat request to the base model; streamed ones ask for usage."""
+    request = {"model": BASE_MODEL, "messages": MESSAGES, "temperature": 0, **fields}
+    if stream:
+        request |= {"stream": True, "stream_options": {"include_usage": True}}
+    return request
+
+
+def streamed_text(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
 def tool_call_text(calls: list[tuple[str, str]]) -> str:
@@ -122,15 +156,13 @@ def tool_call_text(calls: list[tuple[str, str]]) -> str:
 def test_a_forced_tool_call_comes_back_as_tool_calls_and_is_stored_as_one(
     api: OpenAI, state: Engine, choice: str
 ) -> None:
-    raw = ask(
-        api,
-        model=BASE_MODEL,
-        messages=MESSAGES,
+    request = request_for(
+        False,
         tools=[WEATHER_TOOL],
         tool_choice=NAMED_CHOICE if choice == "named" else "required",
         max_tokens=TOOL_TOKENS,
-        temperature=0,
     )
+    raw = ask(api, request)
     answer = raw.parse()
     message = answer.choices[0].message
     assert message.tool_calls, f"no tool call: {message.content!r}"
@@ -141,9 +173,9 @@ def test_a_forced_tool_call_comes_back_as_tool_calls_and_is_stored_as_one(
     # vLLM names the reason of a forced named call "stop", of a required one "tool_calls".
     reason = answer.choices[0].finish_reason
     assert reason == ("stop" if choice == "named" else "tool_calls")
-    row = stored(state, raw.headers["x-request-id"])
     assert_event(
-        row,
+        stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=False,
         completion_text=tool_call_text(calls),
         finish_reason=reason,
@@ -152,17 +184,10 @@ def test_a_forced_tool_call_comes_back_as_tool_calls_and_is_stored_as_one(
 
 
 def test_a_streamed_tool_call_arrives_in_deltas_with_usage_last(api: OpenAI, state: Engine) -> None:
-    raw = ask(
-        api,
-        model=BASE_MODEL,
-        messages=MESSAGES,
-        tools=[WEATHER_TOOL],
-        tool_choice="required",
-        max_tokens=TOOL_TOKENS,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True},
+    request = request_for(
+        True, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=TOOL_TOKENS
     )
+    raw = ask(api, request)
     chunks = list(raw.parse())
     name, arguments, reasons = "", "", []
     for chunk in chunks:
@@ -178,9 +203,9 @@ def test_a_streamed_tool_call_arrives_in_deltas_with_usage_last(api: OpenAI, sta
     usage = chunks[-1].usage
     assert usage is not None and not chunks[-1].choices  # usage comes alone, last
     assert all(c.usage is None for c in chunks[:-1])
-    row = stored(state, raw.headers["x-request-id"])
     assert_event(
-        row,
+        stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=True,
         completion_text=tool_call_text([(name, arguments)]),
         finish_reason="tool_calls",
@@ -190,33 +215,27 @@ def test_a_streamed_tool_call_arrives_in_deltas_with_usage_last(api: OpenAI, sta
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_response_format_json_schema_is_honoured(api: OpenAI, state: Engine, stream: bool) -> None:
-    kwargs: dict[str, Any] = {
-        "model": BASE_MODEL,
-        "messages": MESSAGES,
-        "response_format": {"type": "json_schema", "json_schema": CITY_SCHEMA},
-        "max_tokens": 40,
-        "temperature": 0,
-    }
-    if stream:
-        kwargs |= {"stream": True, "stream_options": {"include_usage": True}}
-    raw = ask(api, **kwargs)
+    request = request_for(
+        stream,
+        response_format={"type": "json_schema", "json_schema": CITY_SCHEMA},
+        max_tokens=40,
+    )
+    raw = ask(api, request)
     if stream:
         chunks = list(raw.parse())
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        reason = next(
-            c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
-        )
-        usage = chunks[-1].usage
+        text = streamed_text(chunks)
+        reasons = [c.choices[0].finish_reason for c in chunks if c.choices]
+        reason, usage = reasons[-1], chunks[-1].usage
     else:
         answer = raw.parse()
         text = answer.choices[0].message.content or ""
-        reason = answer.choices[0].finish_reason
-        usage = answer.usage
+        reason, usage = answer.choices[0].finish_reason, answer.usage
     parsed = json.loads(text)
     assert set(parsed) == {"city"} and isinstance(parsed["city"], str)
     assert reason == "stop"
     assert_event(
         stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=stream,
         completion_text=text,
         finish_reason="stop",
@@ -225,14 +244,8 @@ def test_response_format_json_schema_is_honoured(api: OpenAI, state: Engine, str
 
 
 def test_response_format_json_object_starts_a_json_object(api: OpenAI, state: Engine) -> None:
-    raw = ask(
-        api,
-        model=BASE_MODEL,
-        messages=MESSAGES,
-        response_format={"type": "json_object"},
-        max_tokens=24,
-        temperature=0,
-    )
+    request = request_for(False, response_format={"type": "json_object"}, max_tokens=24)
+    raw = ask(api, request)
     answer = raw.parse()
     text = answer.choices[0].message.content or ""
     # Cut at max_tokens the object may be unfinished; it is an object from its first byte.
@@ -241,6 +254,7 @@ def test_response_format_json_object_starts_a_json_object(api: OpenAI, state: En
         assert isinstance(json.loads(text), dict)
     assert_event(
         stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=False,
         completion_text=text,
         finish_reason=answer.choices[0].finish_reason,
@@ -252,38 +266,22 @@ def test_response_format_json_object_starts_a_json_object(api: OpenAI, state: En
 def test_stop_sequences_end_the_answer_before_them(
     api: OpenAI, state: Engine, stream: bool
 ) -> None:
-    plain = ask(
-        api,
-        model=BASE_MODEL,
-        messages=MESSAGES,
-        max_tokens=24,
-        temperature=0,
-    ).parse()
-    free = plain.choices[0].message.content or ""
+    free = ask(api, request_for(False, max_tokens=24)).parse().choices[0].message.content or ""
     words = free.split()
     assert len(words) >= 3, f"the model answered too little to cut: {free!r}"
     stop = " " + words[2]  # greedy decoding repeats the same answer up to it
-    kwargs: dict[str, Any] = {
-        "model": BASE_MODEL,
-        "messages": MESSAGES,
-        "max_tokens": 24,
-        "temperature": 0,
-        "stop": [stop],
-    }
-    if stream:
-        kwargs |= {"stream": True, "stream_options": {"include_usage": True}}
-    raw = ask(api, **kwargs)
+    request = request_for(stream, max_tokens=24, stop=[stop])
+    raw = ask(api, request)
     if stream:
         chunks = list(raw.parse())
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        usage = chunks[-1].usage
+        text, usage = streamed_text(chunks), chunks[-1].usage
     else:
         answer = raw.parse()
-        text = answer.choices[0].message.content or ""
-        usage = answer.usage
+        text, usage = answer.choices[0].message.content or "", answer.usage
     assert text == free[: free.index(stop)]
     assert_event(
         stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=stream,
         completion_text=text,
         finish_reason="stop",
@@ -295,17 +293,8 @@ def test_stop_sequences_end_the_answer_before_them(
 def test_logprobs_come_per_token_with_the_top_alternatives(
     api: OpenAI, state: Engine, stream: bool
 ) -> None:
-    kwargs: dict[str, Any] = {
-        "model": BASE_MODEL,
-        "messages": MESSAGES,
-        "max_tokens": 6,
-        "temperature": 0,
-        "logprobs": True,
-        "top_logprobs": 2,
-    }
-    if stream:
-        kwargs |= {"stream": True, "stream_options": {"include_usage": True}}
-    raw = ask(api, **kwargs)
+    request = request_for(stream, max_tokens=6, logprobs=True, top_logprobs=2)
+    raw = ask(api, request)
     if stream:
         chunks = list(raw.parse())
         tokens = [
@@ -314,13 +303,11 @@ def test_logprobs_come_per_token_with_the_top_alternatives(
             if c.choices and c.choices[0].logprobs
             for t in c.choices[0].logprobs.content or []
         ]
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        usage = chunks[-1].usage
+        text, usage = streamed_text(chunks), chunks[-1].usage
     else:
         answer = raw.parse()
         tokens = list(answer.choices[0].logprobs.content or [])
-        text = answer.choices[0].message.content or ""
-        usage = answer.usage
+        text, usage = answer.choices[0].message.content or "", answer.usage
     assert usage is not None and len(tokens) == usage.completion_tokens == 6
     assert "".join(t.token for t in tokens) == text
     for token in tokens:
@@ -330,6 +317,7 @@ def test_logprobs_come_per_token_with_the_top_alternatives(
         assert token.logprob == pytest.approx(max(t.logprob for t in token.top_logprobs))
     assert_event(
         stored(state, raw.headers["x-request-id"]),
+        request=request,
         stream=stream,
         completion_text=text,
         finish_reason="length",
