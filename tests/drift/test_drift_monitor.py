@@ -53,7 +53,9 @@ def test_unconfirmed_streaming_alarm_is_dismissed() -> None:
 
 def test_negative_feedback_confirms_alone() -> None:
     rng = random.Random(3)
-    mon = SignalMonitor("negative_feedback", CFG, reference=[0.0] * 180 + [1.0] * 20)
+    # a 10% rate spread over the reference (one block of ones would be one burst: the
+    # calibration would read it as bursty feedback and raise the threshold)
+    mon = SignalMonitor("negative_feedback", CFG, reference=([0.0] * 9 + [1.0]) * 20)
     hits = feed(mon, [float(rng.random() < 0.5) for _ in range(300)])
     assert ("bernoulli", True) in hits and mon.phase == "drifted"
 
