@@ -164,6 +164,11 @@ class SignalMonitor:
         if cfg.use_adwin:
             self._streaming.append(("adwin", StandardizedADWIN(0.0, 1.0, cfg.adwin_delta)))
 
+    @property
+    def calibration(self) -> NumericCalibration | None:
+        """What the reference taught about a numeric signal (None before it is pinned)."""
+        return self._calibration
+
     # --- current window ---------------------------------------------------------------
 
     def _push(self, x: float | str) -> None:
