@@ -392,6 +392,15 @@ class SignalMonitor:
             "reference_mean": self.ref_mean,
             "pending": self._pending,
         }
+        cal = self._calibration
+        if cal is not None:
+            out["calibration"] = {
+                "normal_scores": cal.quantiles,
+                "phi": cal.phi,
+                "effective_sample_factor": cal.ess_factor,
+            }
+        elif self.kind == "binary" and self.phase != "reference":
+            out["calibration"] = {"dispersion": self._dispersion}
         if self.last_test is not None:
             out["last_test"] = {
                 "statistic": self.last_test.statistic,
