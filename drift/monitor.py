@@ -159,8 +159,8 @@ class SignalMonitor:
             return
         # the detectors watch innovations: standardized, whitened values (mean 0, std 1)
         cal = self._calibration = NumericCalibration(ref)
-        r = cal.shift_factor
-        self._streaming.append(("cusum", Cusum(0.0, 1.0, cfg.cusum_k * r, cfg.cusum_h / r)))
+        k, h = cal.cusum_design(cfg.cusum_k, cfg.cusum_h)
+        self._streaming.append(("cusum", Cusum(0.0, 1.0, k, h)))
         if cfg.use_adwin:
             self._streaming.append(("adwin", StandardizedADWIN(0.0, 1.0, cfg.adwin_delta)))
 

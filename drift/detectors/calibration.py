@@ -131,6 +131,7 @@ class NumericCalibration:
     def __init__(self, reference: Sequence[float] | np.ndarray) -> None:
         ref = np.asarray(reference, dtype=float)
         ref = ref[np.isfinite(ref)]
+        self._n = ref.size
         self.mean = float(ref.mean()) if ref.size else 0.0
         self.std = float(ref.std(ddof=1)) if ref.size > 1 else 0.0
         distinct = np.unique(ref).size
@@ -158,6 +159,27 @@ class NumericCalibration:
         ``sqrt((1 - phi) / (1 + phi))``; CUSUM slack is scaled by it, its threshold by its
         inverse (the same false-alarm rate, tuned to the same shift of the signal)."""
         return math.sqrt(self.ess_factor)
+
+    def cusum_design(self, k: float, h: float) -> tuple[float, float]:
+        """CUSUM slack and threshold in innovation units for a design ``(k, h)`` in signal
+        units: the slack shrinks with the shift (:attr:`shift_factor`), and the threshold
+        grows so that the reference's own error (the mean of its innovations, two standard
+        errors ``2 / sqrt(n)``) eats no more of ``k * h`` than it does for independent
+        values; independent values keep ``(k, h)``.
+
+        >>> rng = np.random.default_rng(3)
+        >>> NumericCalibration(rng.normal(size=1000)).cusum_design(0.5, 11.0)
+        (0.5, 11.0)
+        >>> x = np.repeat(rng.normal(size=250), 4)  # runs of 4: phi about 0.75
+        >>> k, h = NumericCalibration(x).cusum_design(0.5, 11.0)
+        >>> 0.15 < k < 0.25 and 30 < h < 50
+        True
+        """
+        k_w = k * self.shift_factor
+        if self.phi == 0.0:
+            return k, h
+        margin = min(2.0 / math.sqrt(max(self._n, 1)), 0.5 * k_w)
+        return k_w, h * (k - margin) / (k_w - margin)
 
     def _standardize(self, xs: np.ndarray) -> np.ndarray:
         scores = self._scores

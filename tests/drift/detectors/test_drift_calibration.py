@@ -123,10 +123,10 @@ def test_stable_autocorrelated_stream_raises_no_confirmed_alarm() -> None:
     5.5 (an alarm every few hundred values).
 
     Spurious failure, computed with Siegmund's approximation of the two-sided CUSUM's
-    average run length on the whitened values (k = 0.25, h = 44, Gaussian increments),
-    averaged over the reference's errors (the whitened mean, standard error 1/sqrt(5000);
-    phi, standard error 0.011, which inflates the innovations' long-run variance by
-    (1 + |error| / (1 - phi))^2), and counting every CUSUM alarm as confirmed: 2.2e-5.
+    average run length on the whitened values (k = 0.25, h = 22 * 0.472 / 0.222 = 46.8,
+    Gaussian increments), averaged over the reference's errors (the whitened mean, standard
+    error 1/sqrt(5000); phi, standard error 0.011, which inflates the innovations' long-run
+    variance by (1 + |error| / (1 - phi))^2), counting every CUSUM alarm as confirmed: 7e-6.
     """
     rng = np.random.default_rng(17)
     cfg = MonitorConfig(reference_size=5000, cusum_h=22.0, confirm_alpha=1e-6, use_adwin=False)
@@ -142,9 +142,9 @@ def test_shift_on_an_autocorrelated_stream_is_still_confirmed() -> None:
     """A shift of 1 marginal sd on the phi = 0.6 AR(1) (default settings): confirmed within
     1,000 values.
 
-    Spurious failure: over 400 seeds (the same construction) the delay had median 75, 99th
-    percentile 196 and maximum 325; its tail fell tenfold per 65 values past the 90th
-    percentile, which puts 1,000 values below 1e-10.
+    Spurious failure: over 400 seeds (the same construction) the delay had median 91, 99th
+    percentile 242 and maximum 338; its tail fell tenfold per 90 values past the 90th
+    percentile, which puts 1,000 values below 1e-8.
     """
     rng = np.random.default_rng(18)
     mon = SignalMonitor("latency_ms", MonitorConfig(), reference=ar1(rng, 0.6, 1000).tolist())
