@@ -3,7 +3,8 @@
 The CUSUM thresholds and the KS / chi-square confirmations assume independent,
 light-tailed values. Real signals are not: latencies are heavy-tailed, load comes in
 waves (autocorrelation), feedback arrives in bursts (overdispersion). A calibration
-is fitted once on the reference and then maps each value in O(1):
+is fitted once on the reference and then maps each value in constant time (a binary
+search among the reference's distinct values, a few multiplications):
 
 - :class:`NumericCalibration`: a normal-score transform through the reference's
   quantiles (continuous signals; heavy tails then weigh like Gaussian ones), and AR(1)
@@ -156,8 +157,8 @@ class NumericCalibration:
     @property
     def shift_factor(self) -> float:
         """How much a sustained mean shift shrinks in innovation units:
-        ``sqrt((1 - phi) / (1 + phi))``; CUSUM slack is scaled by it, its threshold by its
-        inverse (the same false-alarm rate, tuned to the same shift of the signal)."""
+        ``sqrt((1 - phi) / (1 + phi))``; the CUSUM's slack is scaled by it
+        (:meth:`cusum_design`)."""
         return math.sqrt(self.ess_factor)
 
     def cusum_design(self, k: float, h: float) -> tuple[float, float]:
