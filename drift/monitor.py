@@ -3,8 +3,11 @@
 Pure, in-memory and O(1) per value outside the rare tests. The confirmation
 policy keeps false alarms rare:
 
-- numeric signals: a streaming alarm (CUSUM or ADWIN on standardized values)
-  opens a pending state; it is confirmed when a KS test of the values since
+- every detector is calibrated on the reference window (:mod:`drift.detectors.calibration`):
+  heavy tails, autocorrelation and bursts measured there widen thresholds and shrink
+  effective sample sizes, so they do not ring alarms;
+- numeric signals: a streaming alarm (CUSUM or ADWIN on standardized, AR(1)-whitened
+  values) opens a pending state; it is confirmed when a KS test of the values since
   the estimated change start against the reference rejects at
   ``confirm_alpha`` within ``confirm_patience`` values, else it is dismissed;
 - rates: a Bernoulli CUSUM alarm, confirmed the same way by a chi-square test,
@@ -31,6 +34,7 @@ import numpy as np
 
 from drift.detectors.adwin import StandardizedADWIN
 from drift.detectors.base import StreamingDetector
+from drift.detectors.calibration import NumericCalibration, RateCalibration
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
 from drift.detectors.windowed import ReferenceSample, TestResult, chi_square_test, ks_test
@@ -125,6 +129,8 @@ class SignalMonitor:
         self.last_test: TestResult | None = None
         self.ref_mean: float | None = None
         self._ref_counts: Counter[str] = Counter()
+        self._calibration: NumericCalibration | None = None
+        self._dispersion = 1.0
         self._window_drift = False
         self.reference_completed = False
         if reference is not None:
@@ -146,14 +152,22 @@ class SignalMonitor:
         self.ref_mean = mean
         if self.kind == "binary":
             self._ref_counts = Counter("1" if float(v) >= 0.5 else "0" for v in self.reference)
-            # smoothed rate: a reference without a single bad outcome still gives a usable p0
-            p0 = (float(ref.sum()) + 0.5) / (ref.size + 1.0)
-            self._streaming.append(("bernoulli", BernoulliCusum(p0, cfg.rate_ratio, cfg.rate_h)))
+            rate = RateCalibration(ref)
+            self._dispersion = rate.dispersion
+            h = cfg.rate_h * rate.dispersion
+            self._streaming.append(("bernoulli", BernoulliCusum(rate.p0, cfg.rate_ratio, h)))
             return
-        std = float(ref.std(ddof=1)) if ref.size > 1 else 0.0
-        self._streaming.append(("cusum", Cusum(mean, std, cfg.cusum_k, cfg.cusum_h)))
+        # the detectors watch innovations: standardized, whitened values (mean 0, std 1)
+        cal = self._calibration = NumericCalibration(ref)
+        k, h = cal.cusum_design(cfg.cusum_k, cfg.cusum_h)
+        self._streaming.append(("cusum", Cusum(0.0, 1.0, k, h)))
         if cfg.use_adwin:
-            self._streaming.append(("adwin", StandardizedADWIN(mean, std, cfg.adwin_delta)))
+            self._streaming.append(("adwin", StandardizedADWIN(0.0, 1.0, cfg.adwin_delta)))
+
+    @property
+    def calibration(self) -> NumericCalibration | None:
+        """What the reference taught about a numeric signal (None before it is pinned)."""
+        return self._calibration
 
     # --- current window ---------------------------------------------------------------
 
@@ -185,12 +199,14 @@ class SignalMonitor:
 
     def _test(self, sample: list[float | str], exact: bool = False) -> TestResult:
         if self.kind == "numeric":
-            if exact:  # small samples (confirmation): scipy's KS
+            ess = 1.0 if self._calibration is None else self._calibration.ess_factor
+            if exact and ess == 1.0:  # small samples (confirmation): scipy's KS
                 return ks_test(self._ref_sample.sorted.tolist(), [float(v) for v in sample])
-            return self._ref_sample.test(np.asarray(sample, dtype=float))
+            # dependent values: the asymptotic KS at the effective sample sizes
+            return self._ref_sample.test(np.asarray(sample, dtype=float), ess)
         if self.kind == "binary":
             counts = Counter("1" if float(v) >= 0.5 else "0" for v in sample)
-            return chi_square_test(self._ref_counts, counts)
+            return chi_square_test(self._ref_counts, counts, self._dispersion)
         return chi_square_test(self._ref_counts, Counter(str(v) for v in sample))
 
     def _periodic(self) -> list[_Hit]:
@@ -235,7 +251,7 @@ class SignalMonitor:
             hits.extend(self._periodic())
         if self.phase == "drifted" or self.kind == "categorical":
             return hits
-        value = float(x)
+        value = float(x) if self._calibration is None else self._calibration.step(float(x))
         for name, det in self._streaming:
             if det.update(value) and self._pending is None:
                 hits.extend(self._raise(name, det))
@@ -319,6 +335,9 @@ class SignalMonitor:
     def _scan(self, values: np.ndarray) -> tuple[int, list[tuple[str, StreamingDetector]]]:
         """Run the streaming detectors up to the first alarm; (its index, who alarmed there)."""
         end = len(values) - 1
+        cal = self._calibration
+        if cal is not None:
+            values = cal.scan(values)
         for _, det in self._streaming:
             if det.scan_peeks:
                 first = det.first_alarm(values)  # a pure scan, consumed below
@@ -330,6 +349,8 @@ class SignalMonitor:
                 if first >= 0:
                     end = first
         alarmed = [(name, det) for name, det in self._streaming if det.advance_scanned(end + 1)]
+        if cal is not None:
+            cal.advance(end + 1)
         return end, alarmed
 
     def _push_many(self, xs: Sequence[float | str]) -> None:
@@ -371,6 +392,15 @@ class SignalMonitor:
             "reference_mean": self.ref_mean,
             "pending": self._pending,
         }
+        cal = self._calibration
+        if cal is not None:
+            out["calibration"] = {
+                "normal_scores": cal.quantiles,
+                "phi": cal.phi,
+                "effective_sample_factor": cal.ess_factor,
+            }
+        elif self.kind == "binary" and self.phase != "reference":
+            out["calibration"] = {"dispersion": self._dispersion}
         if self.last_test is not None:
             out["last_test"] = {
                 "statistic": self.last_test.statistic,

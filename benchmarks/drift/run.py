@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.drift import quality, synth, throughput
+from benchmarks.drift import quality, structured, synth, throughput
 from benchmarks.suite.cli import AreaRun, area_parser
 from benchmarks.suite.contract import figure
 
@@ -151,6 +151,27 @@ def quality_figures(rows: list[quality.Row]) -> list[dict[str, Any]]:
         delay_figure(gauss, "3 sigma", "median detection delay, 3 sigma mean shift", 10.0),
         delay_figure(rate, "0.10 -> 0.20", "median detection delay, error rate 0.10 -> 0.20", 300),
     ]
+    for s in structured.STREAMS:
+        group = [r for r in rows if r.stream == s.name]
+        if not group:
+            continue
+        mine = ours(group)
+        figs.append(
+            figure(
+                f"false alarms per 1e5 stable values ({s.name})",
+                round(mine.false_alarms, 3),
+                "alarms / 1e5 values",
+                reference="River ADWIN (defaults)",
+                reference_value=next(
+                    (r.false_alarms for r in group if r.method == "River ADWIN (defaults)"), None
+                ),
+                target="<= 1",
+                met=mine.false_alarms <= TARGET_FALSE_ALARMS,
+            )
+        )
+        figs.append(
+            delay_figure(group, s.change, f"median detection delay, {s.name} ({s.change})", None)
+        )
     for stream in dict.fromkeys(r.stream for r in rows if r.stream.startswith("River ")):
         group = [r for r in rows if r.stream == stream]
         change = next(iter(group[0].delays))
@@ -213,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     log("quality (Gaussian, rate) done")
     rows += synth.synth_rows(synth.QUICK_BUDGET if quick else synth.SYNTH_BUDGET)
     log("quality (River synthetic streams) done")
+    rows += structured.structured_rows(
+        structured.QUICK_BUDGET if quick else structured.STRUCTURED_BUDGET, log
+    )
     doc = run.write(
         title="Drift service: ingest events per CPU-second, false alarms and detection delays",
         figures=throughput_figures(results) + quality_figures(rows),

@@ -2,6 +2,7 @@
 
 from drift.detectors.adwin import StandardizedADWIN
 from drift.detectors.base import Detector, StreamingDetector
+from drift.detectors.calibration import NumericCalibration, RateCalibration
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
 from drift.detectors.windowed import (
@@ -16,6 +17,8 @@ __all__ = [
     "BernoulliCusum",
     "Cusum",
     "Detector",
+    "NumericCalibration",
+    "RateCalibration",
     "StandardizedADWIN",
     "StreamingDetector",
     "TestResult",

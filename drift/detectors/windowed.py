@@ -128,7 +128,9 @@ class ReferenceSample:
         q = np.maximum(counts / current.size, _EPS)
         return float(np.sum((q - self._shares) * np.log(q / self._shares)))
 
-    def test(self, current: Sequence[float] | np.ndarray) -> TestResult:
+    def test(self, current: Sequence[float] | np.ndarray, ess_factor: float = 1.0) -> TestResult:
+        """KS test of ``current``; ``ess_factor`` (<= 1) scales both sample sizes to their
+        effective sizes when values are dependent."""
         cur = np.sort(np.asarray(current, dtype=float))
         m, n = self.sorted.size, cur.size
         if not m or not n:
@@ -137,12 +139,17 @@ class ReferenceSample:
         cdf_ref = np.searchsorted(self.sorted, points, side="right") / m
         cdf_cur = np.searchsorted(cur, points, side="right") / n
         d = float(np.max(np.abs(cdf_ref - cdf_cur)))
-        p = float(special.kolmogorov(np.sqrt(m * n / (m + n)) * d))
+        p = float(special.kolmogorov(np.sqrt(ess_factor * m * n / (m + n)) * d))
         return TestResult(d, min(1.0, p), self.psi(cur))
 
 
-def chi_square_test(reference: Mapping[str, int], current: Mapping[str, int]) -> TestResult:
+def chi_square_test(
+    reference: Mapping[str, int], current: Mapping[str, int], dispersion: float = 1.0
+) -> TestResult:
     """Chi-square test of homogeneity of two categorical count tables, plus PSI.
+
+    ``dispersion`` (>= 1) divides the statistic: counts of bursty values vary that many
+    times more than multinomial ones (a quasi-likelihood correction).
 
     >>> ref = {"stop": 900, "length": 100}
     >>> chi_square_test(ref, {"stop": 450, "length": 50}).p_value > 0.5
@@ -158,7 +165,7 @@ def chi_square_test(reference: Mapping[str, int], current: Mapping[str, int]) ->
         [[reference.get(k, 0) for k in keys], [current.get(k, 0) for k in keys]], dtype=float
     )
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    chi2 = float(np.sum((table - expected) ** 2 / expected))
+    chi2 = float(np.sum((table - expected) ** 2 / expected)) / max(dispersion, 1.0)
     p = float(special.chdtrc(len(keys) - 1, chi2))  # Pearson's test, no continuity correction
     return TestResult(chi2, p, categorical_psi(reference, current))
 
