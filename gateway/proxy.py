@@ -281,6 +281,10 @@ async def _relay(
                 if out is not None:
                     if ttft is None and rw.saw_content:
                         ttft = time.perf_counter() - call.t0
+                    if rw.done:
+                        # A client that read [DONE] may hang up before the engine's EOF:
+                        # it got the whole answer, not a 499.
+                        status = 200
                     yield out
             if buf and (out := rw.feed(b"".join(buf))) is not None:
                 yield out

@@ -26,6 +26,7 @@ class StreamRewriter:
         "_rid",
         "_tools",
         "completion_tokens",
+        "done",
         "finish_reason",
         "prompt_tokens",
         "saw_content",
@@ -42,6 +43,8 @@ class StreamRewriter:
         self.completion_tokens = 0
         self.finish_reason: str | None = None
         self.saw_content = False
+        #: The engine sent ``[DONE]``: whatever happens after, the answer was whole.
+        self.done = False
         #: Tool calls of choice 0 by their index: [name, argument fragments...].
         self._tools: dict[int, list[str]] = {}
 
@@ -61,6 +64,7 @@ class StreamRewriter:
                 continue
             data = line[5:].strip()
             if data == DONE:
+                self.done = True
                 out.append(b"data: [DONE]")
                 continue
             try:

@@ -32,6 +32,8 @@ class FakeVLLM:
     #: Pause between streamed chunks.
     chunk_delay_s: float = 0.0
     chunks: int = 4
+    #: Pause between ``[DONE]`` and the end of the stream (a client may hang up in it).
+    eof_delay_s: float = 0.0
     #: lora_path values that the load endpoint refuses.
     refuse_paths: set[str] = field(default_factory=set)
     loaded: dict[str, str] = field(default_factory=dict)
@@ -203,6 +205,8 @@ class FakeVLLM:
                 }
                 await resp.write(b"data: " + orjson.dumps(data) + b"\n\n")
             await resp.write(b"data: [DONE]\n\n")
+            if self.eof_delay_s:
+                await asyncio.sleep(self.eof_delay_s)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             self.streams_aborted += 1  # the gateway closed the stream

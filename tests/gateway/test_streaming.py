@@ -117,6 +117,30 @@ async def test_client_disconnect_cancels_upstream_stream(stack: Stack) -> None:
     )
 
 
+async def test_a_client_that_hangs_up_after_done_got_a_whole_answer(stack: Stack) -> None:
+    """The SDK closes the connection once it reads ``[DONE]``, which may be before the
+    engine ends its stream: that request was answered (200), not abandoned (499)."""
+    key = await stack.tenant("acme", ["*"])
+    stack.replicas[0].eof_delay_s = 1.0
+    body = {"model": BASE, "stream": True, "messages": [{"role": "user", "content": "go"}]}
+    async with stack.client.stream(
+        "POST",
+        stack.url + "/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+    ) as r:
+        async for line in r.aiter_lines():
+            if line == "data: [DONE]":
+                break  # hang up at once, as the openai SDK does
+    labels = {"tenant": "acme", "adapter": "base", "version": "base", "endpoint": "chat"}
+    for _ in range(100):
+        if stack.metric("driftgate_gateway_requests_total", **labels, status="200") == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert stack.metric("driftgate_gateway_requests_total", **labels, status="200") == 1
+    assert stack.metric("driftgate_gateway_requests_total", **labels, status="499") == 0
+
+
 async def test_client_disconnect_cancels_non_streaming_request(stack: Stack) -> None:
     key = await stack.tenant("acme", ["*"])
     fake = stack.replicas[0]
