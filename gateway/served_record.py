@@ -23,6 +23,7 @@ from driftgate.core.events import (
     MAX_RECORD_TOOL_NAMES,
     MAX_STOP_CHARS,
     MAX_TEXT_CHARS,
+    MAX_TOOLS_CHARS,
 )
 from driftgate.core.limits import INT_COLUMN_MAX
 
@@ -109,14 +110,34 @@ def _message(message: dict[str, Any], budget: _Budget) -> dict[str, Any] | None:
     return out
 
 
+def canonical_tools(tools: Any) -> bytes:
+    """The tools list as canonical JSON (sorted keys, no spaces).
+
+    >>> canonical_tools([{"type": "function", "function": {"name": "f"}}])
+    b'[{"function":{"name":"f"},"type":"function"}]'
+    """
+    return orjson.dumps(tools, option=orjson.OPT_SORT_KEYS)
+
+
 def tools_sha256(tools: Any) -> str:
-    """SHA-256 of the tools list as canonical JSON (sorted keys, no spaces).
+    """SHA-256 of the tools list as canonical JSON.
 
     >>> tools_sha256([{"type": "function", "function": {"name": "f"}}]) == tools_sha256(
     ...     [{"function": {"name": "f"}, "type": "function"}])
     True
     """
-    return hashlib.sha256(orjson.dumps(tools, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(canonical_tools(tools)).hexdigest()
+
+
+def _tools_json(canonical: bytes | None, budget: _Budget) -> str | None:
+    """The tools list as recorded; ``None`` (and the record incomplete) when too long."""
+    if canonical is None:
+        return None
+    text = canonical.decode()
+    if len(text) > MAX_TOOLS_CHARS:
+        budget.complete = False
+        return None
+    return text
 
 
 def _tool_names(tools: list[Any], budget: _Budget) -> list[str]:
@@ -171,12 +192,14 @@ def served_record(payload: dict[str, Any]) -> dict[str, Any] | None:
     if not recorded:
         return None
     tools = payload.get("tools")
+    canonical = canonical_tools(tools) if tools else None
     response_format = payload.get("response_format")
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     return {
         "messages": recorded,
-        "tools_sha256": tools_sha256(tools) if tools else None,
+        "tools_sha256": hashlib.sha256(canonical).hexdigest() if canonical else None,
         "tool_names": _tool_names(tools, budget) if isinstance(tools, list) else [],
+        "tools_json": _tools_json(canonical, budget),
         "response_format": kind[:32] if isinstance(kind, str) else None,
         "sampling": _sampling(payload, budget),
         "complete": budget.complete,

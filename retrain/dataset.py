@@ -7,8 +7,9 @@ here. Rules, in order:
 1. Only chat requests that succeeded are usable. An example is the request as served (its
    recorded message list: system prompt and earlier turns included) plus the target
    assistant turn; events of older gateways, which recorded the last user message only,
-   get the task's default system prompt. Records cut to fit the event caps, requests with
-   tools (only their hash is recorded) and tool-call answers are left out, counted.
+   get the task's default system prompt; a request's tools, recorded as sent, are rendered
+   by the template as vLLM renders them. Records cut to fit the event caps, requests whose
+   tools were too long to record (hash only) and tool-call answers are left out, counted.
 2. The latest feedback decides the target: a correction replaces the completion (the last
    assistant turn only); a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
@@ -167,6 +168,7 @@ class _Candidate:
     prompt: str
     target: str
     source: str  # the kept_* counter key
+    tools_json: str | None
 
 
 def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
@@ -204,8 +206,8 @@ def _weight(ts: float, anchor: float, in_window: bool, cfg: CurationConfig) -> f
 
 def _split_key(ex: ChatExample, salt: str) -> int:
     text = f"{salt}\x00{normalize_for_dedup(ex.system or '')}\x00{normalize_for_dedup(ex.prompt)}"
-    if ex.history:  # single-turn keys stay as they were
-        text += f"\x00{history_key(ex.history)}"
+    if ex.history or ex.tools_json:  # single-turn keys stay as they were
+        text += f"\x00{history_key(ex.history)}\x00{ex.tools_json or ''}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
@@ -214,8 +216,11 @@ def dataset_hash(train: Sequence[ChatExample], validation: Sequence[ChatExample]
 
     def row(x: ChatExample) -> list[Any]:
         fields: list[Any] = [x.system or "", x.prompt, x.completion, round(x.weight, 6)]
-        # Earlier turns only where there are some: a single-turn dataset hashes as before.
-        return [*fields, history_key(x.history)] if x.history else fields
+        # Earlier turns and tools only where there are some: a single-turn dataset without
+        # tools hashes as before.
+        if x.history or x.tools_json:
+            return [*fields, history_key(x.history), x.tools_json or ""]
+        return fields
 
     def rows(xs: Sequence[ChatExample]) -> list[list[Any]]:
         return sorted(row(x) for x in xs)
@@ -273,7 +278,9 @@ def curate(
         if reason is not None:
             stats[reason] += 1
             continue
-        candidates.append(_Candidate(rec, system, parts.history, parts.prompt, target, key))
+        candidates.append(
+            _Candidate(rec, system, parts.history, parts.prompt, target, key, parts.tools_json)
+        )
 
     # Newest first: the newest of duplicates is kept.
     candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
@@ -288,7 +295,7 @@ def curate(
         if golden_index.find(c.prompt) is not None:
             stats["excluded_golden_overlap"] += 1
             continue
-        idx = _index_for(indexes, c.system, c.history, cfg)
+        idx = _index_for(indexes, c.system, c.history, c.tools_json, cfg)
         hit = idx.find(c.prompt)
         if hit is not None:
             if idx.is_exact(c.prompt):
@@ -318,6 +325,7 @@ def curate(
             completion=c.target,
             system=c.system,
             history=c.history,
+            tools_json=c.tools_json,
             weight=_weight(
                 c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
             ),
@@ -374,11 +382,12 @@ def _index_for(
     indexes: dict[str, NearDuplicateIndex],
     system: str | None,
     history: Sequence[RecordedMessage],
+    tools_json: str | None,
     cfg: CurationConfig,
 ) -> NearDuplicateIndex:
-    """One index per system prompt and earlier turns: near-duplicates are judged on the
-    last user prompt of the same conversation so far."""
-    key = f"{normalize_for_dedup(system or '')}\x00{history_key(history)}"
+    """One index per system prompt, earlier turns and tools: near-duplicates are judged on
+    the last user prompt of the same conversation so far."""
+    key = f"{normalize_for_dedup(system or '')}\x00{history_key(history)}\x00{tools_json or ''}"
     if key not in indexes:
         indexes[key] = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     return indexes[key]

@@ -84,13 +84,16 @@ def as_template_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render(tokenizer: ChatTokenizer, example: ChatExample) -> tuple[str, str]:
     """(prompt text with generation prompt, completion text including the end-of-turn)."""
+    tools = example.tools()
     prompt = tokenizer.apply_chat_template(
         as_template_input(example.messages(with_completion=False)),
+        tools=tools,
         tokenize=False,
         add_generation_prompt=True,
     )
     full = tokenizer.apply_chat_template(
         as_template_input(example.messages(with_completion=True)),
+        tools=tools,
         tokenize=False,
         add_generation_prompt=False,
     )

@@ -114,15 +114,16 @@ class VllmEngine:
             raise EvaluationError(f"engine could not unload {name}: {r.text[:500]}")
 
     def chat(self, model: str, example: ChatExample) -> str:
-        r = self._post(
-            "/v1/chat/completions",
-            {
-                "model": model,
-                "messages": example.messages(with_completion=False),
-                "temperature": 0.0,
-                "max_tokens": self.max_tokens,
-            },
-        )
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": example.messages(with_completion=False),
+            "temperature": 0.0,
+            "max_tokens": self.max_tokens,
+        }
+        tools = example.tools()
+        if tools is not None:
+            request["tools"] = tools
+        r = self._post("/v1/chat/completions", request)
         if r.status_code != 200:
             raise EvaluationError(f"generation with {model} failed: {r.status_code} {r.text[:300]}")
         content = r.json()["choices"][0]["message"].get("content")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class ChatExample:
     tenant: str | None = None
     request_id: str | None = None
     history: tuple[RecordedMessage, ...] = ()
+    #: The request's ``tools`` as served (canonical JSON); the template renders them.
+    tools_json: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt:
@@ -40,6 +43,10 @@ class ChatExample:
             raise ValueError("ChatExample.completion must not be empty")
         if not self.weight > 0:
             raise ValueError(f"ChatExample.weight must be > 0, got {self.weight}")
+
+    def tools(self) -> list[dict[str, Any]] | None:
+        """The request's tools, as vLLM passes them to the chat template."""
+        return None if self.tools_json is None else list(json.loads(self.tools_json))
 
     def messages(self, *, with_completion: bool) -> list[dict[str, Any]]:
         """OpenAI-style chat messages (the shape vLLM's chat endpoint receives)."""

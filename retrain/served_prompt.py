@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from driftgate.core.events import RecordedMessage, ServedRequest
 
@@ -17,6 +17,7 @@ class PromptParts:
     system: str | None
     history: tuple[RecordedMessage, ...]
     prompt: str
+    tools_json: str | None = None
 
 
 def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
@@ -49,10 +50,12 @@ def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
     """(parts, counter key of the exclusion) of a recorded request."""
     if not served.complete:
         return None, "excluded_record_incomplete"
-    if served.tools_sha256 is not None or served.tool_names:
+    if served.tools_json is None and (served.tools_sha256 is not None or served.tool_names):
         # Only the tools' hash is recorded: the template's tool block cannot be rebuilt.
         return None, "excluded_tools_not_recorded"
     parts = message_parts(served.messages)
+    if parts is not None and served.tools_json is not None:
+        parts = replace(parts, tools_json=served.tools_json)
     return parts, "excluded_last_not_user"
 
 

@@ -37,6 +37,8 @@ MAX_RECORD_TOOL_NAMES = 64
 MAX_RECORD_STOP = 8
 MAX_NAME_CHARS = 128
 MAX_STOP_CHARS = 256
+#: Longest ``tools`` list recorded as JSON; a longer one is kept by hash and names only.
+MAX_TOOLS_CHARS = 16_000
 
 
 def new_event_id() -> str:
@@ -111,6 +113,10 @@ class ServedRequest(BaseModel):
     tool_names: tuple[Annotated[str, Field(max_length=MAX_NAME_CHARS)], ...] = Field(
         default=(), max_length=MAX_RECORD_TOOL_NAMES
     )
+    #: The ``tools`` list itself, as that canonical JSON, when it fits
+    #: :data:`MAX_TOOLS_CHARS`: the chat template renders it into the prompt, so training
+    #: needs it to see what was served.
+    tools_json: str | None = Field(default=None, max_length=MAX_TOOLS_CHARS)
     #: ``response_format.type`` (``text``, ``json_object``, ``json_schema``).
     response_format: str | None = Field(default=None, max_length=32)
     sampling: SamplingRecord = Field(default_factory=SamplingRecord)

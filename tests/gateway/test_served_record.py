@@ -13,6 +13,7 @@ from driftgate.core.events import (
     MAX_RECORD_STOP,
     MAX_RECORD_TOOL_NAMES,
     MAX_TEXT_CHARS,
+    MAX_TOOLS_CHARS,
     ServedRequest,
 )
 from gateway.openai_body import prompt_text
@@ -88,6 +89,7 @@ def test_a_conversation_with_tools_is_recorded_as_sent() -> None:
     ]
     canonical = orjson.dumps(TOOLS, option=orjson.OPT_SORT_KEYS)
     assert r.tools_sha256 == hashlib.sha256(canonical).hexdigest()
+    assert r.tools_json is not None and r.tools_json.encode() == canonical
     assert r.tool_names == ("get_weather",)
     assert r.response_format == "json_schema"
     assert (r.sampling.temperature, r.sampling.top_p, r.sampling.max_tokens) == (0.3, 0.8, 32)
@@ -194,3 +196,13 @@ def test_arguments_sent_as_an_object_are_recorded_as_json() -> None:
 
 def test_no_record_without_a_recordable_message() -> None:
     assert served_record({"model": "m", "messages": [{"role": "function", "content": "x"}]}) is None
+
+
+def test_tools_too_long_to_record_are_kept_by_hash_and_the_record_is_incomplete() -> None:
+    long_tool = {
+        "type": "function",
+        "function": {"name": "f", "description": "d" * MAX_TOOLS_CHARS, "parameters": {}},
+    }
+    r = record({"messages": [{"role": "user", "content": "hi"}], "tools": [long_tool]})
+    assert r.tools_json is None and r.tools_sha256 is not None and r.tool_names == ("f",)
+    assert not r.complete

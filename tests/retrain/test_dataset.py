@@ -508,7 +508,9 @@ def test_records_that_cannot_be_rendered_as_served_are_left_out_and_counted() ->
     ok = served(("user", "Printer jams on floor 2"))
     records = [
         served_rec(0, served(("user", "Cut short"), complete=False)),
-        served_rec(1, served(("user", "Weather?"), tools_sha256="c" * 64, tool_names=["w"])),
+        served_rec(
+            1, served(("user", "Weather?"), tools_sha256="c" * 64, tool_names=["w"])
+        ),  # too long to record
         served_rec(2, served(("user", "Hi"), ("assistant", "Hello"))),
         served_rec(3, ok, '{"tool_calls": [{"name": "f", "arguments": "{}"}]}'),
         served_rec(4, ok, 'Let me check.\n{"tool_calls": [{"name": "f", "arguments": "{}"}]}'),
@@ -573,3 +575,18 @@ def test_a_golden_prompt_is_not_trained_on_under_another_system_prompt_or_histor
     ds = curate(records, SMALL, golden=golden)
     assert ds.stats["excluded_golden_overlap"] == 2
     assert not {"r100", "r101"} & {e.request_id for e in all_examples(ds)}
+
+
+def test_a_request_with_recorded_tools_trains_with_them() -> None:
+    tools = '[{"function":{"name":"w","parameters":{}},"type":"function"}]'
+    with_tools = served(("user", "Printer jams on floor 2"), tools_json=tools, tool_names=["w"])
+    ds = curate([served_rec(0, with_tools, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.tools_json == tools
+    assert example.tools() == [{"function": {"name": "w", "parameters": {}}, "type": "function"}]
+    # The same prompt without tools is another request, not a duplicate of it.
+    plain = served(("user", "Printer jams on floor 2"))
+    both = curate(
+        [served_rec(0, with_tools, "Q-HW"), served_rec(1, plain, "Q-HW"), *distinct(5)], SMALL
+    )
+    assert both.stats.get("duplicates_exact", 0) == 0

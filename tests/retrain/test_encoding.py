@@ -3,6 +3,7 @@ on the target assistant turn only (the tiny ChatML tokenizer of the retrain fixt
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,21 @@ def test_a_correction_changes_the_target_tokens_only(tokenizer: Any) -> None:
     assert prompt_ids(tokenizer, corrected) == prompt_ids(tokenizer, CONVERSATION)
     assert fixed.input_ids[: fixed.n_prompt] == served.input_ids[: served.n_prompt]
     assert tokenizer.decode(list(fixed.input_ids[fixed.n_prompt :])) == "Q-PRINT<|im_end|>\n"
+
+
+def test_recorded_tools_are_rendered_into_the_prompt_as_vllm_renders_them(tokenizer: Any) -> None:
+    """A template that renders tools (this base model's ignores them): they are prompt, and
+    the target is unchanged."""
+    tools_template = (
+        "{% if tools %}<tools>{{ tools | tojson }}</tools>\n{% endif %}" + tokenizer.chat_template
+    )
+    with_tools = replace(
+        CONVERSATION,
+        tools_json='[{"function":{"name":"lookup","parameters":{}},"type":"function"}]',
+    )
+    templated = copy.copy(tokenizer)
+    templated.chat_template = tools_template
+    prompt, completion = render(templated, with_tools)
+    assert prompt.startswith('<tools>[{"function": {"name": "lookup"')
+    assert completion == "Q-HW<|im_end|>\n"
+    assert render(templated, CONVERSATION)[0] == render(tokenizer, CONVERSATION)[0]

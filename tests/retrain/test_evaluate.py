@@ -5,6 +5,7 @@ was loaded from the candidate's path (an httpx mock transport stands in for vLLM
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -64,9 +65,13 @@ def test_the_gate_asks_the_engine_with_the_messages_training_renders() -> None:
             RecordedMessage(role="tool", content="printer 3", tool_call_id="c1"),
             RecordedMessage(role="assistant", content="Q-HW"),
         ),
+        tools_json='[{"function":{"name":"lookup","parameters":{}},"type":"function"}]',
     )
     with VllmEngine("http://vllm:8000", transport=httpx.MockTransport(handler)) as engine:
         assert engine.generate("support--v2", [example]) == ["Q-HW"]
+        assert engine.generate("support--v2", [replace(example, tools_json=None)]) == ["Q-HW"]
     assert sent[0]["messages"] == example.messages(with_completion=False)
+    assert sent[0]["tools"] == example.tools()  # the template renders them, as in training
+    assert "tools" not in sent[1]
     assert example.messages(with_completion=True)[:-1] == sent[0]["messages"]
     assert len(example.messages(with_completion=False)) == 6

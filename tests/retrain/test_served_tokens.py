@@ -1,11 +1,11 @@
 """Training matches serving, token for token, against the real vLLM.
 
-A chat request as a client sends it (system prompt, earlier turns with a tool call and its
-result, content parts) goes the way the loop takes it: the gateway's record of it, the
-request event the drift service validates, the retrain job's curation. The prompt token
-ids the job trains on must be the ids vLLM renders for the client's own messages (its
-``POST /tokenize``, chat form, with the generation prompt), for an approved answer and
-for a correction of it.
+A chat request as a client sends it (system prompt, a tool definition, earlier turns with a
+tool call and its result, content parts) goes the way the loop takes it: the gateway's
+record of it, the request event the drift service validates, the retrain job's curation.
+The prompt token ids the job trains on must be the ids vLLM renders for the client's own
+messages and tools (its ``POST /tokenize``, chat form, with the generation prompt), for an
+approved answer and for a correction of it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,20 @@ from retrain.encoding import encode, prompt_ids
 from retrain.examples import ChatExample
 
 SYSTEM = "You route support tickets to a queue. Answer with the queue code only."
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "find_printer",
+            "description": "The printer on a floor.",
+            "parameters": {
+                "type": "object",
+                "properties": {"floor": {"type": "integer"}},
+                "required": ["floor"],
+            },
+        },
+    }
+]
 
 
 def conversation(last: str) -> list[dict[str, Any]]:
@@ -49,10 +63,19 @@ def conversation(last: str) -> list[dict[str, Any]]:
     ]
 
 
-def event(i: int, messages: list[dict[str, Any]], answer: str) -> RequestEvent:
+def event(
+    i: int, messages: list[dict[str, Any]], answer: str, tools: list[dict[str, Any]] | None = None
+) -> RequestEvent:
     """The request event of a gateway that served ``messages`` (validated as the drift
     service validates a batch)."""
-    payload = {"model": "support--v1", "messages": messages, "temperature": 0, "max_tokens": 8}
+    payload: dict[str, Any] = {
+        "model": "support--v1",
+        "messages": messages,
+        "temperature": 0,
+        "max_tokens": 8,
+    }
+    if tools:
+        payload["tools"] = tools
     body = {
         "request_id": f"chatcmpl-{i}",
         "tenant": "acme",
@@ -72,6 +95,7 @@ def vllm_prompt_ids(engine: EngineProcess, messages: list[dict[str, Any]]) -> li
         json={
             "model": engine.settings.served_model_name,
             "messages": messages,
+            "tools": TOOLS,
             "add_generation_prompt": True,
         },
         headers=engine.headers,
@@ -96,7 +120,7 @@ def test_trained_prompt_tokens_are_the_tokens_vllm_serves(engine: EngineProcess)
         )
         for i in range(4)
     ]
-    requests = [event(1, approved, "Q-HW"), event(2, corrected, "Q-NET"), *fillers]
+    requests = [event(1, approved, "Q-HW", TOOLS), event(2, corrected, "Q-NET", TOOLS), *fillers]
     feedback = {
         "chatcmpl-2": FeedbackEvent(
             request_id="chatcmpl-2", tenant="acme", score=0.0, correction="Q-PRINT"
@@ -120,6 +144,7 @@ def test_trained_prompt_tokens_are_the_tokens_vllm_serves(engine: EngineProcess)
     ):
         example = examples[rid]
         assert example.completion == target
+        assert example.tools() == TOOLS
         served_ids = vllm_prompt_ids(engine, served)
         assert prompt_ids(tokenizer, example) == served_ids
         encoded = encode(tokenizer, example, 2048)
