@@ -109,11 +109,17 @@ def assert_event(
 
 def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
     """The stored record of what vLLM was asked equals the request, field by field."""
+    # Fields a message does not have are stored at their defaults (no tool calls, no id).
+    assert [m.pop("tool_calls") for m in served["messages"]] == [[]] * len(request["messages"])
+    assert [m.pop("tool_call_id") for m in served["messages"]] == [None] * len(request["messages"])
     assert served["messages"] == request["messages"]
     tools = request.get("tools")
     assert served["tool_names"] == [t["function"]["name"] for t in tools or []]
-    canonical = json.dumps(tools, sort_keys=True, separators=(",", ":")).encode()
-    assert served["tools_sha256"] == (hashlib.sha256(canonical).hexdigest() if tools else None)
+    canonical = json.dumps(tools, sort_keys=True, separators=(",", ":"))
+    assert served["tools_json"] == (canonical if tools else None)
+    assert served["tools_sha256"] == (
+        hashlib.sha256(canonical.encode()).hexdigest() if tools else None
+    )
     response_format = request.get("response_format")
     assert served["response_format"] == (response_format or {}).get("type")
     stop = request.get("stop") or []
