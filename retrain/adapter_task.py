@@ -2,8 +2,9 @@
 
 ``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
-"system"?}`` object per line. Registered once by the owner and frozen: it is never trained
-on (curation drops prompts that duplicate it) and is replaced only on explicit request.
+"system"?, "history"?}`` object per line (``history``: earlier turns as chat messages).
+Registered once by the owner and frozen: it is never trained on (curation drops prompts
+that duplicate it) and is replaced only on explicit request.
 It is the gate's evidence independent of traffic: nothing here reads the drift store,
 and nothing that reads traffic or feedback writes this file (``register_golden`` is called
 by the owner's CLI, ``python -m retrain golden``, and the demo's set-up only).
@@ -15,10 +16,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from driftgate.core.errors import Conflict, InvalidRequest
+from driftgate.core.events import RecordedMessage
 from retrain.examples import ChatExample
 from retrain.gate import GatePolicy
 from retrain.metrics_task import MetricSpec
@@ -78,9 +81,13 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
             continue
         try:
             row = json.loads(line)
+            history = tuple(RecordedMessage.model_validate(m) for m in row.get("history", ()))
             out.append(
                 ChatExample(
-                    prompt=row["prompt"], completion=row["completion"], system=row.get("system")
+                    prompt=row["prompt"],
+                    completion=row["completion"],
+                    system=row.get("system"),
+                    history=history,
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -115,15 +122,23 @@ def register_golden(
     f = d / GOLDEN_FILE
     if f.exists() and not replace:
         raise Conflict(f"{adapter} already has a golden set (frozen); pass replace to change it")
-    lines = [
-        json.dumps(
-            {"prompt": e.prompt, "completion": e.completion, "system": e.system}, sort_keys=True
-        )
-        for e in examples
-    ]
+    lines = [json.dumps(_golden_row(e), sort_keys=True) for e in examples]
     text = "\n".join(lines) + "\n"
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".{GOLDEN_FILE}.tmp"
     tmp.write_text(text)
     tmp.replace(f)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _golden_row(example: ChatExample) -> dict[str, Any]:
+    """One golden line; ``history`` only when there are earlier turns, so single-turn sets
+    keep the bytes (and digest) they had."""
+    row: dict[str, Any] = {
+        "prompt": example.prompt,
+        "completion": example.completion,
+        "system": example.system,
+    }
+    if example.history:
+        row["history"] = [m.openai() for m in example.history]
+    return row

@@ -30,6 +30,7 @@ from retrain.metrics_task import build_metric
 from retrain.registry import Registry, VersionMetadata
 from retrain.runs import RunRecord, RunStore
 from retrain.settings import RetrainSettings
+from retrain.trained_sample import rendered_samples
 from retrain.training import ProgressFn, TrainConfig, train_lora
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
             base_model=str(s.base_model_dir),
             reason=reason,
             run_id=run_id,
-            dataset=data.metadata(),
+            dataset=data.metadata() | {"as_trained": rendered_samples(base.tokenizer, data.train)},
             training_tenants=list(tenants),
             golden=evidence,
             training=result.to_dict() | {"config": train_config(s).to_dict()},

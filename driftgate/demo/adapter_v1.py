@@ -8,15 +8,17 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from driftgate.demo.tickets import SYSTEM_PROMPT, TicketGenerator
+from driftgate.demo.ticket_examples import ticket_examples
+from driftgate.demo.tickets import TicketGenerator
 
 if TYPE_CHECKING:
+    from retrain.examples import ChatExample
     from retrain.training import Progress
 
 
-def v1_training_pairs(n: int, seed: int) -> list[tuple[str, str]]:
-    gen = TicketGenerator(seed=seed)
-    return [(t.text, t.queue) for t in gen.batch(n, shifted=False)]
+def v1_training_examples(n: int, seed: int) -> list[ChatExample]:
+    """Original tickets as the app serves them (about one in five a follow-up)."""
+    return ticket_examples(TicketGenerator(seed=seed).batch(n, shifted=False))
 
 
 def _print_progress(p: Progress) -> None:
@@ -33,23 +35,26 @@ def ensure_v1(
     cache_dir: Path, model_dir: Path, n: int, seed: int, *, epochs: int = 3
 ) -> tuple[Path, dict[str, object]]:
     """Return the directory of v1 (training it on first use) and its training summary."""
-    from retrain.examples import ChatExample
     from retrain.training import TrainConfig, train_lora
 
-    pairs = v1_training_pairs(n, seed)
+    examples = v1_training_examples(n, seed)
     config = TrainConfig(
         rank=8, batch_size=8, max_epochs=epochs, patience=1, learning_rate=2e-3, seed=seed
     )
     key = hashlib.sha256(
         json.dumps(
-            [pairs, SYSTEM_PROMPT, config.to_dict(), str(model_dir)], sort_keys=True
+            [
+                [e.messages(with_completion=True) for e in examples],
+                config.to_dict(),
+                str(model_dir),
+            ],
+            sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
     target = cache_dir / f"support-v1-{key}"
     summary_path = target / "driftgate-train.json"
     if summary_path.exists():
         return target, {**json.loads(summary_path.read_text()), "cached": True}
-    examples = [ChatExample(prompt=p, completion=c, system=SYSTEM_PROMPT) for p, c in pairs]
     n_val = max(8, len(examples) // 6)
     tmp = cache_dir / f".support-v1-{key}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -61,8 +61,8 @@ def apply_demo_env() -> dict[str, str]:
 def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
     """The owner's choices for the ticket router: label accuracy over the queue codes, a frozen
     golden set of original tickets that a new version must still route well."""
+    from driftgate.demo.ticket_examples import ticket_examples
     from retrain.adapter_task import AdapterTask, register_golden, save_task
-    from retrain.examples import ChatExample
     from retrain.metrics_task import MetricSpec
     from retrain.registry import Registry
 
@@ -75,10 +75,8 @@ def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
         target_pattern=r"^Q-[A-Z]+$",
     )
     path = save_task(registry, adapter, task)
-    golden = [
-        ChatExample(prompt=t.text, completion=t.queue, system=SYSTEM_PROMPT)
-        for t in TicketGenerator(seed=seed + 1000).batch(16, shifted=False)
-    ]
+    # As served: about one in five golden tickets is a follow-up in a conversation.
+    golden = ticket_examples(TicketGenerator(seed=seed + 1000).batch(16, shifted=False))
     register_golden(registry, adapter, golden, replace=True)
     return path
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from driftgate.demo.report_sample import sample_lines
 from driftgate.demo.timeline import Timeline
 from driftgate.demo.traffic import Outcome
 
@@ -107,6 +108,7 @@ def retrain_facts(registry_root: Path, adapter: str, version: int) -> dict[str, 
         "candidate": evaluation.get("candidate"),
         "serving": evaluation.get("serving"),
         "gate": meta.decision,
+        "as_trained": meta.dataset.get("as_trained", []),
     }
 
 
@@ -203,6 +205,9 @@ def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome])
     ]
     lines += [f"| {m.t:.1f} | {m.kind} | {m.detail} |" for m in timeline.milestones]
     lines += ["", "![run](demo.png)", ""]
+    retrain = f.get("retrain")
+    if isinstance(retrain, dict):
+        lines += sample_lines(retrain.get("as_trained") or [])
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     (out_dir / "facts.json").write_text(json.dumps(f, indent=2, default=str))
@@ -213,6 +218,7 @@ def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome])
                     "ts": o.ts,
                     "phase": o.phase,
                     "queue": o.ticket.queue,
+                    "follow_up": o.ticket.earlier is not None,
                     "answer": o.answer,
                     "correct": o.correct,
                     "served_by": o.served_by,

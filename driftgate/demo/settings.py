@@ -16,7 +16,7 @@ class DemoSettings(BaseSettings):
     adapter: str = "support"
     #: Tickets adapter v1 is trained on (original distribution), a sixth held for validation.
     v1_examples: int = 120
-    v1_epochs: int = 3
+    v1_epochs: int = 4
     #: Held-out tickets to score the base model and v1 before traffic starts.
     eval_tickets: int = 24
     #: At least the drift reference (``DRIFTGATE_DRIFT_REFERENCE_SIZE`` in the demo profile)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 from openai import OpenAI, OpenAIError
 
-from driftgate.demo.tickets import SYSTEM_PROMPT, Ticket, extract_queue
+from driftgate.demo.tickets import Ticket, extract_queue
 
 VERSION_HEADER = "x-driftgate-version"
 
@@ -103,10 +103,7 @@ def route_ticket(api: OpenAI, model: str, ticket: Ticket, phase: str) -> Outcome
     try:
         raw = api.chat.completions.with_raw_response.create(
             model=model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": ticket.text},
-            ],
+            messages=ticket.messages(),  # type: ignore[arg-type]
             max_tokens=8,
             temperature=0,
         )

@@ -23,7 +23,25 @@ def _registry_entry(root: Path) -> None:
         "status": "accepted",
         "parent_version": 1,
         "base_model": "base",
-        "dataset": {"stats": {"kept_correction": 9}, "tenants": {"demo-app": 102}},
+        "dataset": {
+            "stats": {"kept_correction": 9},
+            "tenants": {"demo-app": 102},
+            "as_trained": [
+                {
+                    "request_id": "req-7",
+                    "tenant": "demo-app",
+                    "messages": [
+                        {"role": "system", "content": "Route."},
+                        {"role": "user", "content": "Where is my parcel?"},
+                        {"role": "assistant", "content": "Q-SHP"},
+                        {"role": "user", "content": "Following up: my Nova bulbs"},
+                    ],
+                    "target": "Q-NOVA",
+                    "rendered_prompt": "<|im_start|>system\nRoute.<|im_end|>\n(...)",
+                    "rendered_target": "Q-NOVA<|im_end|>\n",
+                }
+            ],
+        },
         "training_tenants": ["demo-app"],
         "training": {
             "train_examples": 90,
@@ -75,3 +93,22 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
     assert "v1 (first 100) vs v2 (400) | 58.0% vs 95.0% |" in report
     assert "yes: 380/400 right, needs >= 371; lower bound 90.7%" in report
     assert (tmp_path / "out" / "demo.png").stat().st_size > 0
+    # One curated example as served (the messages) and as trained (the rendered text).
+    served, trained = report.split("## One curated example, as served and as trained")[1].split(
+        "As trained:"
+    )
+    assert "`req-7` of tenant `demo-app`" in served
+    assert '"content": "Following up: my Nova bulbs"' in served and "Target: `Q-NOVA`" in served
+    assert "```text\n<|im_start|>system\nRoute.<|im_end|>\n(...)\n```" in trained
+    assert "```text\nQ-NOVA<|im_end|>\n\n```" in trained
+
+
+def test_report_says_when_the_run_recorded_no_rendered_example(tmp_path: Path) -> None:
+    _registry_entry(tmp_path / "registry")
+    timeline = Timeline()
+    facts = retrain_facts(tmp_path / "registry", "support", 2)
+    timeline.facts["retrain"] = facts | {"as_trained": []}
+    ticket = TicketGenerator(seed=1).batch(1, shifted=True)[0]
+    outcomes = [Outcome(0.0, "recovered", ticket, ticket.queue, True, "r1", "support@2", True)]
+    report = write_report(tmp_path / "out", timeline, outcomes).read_text()
+    assert "The retrain run recorded no rendered example." in report

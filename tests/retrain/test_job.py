@@ -107,6 +107,11 @@ def test_run_registers_evaluates_and_rejects_what_does_not_win(
     assert m.status == "rejected" and m.reason == "drift: test" and m.run_id == rec.id
     assert m.training["curve"] and m.dataset["train"] + m.dataset["validation"] == 14
     assert m.evaluation is not None and m.evaluation["promote"] is False
+    # A curated example as trained: the messages and what the chat template rendered.
+    sample = m.dataset["as_trained"][0]
+    assert sample["messages"][-1]["role"] == "user" and sample["request_id"]
+    assert sample["messages"][-1]["content"] in sample["rendered_prompt"]
+    assert sample["rendered_target"].startswith(sample["target"])
     assert (tmp_path / "support" / "1" / "adapter_model.safetensors").is_file()
 
 
