@@ -154,11 +154,13 @@ def signal_columns(
     """The values each version's signals get from ``events``, in event order.
 
     Equal to grouping every event's :meth:`RequestFeatures.signals` pairs per (version,
-    signal); failed requests (status >= 400) contribute nothing.
+    signal); failed requests (status >= 400) contribute nothing, and neither do requests a
+    client pinned to a version (``support@3``): the detectors watch routed traffic, as the
+    canary judge does, so an evaluation run against one version cannot move its signals.
     """
     groups: dict[VersionKey, list[int]] = {}
     for i, e in enumerate(events):
-        if e.status_code < 400:
+        if e.status_code < 400 and not e.pinned:
             key = keys[i]
             idx = groups.get(key)
             if idx is None:

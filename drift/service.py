@@ -150,15 +150,25 @@ class DriftService:
                 if waiting:
                     early = await asyncio.to_thread(self.store.feedback_for_requests, waiting)
                     self._orphans.difference_update(waiting)
-            self._remember_many([e.request_id for e in fresh], keys)
+            # Only routed requests are remembered: feedback on a pinned one is looked up.
+            self._remember_many(
+                [e.request_id for e in fresh if not e.pinned],
+                [k for e, k in zip(fresh, keys, strict=True) if not e.pinned],
+            )
             columns = signal_columns(fresh, keys, empties, refusals)
             for key in set(keys):  # a version seen only failing still shows in the status
                 columns.setdefault(key, {})
             if early:
-                by_request = {(e.request_id, e.tenant): k for e, k in zip(fresh, keys, strict=True)}
+                by_request = {
+                    (e.request_id, e.tenant): k
+                    for e, k in zip(fresh, keys, strict=True)
+                    if not e.pinned
+                }
                 for fb in early:
                     owner = by_request.get((fb["request_id"], fb["tenant"]))
-                    if owner is None:  # another tenant's vote on this request: never counted
+                    # Another tenant's vote on this request is never counted; a vote on a
+                    # pinned request is stored but not watched.
+                    if owner is None:
                         continue
                     cols = columns.setdefault(owner, {})
                     self._gauges_of(*owner).count_feedback(bool(fb["negative"]))
@@ -174,7 +184,7 @@ class DriftService:
             self.metrics.duplicates.inc(len(events) - accepted)
         if self.embeddings is not None:
             for e, (adapter, version) in zip(fresh, keys, strict=True):
-                if e.prompt_text and e.status_code < 400:
+                if e.prompt_text and e.status_code < 400 and not e.pinned:
                     self.embeddings.offer(adapter, version, e.prompt_text)
         return accepted, len(events) - accepted
 
@@ -200,7 +210,10 @@ class DriftService:
             key = self._joins.get(event.request_id)
             if key is None:
                 found = await asyncio.to_thread(self.store.lookup_requests, [event.request_id])
-                key = found.get(event.request_id)
+                stored = found.get(event.request_id)
+                if stored is not None and stored.pinned:
+                    return outcome  # stored as a vote; the detectors watch routed traffic
+                key = None if stored is None else (stored.adapter, stored.version)
             if key is None:  # joined when the request event arrives
                 self._add_orphan(event.request_id)
             else:

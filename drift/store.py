@@ -16,7 +16,7 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,7 +37,14 @@ from driftgate.core.state.schema.drift import (
     triggers,
 )
 
-__all__ = ["BASE_VERSION", "DriftStore", "FeedbackWrite", "LabeledExample", "Reference"]
+__all__ = [
+    "BASE_VERSION",
+    "DriftStore",
+    "FeedbackWrite",
+    "LabeledExample",
+    "Reference",
+    "StoredRequest",
+]
 
 _SQLITE_INSERT_REQUESTS = (
     f"INSERT INTO drift_requests ({', '.join(REQUEST_COLUMNS)}) "
@@ -56,6 +63,14 @@ class FeedbackWrite(StrEnum):
     REPLACED = "replaced"  # a later vote: it replaced the earlier one
     DUPLICATE = "duplicate"  # this event was stored already (a retry): nothing changed
     FOREIGN = "foreign"  # the request is stored under another tenant: nothing stored
+
+
+class StoredRequest(NamedTuple):
+    """Where a stored request is monitored, and whether a client pinned its version."""
+
+    adapter: str
+    version: int
+    pinned: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,16 +266,19 @@ class DriftStore:
 
     # --- reads ------------------------------------------------------------------------
 
-    def lookup_requests(self, request_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
-        """(adapter, version) of stored requests by request id."""
+    def lookup_requests(self, request_ids: Iterable[str]) -> dict[str, StoredRequest]:
+        """(adapter, version, pinned) of stored requests by request id."""
         ids = list(request_ids)
         if not ids:
             return {}
-        stmt = select(requests.c.request_id, requests.c.adapter, requests.c.version).where(
-            requests.c.request_id.in_(ids)
-        )
+        stmt = select(
+            requests.c.request_id, requests.c.adapter, requests.c.version, requests.c.pinned
+        ).where(requests.c.request_id.in_(ids))
         with self.engine.connect() as conn:
-            return {r.request_id: (r.adapter, r.version) for r in conn.execute(stmt)}
+            return {
+                r.request_id: StoredRequest(r.adapter, r.version, bool(r.pinned))
+                for r in conn.execute(stmt)
+            }
 
     def feedback_for_requests(self, request_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Stored feedback rows on the given requests, oldest first (any tenant's: the
@@ -291,7 +309,8 @@ class DriftStore:
             return [(r.adapter, r.version) for r in conn.execute(stmt)]
 
     def recent_requests(self, adapter: str, version: int, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` request rows of one version, oldest first (features only)."""
+        """The newest ``limit`` routed request rows of one version, oldest first (features
+        only; pinned requests are stored but not watched)."""
         cols = [
             requests.c.id,
             requests.c.request_id,
@@ -306,7 +325,11 @@ class DriftStore:
         ]
         stmt = (
             select(*cols)
-            .where(requests.c.adapter == adapter, requests.c.version == version)
+            .where(
+                requests.c.adapter == adapter,
+                requests.c.version == version,
+                requests.c.pinned.is_(False),
+            )
             .order_by(requests.c.id.desc())
             .limit(limit)
         )
@@ -316,11 +339,15 @@ class DriftStore:
         return rows
 
     def recent_feedback(self, adapter: str, version: int, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` feedback rows on requests of one version, oldest first."""
+        """The newest ``limit`` feedback rows on routed requests of one version, oldest first."""
         stmt = (
             select(feedback.c.id, feedback.c.score, feedback.c.negative)
             .join(requests, VOTE_JOIN)
-            .where(requests.c.adapter == adapter, requests.c.version == version)
+            .where(
+                requests.c.adapter == adapter,
+                requests.c.version == version,
+                requests.c.pinned.is_(False),
+            )
             .order_by(feedback.c.id.desc())
             .limit(limit)
         )

@@ -144,8 +144,9 @@ def run_scenario(
     try:
         timeline.mark(
             "phase",
-            f"baseline: base model on {settings.eval_tickets} and v1 on a fixed set of "
-            f"{len(stable_set)} held-out original tickets",
+            f"baseline: base model on {settings.eval_tickets}, v1 on a fixed set of "
+            f"{len(stable_set)} held-out original tickets and on "
+            f"{settings.v1_drifted_set_tickets} drifted ones (pinned: not watched as traffic)",
         )
         base = run_traffic(
             api,
@@ -159,7 +160,22 @@ def run_scenario(
         timeline.facts["base_accuracy"] = accuracy(base)
         timeline.facts["v1_eval_accuracy"] = accuracy(v1)
         timeline.facts["stable_set"] = {"n": len(v1), "correct": sum(o.correct for o in v1)}
-        timeline.mark("baseline", f"base model {accuracy(base):.0%}, v1 {accuracy(v1):.1%}")
+        # v1 on the first of the fixed drifted tickets: how much the shift will hurt it (it
+        # is unloaded once a new version is promoted). Pinned, so no detector watches it.
+        v1_drifted = score_fixed_set(
+            api,
+            f"{adapter}@1",
+            recovery_set[: settings.v1_drifted_set_tickets],
+            "eval-v1-drifted",
+            settings.concurrency,
+        )
+        outcomes += v1_drifted
+        timeline.facts["v1_drifted_set"] = {"n": len(v1_drifted), "accuracy": accuracy(v1_drifted)}
+        timeline.mark(
+            "baseline",
+            f"base model {accuracy(base):.0%}, v1 {accuracy(v1):.1%} on original tickets and "
+            f"{accuracy(v1_drifted):.1%} on the first {len(v1_drifted)} drifted ones",
+        )
 
         def sample() -> None:
             weights = obs.route()
@@ -195,18 +211,6 @@ def run_scenario(
         timeline.mark(
             "shift", f"a new product line (Nova) now makes ~{settings.shift_share:.0%} of tickets"
         )
-        # v1 on the first of the fixed drifted tickets: how much the shift hurts it (it is
-        # unloaded once a new version is promoted, so it is scored now).
-        v1_drifted = score_fixed_set(
-            api,
-            f"{adapter}@1",
-            recovery_set[: settings.v1_drifted_set_tickets],
-            "eval-v1-drifted",
-            settings.concurrency,
-        )
-        outcomes += v1_drifted
-        timeline.facts["v1_drifted_set"] = {"n": len(v1_drifted), "accuracy": accuracy(v1_drifted)}
-        timeline.mark("v1 on drifted tickets", f"{accuracy(v1_drifted):.1%} of {len(v1_drifted)}")
         retrain_log = RetrainLogTail(home / "logs", adapter)
         deadline = time.monotonic() + settings.loop_timeout_s
         promoted_to: int | None = None

@@ -34,8 +34,9 @@ class DemoSettings(BaseSettings):
     loop_timeout_s: float = 1800.0
     recovered_requests: int = 64
     concurrency: int = 8
-    #: The fixed, seeded sets that measure the loop (never sent as traffic, never labelled):
-    #: original tickets for v1 before the shift, drifted tickets for the promoted version.
+    #: The fixed, seeded sets that measure the loop (sent pinned to a version, which no
+    #: detector watches, and never labelled): original tickets for v1 before the shift,
+    #: drifted tickets for the promoted version.
     stable_set_tickets: int = Field(default=200, ge=1)
     recovery_set_tickets: int = Field(default=400, ge=1)
     #: The promoted version's accuracy on drifted tickets that the loop must reach, and the

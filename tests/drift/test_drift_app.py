@@ -7,6 +7,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,42 @@ def test_confirmed_drift_triggers_one_retrain_and_survives_restart(
         status = c.get("/v1/drift/status").json()
         assert status["versions"][0]["signals"]["latency_ms"]["reference_source"] == "pinned"
         assert status["versions"][0]["drifted"] == []
+
+
+def test_traffic_pinned_to_a_version_is_stored_but_not_watched(
+    settings: DriftSettings,
+    request_factory: Callable[..., RequestEvent],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An evaluation run pinned to ``support@1`` (slow, and voted down) moves none of its
+    signals, before or after a restart, and retrains nothing; the same traffic routed does.
+    Gaussian latencies 100 vs 160 with sd 10 over 300 values: the routed shift is missed,
+    and the pinned one (never observed) confirmed, with chance far below 1e-9."""
+    out = tmp_path / "calls.jsonl"
+    settings = with_fake_retrain(settings, out, monkeypatch, trigger_signals=["latency_ms"])
+    pinned = partial(request_factory, pinned=True)
+    with TestClient(create_app(settings), headers=AUTH) as c:
+        post_batch(c, shifted_traffic(request_factory, 400, 100, 1))
+        evaluation = shifted_traffic(pinned, 300, 160, 2)
+        assert post_batch(c, evaluation[:150]).status_code == 202
+        # votes on pinned requests, given before and after their events arrive
+        for e in evaluation[145:155]:
+            vote = {"request_id": e.request_id, "tenant": e.tenant, "score": 0.0}
+            assert c.post("/v1/feedback", json=vote).status_code == 202
+        post_batch(c, evaluation[150:])
+        version = c.get("/v1/drift/status").json()["versions"][0]
+        assert version["drifted"] == [] and version["feedback_count"] == 0
+        assert version["signals"]["latency_ms"]["current_mean"] < 130
+    counts = stored(settings)
+    assert (counts["drift_requests"], counts["drift_feedback"]) == (700, 10)
+    with TestClient(create_app(settings), headers=AUTH) as c:
+        version = c.get("/v1/drift/status").json()["versions"][0]
+        assert version["drifted"] == [] and version["feedback_count"] == 0
+        assert version["signals"]["latency_ms"]["current_mean"] < 130
+        assert not out.exists()
+        post_batch(c, shifted_traffic(request_factory, 300, 160, 3))
+        assert c.get("/v1/drift/status").json()["versions"][0]["drifted"] == ["latency_ms"]
 
 
 def test_latency_drift_alerts_but_does_not_retrain_by_default(

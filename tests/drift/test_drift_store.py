@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from drift.batch import request_rows
 from drift.service import feedback_row
-from drift.store import DriftStore, FeedbackWrite, Reference
+from drift.store import DriftStore, FeedbackWrite, Reference, StoredRequest
 from driftgate.core.events import FeedbackEvent, RequestEvent, ServedRequest
 
 
@@ -39,7 +39,7 @@ def test_feedback_joins_requests_for_the_retrain_job(
     store: DriftStore, request_factory: Callable[..., RequestEvent]
 ) -> None:
     r1 = request_factory(prompt_text="p1", completion_text="c1")
-    r2 = request_factory(prompt_text="p2", completion_text="c2", version=2)
+    r2 = request_factory(prompt_text="p2", completion_text="c2", version=2, pinned=True)
     other = request_factory(adapter="billing")
     # feedback first: the join must not depend on arrival order
     fb = FeedbackEvent(request_id=r1.request_id, tenant="acme", score=0.0, correction="fixed")
@@ -55,7 +55,9 @@ def test_feedback_joins_requests_for_the_retrain_job(
     assert got[1].label == "billing" and not got[1].negative
     assert store.requests_with_feedback("support", limit=1) == got[:1]
     assert store.requests_with_feedback("support", since=time.time() + 60) == []
-    assert store.lookup_requests([r2.request_id, "nope"]) == {r2.request_id: ("support", 2)}
+    assert store.lookup_requests([r2.request_id, "nope"]) == {
+        r2.request_id: StoredRequest("support", 2, pinned=True)
+    }
 
 
 def test_feedback_joins_only_a_request_of_its_own_tenant(
