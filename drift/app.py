@@ -124,15 +124,14 @@ def _background(service: DriftService, settings: DriftSettings) -> list[asyncio.
         )
     ]
     if service.embeddings is not None:
-        embeddings = service.embeddings
         tasks.append(
             asyncio.create_task(
                 run_forever(
                     "embeddings",
-                    embeddings.wait_and_step,
+                    service.embedding_step,
                     0.0,
                     metrics=loops,
-                    period_s=embeddings.idle_s,
+                    period_s=service.embeddings.idle_s,
                 ),
                 name="drift-embeddings",
             )
@@ -159,6 +158,9 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
                 cfg.window_size,
                 batch=cfg.embedding_batch,
                 queue_size=cfg.embedding_queue,
+                alpha=cfg.embedding_alpha,
+                permutations=cfg.embedding_permutations,
+                max_sample=cfg.embedding_test_sample,
             )
         service = DriftService(cfg, store, metrics, trigger, embeddings)
         replayed = await asyncio.to_thread(service.rebuild)

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from drift.batch import request_rows, signal_columns
-from drift.embeddings import EmbeddingMonitor
+from drift.embeddings import EMBEDDING_SIGNAL, EmbeddingMonitor
 from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
@@ -229,6 +229,19 @@ class DriftService:
         else:
             self._orphans.add(request_id)
 
+    async def embedding_step(self) -> int:
+        """One step of the embedding loop: embed a batch, record the test alarms it raised
+        (and retrain on them as on any confirmed alarm); returns the prompts embedded."""
+        embeddings = self.embeddings
+        if embeddings is None:
+            return 0
+        embedded = await embeddings.wait_and_step()
+        alarms = embeddings.take_alarms()
+        if alarms:
+            async with self._lock:
+                await self._handle_alarms(alarms)
+        return embedded
+
     # --- alarms, references, gauges ---------------------------------------------------
 
     async def _after_observe(self, alarms: list[Alarm], touched: set[tuple[str, int]]) -> None:
@@ -398,6 +411,10 @@ class DriftService:
             }
             if self.embeddings is not None:
                 entry["embedding_distance"] = self.embeddings.distance(adapter, version)
+                test = self.embeddings.test_status(adapter, version)
+                entry["embedding_test"] = test
+                if test is not None and test["phase"] == "drifted":
+                    entry["drifted"] = sorted([*entry["drifted"], EMBEDDING_SIGNAL])
             versions.append(entry)
         return {"trigger_mode": self.trigger.mode, "versions": versions}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.paths import home
@@ -76,6 +76,15 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
     embeddings: bool = False
     embedding_batch: int = Field(default=64, ge=1)
     embedding_queue: int = Field(default=4096, ge=1)
+    #: Level of the embedding two-sample test (MMD, permutation p-value) run on each block
+    #: of ``window_size`` prompts against the reference; a rejection confirms
+    #: ``prompt_embedding`` drift. About ``alpha / window_size`` false alarms per request.
+    embedding_alpha: float = Field(default=1e-3, gt=0, lt=1)
+    #: Permutations per test: the smallest p-value is ``1 / (1 + permutations)``, so it
+    #: must be at most ``embedding_alpha`` (checked at start-up).
+    embedding_permutations: int = Field(default=1999, ge=1)
+    #: Each sample of the test is drawn down to this many prompts (the cost is quadratic).
+    embedding_test_sample: int = Field(default=200, ge=10)
 
     # --- retrain trigger ----------------------------------------------------------------
     trigger_mode: TriggerMode = "subprocess"
@@ -86,6 +95,7 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
         default_factory=lambda: [
             "feedback_score", "negative_feedback", "empty_output", "refusal",
             "finish_length", "finish_reason", "completion_tokens", "prompt_tokens",
+            "prompt_embedding",
         ]
     )  # fmt: skip
     #: Command prefix of the retrain job; ``run --adapter NAME --reason R`` is appended.
@@ -100,6 +110,16 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
     k8s_job_template: Path | None = None
     k8s_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     k8s_ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+
+    @model_validator(mode="after")
+    def _embedding_test_can_reject(self) -> DriftSettings:
+        if (1 + self.embedding_permutations) * self.embedding_alpha < 1:
+            raise ValueError(
+                f"embedding_permutations={self.embedding_permutations} cannot reach a p-value "
+                f"of embedding_alpha={self.embedding_alpha}: the smallest is "
+                "1 / (1 + permutations)"
+            )
+        return self
 
     def text_policy_for(self, adapter: str | None) -> TextPolicy:
         if adapter is not None and adapter in self.text_policy_by_adapter:

@@ -15,6 +15,8 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
     "DRIFTGATE_DRIFT_TEST_EVERY": "20",
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
+    # A label-free signal: the prompts' embeddings against the reference (MiniLM, MMD test).
+    "DRIFTGATE_DRIFT_EMBEDDINGS": "true",
     "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "12",
     "DRIFTGATE_ROLLOUT_MIN_REQUESTS": "12",
     "DRIFTGATE_ROLLOUT_CANARY_TIMEOUT_S": "240",
