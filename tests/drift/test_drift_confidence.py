@@ -3,6 +3,7 @@ watched per adapter version, exported, a retrain trigger only where configured."
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 
@@ -82,3 +83,23 @@ def test_requests_without_confidence_add_no_confidence_values(
         assert "first_token_margin" not in signals
         assert signals["mean_logprob"]["current_mean"] == pytest.approx(-0.5)
         assert signals["prompt_tokens"]["current_mean"] == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("mean_logprob", 0.5), ("mean_logprob", "NaN"), ("first_token_margin", 1e5)],
+)
+def test_confidence_out_of_bounds_is_422_naming_the_field(
+    settings: DriftSettings,
+    request_factory: Callable[..., RequestEvent],
+    field: str,
+    value: float | str,
+) -> None:
+    event = json.loads(request_factory().model_dump_json())
+    event[field] = value
+    with TestClient(create_app(settings), headers=AUTH) as c:
+        r = c.post("/v1/events", json={"events": [event]})
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["param"] == f"events.0.{field}" and error["type"] == "invalid_request_error"
+        assert c.get("/v1/drift/status").json()["versions"] == []
