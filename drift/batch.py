@@ -140,6 +140,8 @@ def request_rows(
                 int(refusal),
                 int(e.pinned),
                 *served_cols,
+                e.mean_logprob,
+                e.first_token_margin,
             )
         )
     return BatchRows(rows, keys, empties, refusals)
@@ -182,5 +184,13 @@ def signal_columns(
         ttft: list[float | str] = [e.ttft_ms for e in evs if e.ttft_ms is not None]
         if ttft:
             cols["ttft_ms"] = ttft
+        mean_lp: list[float | str] = [e.mean_logprob for e in evs if e.mean_logprob is not None]
+        if mean_lp:
+            cols["mean_logprob"] = mean_lp
+        margin: list[float | str] = [
+            e.first_token_margin for e in evs if e.first_token_margin is not None
+        ]
+        if margin:
+            cols["first_token_margin"] = margin
         out[key] = cols
     return out

@@ -18,6 +18,9 @@ SIGNALS: dict[str, SignalKind] = {
     "completion_tokens": "numeric",
     "latency_ms": "numeric",
     "ttft_ms": "numeric",
+    # answer confidence of chat requests (RequestEvent fields), only where the gateway measured it
+    "mean_logprob": "numeric",
+    "first_token_margin": "numeric",
     "finish_length": "binary",
     "empty_output": "binary",
     "refusal": "binary",
@@ -77,6 +80,8 @@ class RequestFeatures:
     finish_reason: str | None
     empty: bool
     refusal: bool
+    mean_logprob: float | None = None
+    first_token_margin: float | None = None
 
     def signals(self) -> list[tuple[str, float | str]]:
         """The (signal, value) pairs a successful request contributes; none for a failed one."""
@@ -93,6 +98,10 @@ class RequestFeatures:
         ]
         if self.ttft_ms is not None:
             out.append(("ttft_ms", self.ttft_ms))
+        if self.mean_logprob is not None:
+            out.append(("mean_logprob", self.mean_logprob))
+        if self.first_token_margin is not None:
+            out.append(("first_token_margin", self.first_token_margin))
         return out
 
 
@@ -106,6 +115,8 @@ def request_features(event: RequestEvent) -> RequestFeatures:
         finish_reason=event.finish_reason,
         empty=is_empty(event),
         refusal=is_refusal(event.completion_text),
+        mean_logprob=event.mean_logprob,
+        first_token_margin=event.first_token_margin,
     )
 
 

@@ -68,6 +68,8 @@ def _features_of_row(row: dict[str, Any]) -> RequestFeatures:
         finish_reason=row["finish_reason"],
         empty=bool(row["empty"]),
         refusal=bool(row["refusal"]),
+        mean_logprob=row["mean_logprob"],
+        first_token_margin=row["first_token_margin"],
     )
 
 

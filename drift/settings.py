@@ -91,6 +91,8 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
     trigger_cooldown_s: float = Field(default=3600.0, ge=0)
     #: Signals whose confirmed drift starts a retrain. Latency and time to first token are
     #: alerted on (metrics, status) but a new adapter cannot fix them, so they do not retrain.
+    #: The answer-confidence signals (``mean_logprob``, ``first_token_margin``) are watched
+    #: and may be listed here; they are not by default.
     trigger_signals: list[str] = Field(
         default_factory=lambda: [
             "feedback_score", "negative_feedback", "empty_output", "refusal",

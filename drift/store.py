@@ -322,6 +322,8 @@ class DriftStore:
             requests.c.finish_reason,
             requests.c.empty,
             requests.c.refusal,
+            requests.c.mean_logprob,
+            requests.c.first_token_margin,
         ]
         stmt = (
             select(*cols)

@@ -8,6 +8,7 @@ from typing import Any
 
 from driftgate.core.ids import time_ordered_id
 from driftgate.core.state.models import TenantInfo
+from gateway.answer_confidence import ConfidenceTally
 from gateway.limits import Lease
 from gateway.openai_body import Endpoint, prompt_text
 from gateway.routing import Target
@@ -19,6 +20,7 @@ class Call:
     __slots__ = (
         "endpoint",
         "gw",
+        "hides_logprobs",
         "lease",
         "payload",
         "request_id",
@@ -41,6 +43,8 @@ class Call:
         self.target: Target | None = None
         self.payload: dict[str, Any] | None = None
         self.stream = False
+        #: The gateway asked for logprobs the client did not (``gateway/answer_confidence.py``).
+        self.hides_logprobs = False
         #: The limits' lease while the request holds one (``gateway/limits.py``).
         self.lease: Lease | None = None
 
@@ -66,6 +70,7 @@ class Call:
         finish_reason: str | None = None,
         ttft_s: float | None = None,
         replica: str | None = None,
+        confidence: ConfidenceTally | None = None,
     ) -> None:
         end = time.perf_counter()
         elapsed = end - self.t0
@@ -120,5 +125,7 @@ class Call:
                 "status_code": status,
                 "replica": replica,
                 "served": served_record(payload) if recorded and payload is not None else None,
+                "mean_logprob": confidence.mean_logprob if confidence else None,
+                "first_token_margin": confidence.first_token_margin if confidence else None,
             }
         )

@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from driftgate.core.errors import DriftgateError, error_body
+from gateway.answer_confidence import ConfidenceTally, answer_confidence, ask_for_logprobs
 from gateway.asgi_io import (
     Headers,
     auth_and_length,
@@ -148,6 +149,8 @@ async def serve(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) 
         )
         payload["model"] = target.served_name
         call.stream = payload.get("stream") is True
+        if endpoint == "chat" and s.answer_confidence:
+            call.hides_logprobs = ask_for_logprobs(payload)
         if call.stream:
             response, opened = await _streaming(call, payload, target)
         else:
@@ -209,6 +212,9 @@ async def _complete(
     data["model"] = target.public_name
     prompt_tokens, completion_tokens = usage_of(data)
     text, reason = completion_summary(data, call.endpoint)
+    confidence: ConfidenceTally | None = None
+    if call.endpoint == "chat":
+        confidence = answer_confidence(data, call.hides_logprobs)
     call.finish(
         200,
         prompt_tokens=prompt_tokens,
@@ -216,6 +222,7 @@ async def _complete(
         completion=text,
         finish_reason=reason,
         replica=res.replica,
+        confidence=confidence,
     )
     return (
         200,
@@ -246,7 +253,9 @@ async def _streaming(
             headers={"x-request-id": call.request_id},
         )
         return error, None
-    rewriter = StreamRewriter(call.request_id, target.public_name, call.endpoint, keep_usage)
+    rewriter = StreamRewriter(
+        call.request_id, target.public_name, call.endpoint, keep_usage, call.hides_logprobs
+    )
     relay = StreamingResponse(
         _relay(call, res, rewriter, target),
         media_type="text/event-stream",
@@ -307,6 +316,7 @@ async def _relay(
             finish_reason=rw.finish_reason,
             ttft_s=ttft,
             replica=stream.replica,
+            confidence=rw.confidence,
         )
 
 

@@ -92,6 +92,9 @@ class GatewaySettings(
     event_flush_interval_s: float = Field(default=0.5, gt=0)
     #: Put prompt and completion text into request events.
     event_include_text: bool = True
+    #: Ask vLLM for the logprobs of chat answers (hidden from clients that did not ask) and
+    #: put the answer's confidence into request events (``gateway/answer_confidence.py``).
+    answer_confidence: bool = True
 
     # requests (checked before auth; docs/SECURITY.md)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

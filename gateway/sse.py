@@ -1,7 +1,8 @@
 """Server-sent events from vLLM, rewritten chunk by chunk (pure; no network).
 
 Each event gets the gateway's request id and public model name; the usage chunk
-the gateway asked for is recorded and dropped unless the client asked for it.
+the gateway asked for is recorded and dropped unless the client asked for it, and so are
+the logprobs it asked for (``gateway/answer_confidence.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from driftgate.core.events import MAX_TEXT_CHARS
+from gateway.answer_confidence import ConfidenceTally, hide_logprobs, only_for_logprobs
 from gateway.openai_body import Endpoint, answer_text, first_choice
 
 DONE = b"[DONE]"
@@ -20,23 +22,36 @@ class StreamRewriter:
     __slots__ = (
         "_chars",
         "_endpoint",
+        "_hide_logprobs",
         "_keep_usage",
         "_model",
         "_parts",
         "_rid",
         "_tools",
         "completion_tokens",
+        "confidence",
         "done",
         "finish_reason",
         "prompt_tokens",
         "saw_content",
     )
 
-    def __init__(self, request_id: str, public_model: str, endpoint: Endpoint, keep_usage: bool):
+    def __init__(
+        self,
+        request_id: str,
+        public_model: str,
+        endpoint: Endpoint,
+        keep_usage: bool,
+        hide_logprobs: bool = False,
+    ):
         self._rid = request_id
         self._model = public_model
         self._endpoint = endpoint
         self._keep_usage = keep_usage
+        #: The gateway asked for the logprobs, the client did not: relay none of them.
+        self._hide_logprobs = hide_logprobs
+        #: Answer confidence of choice 0 (chat), from the logprobs in the chunks.
+        self.confidence = ConfidenceTally()
         self._parts: list[str] = []
         self._chars = 0
         self.prompt_tokens = 0
@@ -77,6 +92,10 @@ class StreamRewriter:
                 continue
             if not self._observe(obj):
                 continue
+            if self._hide_logprobs:
+                hide_logprobs(obj.get("choices"))
+                if only_for_logprobs(obj):
+                    continue
             if "id" in obj:
                 obj["id"] = self._rid
             if "model" in obj:
@@ -101,6 +120,7 @@ class StreamRewriter:
         if first is None:  # another choice (n > 1): relayed, not recorded
             return True
         if self._endpoint == "chat":
+            self.confidence.add(first.get("logprobs"))
             delta = first.get("delta")
             piece = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(delta, dict) and isinstance(delta.get("tool_calls"), list):

@@ -39,6 +39,8 @@ MAX_NAME_CHARS = 128
 MAX_STOP_CHARS = 256
 #: Longest ``tools`` list recorded as JSON; a longer one is kept by hash and names only.
 MAX_TOOLS_CHARS = 16_000
+#: Lowest logprob vLLM reports (it reports ``-inf`` as this); bounds the confidence fields.
+LOGPROB_FLOOR = -9999.0
 
 
 def new_event_id() -> str:
@@ -164,6 +166,15 @@ class RequestEvent(BaseModel):
     #: The chat request as served (messages, tools by hash, sampling); ``None`` for
     #: completions, for gateways that do not record text, and for older gateways.
     served: ServedRequest | None = None
+    #: Answer confidence of choice 0 of a chat answer, from the logprobs the gateway asked
+    #: vLLM for: the mean logprob of its generated tokens, and the first token's logprob
+    #: minus its best alternative's (top-1 minus top-2 under greedy decoding). ``None`` when
+    #: unavailable: completions, no logprobs, a client that asked for fewer than 2
+    #: alternatives (the margin), older gateways.
+    mean_logprob: float | None = Field(default=None, ge=LOGPROB_FLOOR, le=0.0, allow_inf_nan=False)
+    first_token_margin: float | None = Field(
+        default=None, ge=LOGPROB_FLOOR, le=-LOGPROB_FLOOR, allow_inf_nan=False
+    )
 
 
 class FeedbackEvent(BaseModel):

@@ -24,6 +24,9 @@ def mixed_events(make: Callable[..., RequestEvent]) -> list[RequestEvent]:
         make(completion_text="   ", completion_tokens=0, finish_reason=None),
         make(version=2, latency_ms=300.0, ttft_ms=45.0),
         make(latency_ms=130.0, ttft_ms=33.0, prompt_tokens=40),
+        make(mean_logprob=-0.4, first_token_margin=2.5),  # answer confidence measured
+        make(mean_logprob=-1.2),  # no margin (the client asked for one alternative)
+        make(status_code=500, mean_logprob=-0.1, first_token_margin=1.0),  # failed
     ]
 
 
@@ -39,9 +42,12 @@ def test_signal_columns_equal_the_per_event_signals(
             expected.setdefault(version_key(e), {}).setdefault(name, []).append(value)
     got = signal_columns(events, keys, empties, refusals)
     assert got == expected
-    assert got[("support", 1)]["refusal"] == [0.0, 1.0, 0.0, 0.0]
-    assert got[("support", 1)]["empty_output"] == [0.0, 0.0, 1.0, 0.0]
+    assert got[("support", 1)]["refusal"] == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert got[("support", 1)]["empty_output"] == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
     assert got[("base", 0)]["latency_ms"] == [80.0] and "ttft_ms" not in got[("base", 0)]
+    assert got[("support", 1)]["mean_logprob"] == [-0.4, -1.2]
+    assert got[("support", 1)]["first_token_margin"] == [2.5]
+    assert "mean_logprob" not in got[("base", 0)]
 
 
 def test_inlined_flags_equal_the_feature_functions(
@@ -61,7 +67,14 @@ def test_rows_hold_every_stored_column_in_table_order(
     request_factory: Callable[..., RequestEvent],
 ) -> None:
     assert tuple(c.name for c in requests.columns if c.name != "id") == REQUEST_COLUMNS
-    e = request_factory(ttft_ms=12.5, replica="r1", stream=True, pinned=True)
+    e = request_factory(
+        ttft_ms=12.5,
+        replica="r1",
+        stream=True,
+        pinned=True,
+        mean_logprob=-0.25,
+        first_token_margin=1.5,
+    )
     rows, _, empties, refusals = request_rows([e], lambda _a: "keep")
     row = dict(zip(REQUEST_COLUMNS, rows[0], strict=True))
     for name in REQUEST_COLUMNS:

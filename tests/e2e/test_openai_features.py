@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from openai import OpenAI
 from sqlalchemy import Engine, select
@@ -329,3 +331,70 @@ def test_logprobs_come_per_token_with_the_top_alternatives(
         finish_reason="length",
         usage=usage,
     )
+
+
+def _shape(value: Any) -> Any:
+    """An answer without what differs between two calls of one request: ids (the gateway's
+    request id, vLLM's tool-call ids), creation time, the model name the gateway rewrites."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items() if k not in ("id", "created", "model")}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return value
+
+
+def _chunks(body: bytes) -> list[Any]:
+    events = [e.removeprefix(b"data: ") for e in body.split(b"\n\n") if e.startswith(b"data: ")]
+    assert events[-1] == b"[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+def test_logprobs_asked_for_answer_confidence_never_reach_a_client_that_did_not_ask(
+    live_stack: LiveStack, state: Engine
+) -> None:
+    """The gateway asks vLLM for logprobs (answer confidence) when the client did not: its
+    answer equals vLLM's own to the same request, streamed or not (a streamed tool call
+    included, where vLLM sends chunks that carry only logprobs), and the stored row holds
+    the confidence vLLM reports when asked."""
+    plain = request_for(False, max_tokens=12)
+    tool_call = request_for(
+        True, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=TOOL_TOKENS
+    )
+    gateway = {"Authorization": f"Bearer {live_stack.keys[TENANT]}"}
+    with httpx.Client(timeout=300) as http:
+
+        def both(request: dict[str, Any]) -> tuple[httpx.Response, httpx.Response]:
+            via = http.post(
+                f"{live_stack.gateway_url}/v1/chat/completions", json=request, headers=gateway
+            )
+            direct = http.post(
+                f"{live_stack.engine_url}/v1/chat/completions",
+                json=request,
+                headers=live_stack.engine_headers,
+            )
+            assert via.status_code == direct.status_code == 200, via.text
+            return via, direct
+
+        via, direct = both(plain)
+        assert b"top_logprobs" not in via.content
+        assert via.json()["choices"][0]["logprobs"] is None
+        assert _shape(via.json()) == _shape(direct.json())
+        via_stream, direct_stream = both(tool_call)
+        assert b"top_logprobs" not in via_stream.content
+        assert _shape(_chunks(via_stream.content)) == _shape(_chunks(direct_stream.content))
+        asked = http.post(
+            f"{live_stack.engine_url}/v1/chat/completions",
+            json={**plain, "logprobs": True, "top_logprobs": 2},
+            headers=live_stack.engine_headers,
+        ).json()
+    tokens = asked["choices"][0]["logprobs"]["content"]
+    first = sorted((t["logprob"] for t in tokens[0]["top_logprobs"]), reverse=True)
+    row = stored(state, via.headers["x-request-id"])
+    assert math.isfinite(row["mean_logprob"]) and row["mean_logprob"] < 0
+    assert row["mean_logprob"] == pytest.approx(
+        sum(t["logprob"] for t in tokens) / len(tokens), abs=1e-3
+    )
+    assert row["first_token_margin"] == pytest.approx(first[0] - first[1], abs=1e-3)
+    streamed = stored(state, via_stream.headers["x-request-id"])
+    assert math.isfinite(streamed["mean_logprob"]) and streamed["mean_logprob"] < 0
+    assert streamed["first_token_margin"] >= 0  # greedy: the chosen token is the top one

@@ -5,7 +5,8 @@ It exists to inject faults a real vLLM cannot be made to produce on demand
 the gateway tests in seconds. It mimics the parts the gateway uses: ``/health``,
 ``/v1/models`` (base model plus loaded LoRA names), ``/v1/load_lora_adapter``,
 ``/v1/unload_lora_adapter``, ``/v1/chat/completions`` and ``/v1/completions``
-(JSON and SSE with ``stream_options.include_usage``). The lead's end-to-end
+(JSON and SSE with ``stream_options.include_usage``; chat ``logprobs`` and
+``top_logprobs`` as vLLM shapes them, ``null`` when not asked). The lead's end-to-end
 tests run the gateway against the real vLLM.
 """
 
@@ -34,6 +35,10 @@ class FakeVLLM:
     chunks: int = 4
     #: Pause between ``[DONE]`` and the end of the stream (a client may hang up in it).
     eof_delay_s: float = 0.0
+    #: Streamed chat tokens (before the text) that add nothing to the answer, as a tool-call
+    #: parser holds back control tokens: vLLM sends a chunk for each only when logprobs
+    #: were asked (an empty delta carrying them).
+    silent_tokens: int = 0
     #: lora_path values that the load endpoint refuses.
     refuse_paths: set[str] = field(default_factory=set)
     loaded: dict[str, str] = field(default_factory=dict)
@@ -149,6 +154,8 @@ class FakeVLLM:
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
         if endpoint == "chat":
             choice["message"] = {"role": "assistant", "content": text}
+            pieces = [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
+            choice["logprobs"] = logprobs_of(body, pieces, 0)
         else:
             choice["text"] = text
         return web.json_response(
@@ -179,18 +186,23 @@ class FakeVLLM:
         words = (words * self.chunks)[: max(self.chunks, 1)]
         obj = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
 
-        def chunk(piece: str | None, finish: str | None) -> bytes:
+        def chunk(piece: str | None, finish: str | None, position: int) -> bytes:
             choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
             if endpoint == "chat":
                 choice["delta"] = {"content": piece} if piece is not None else {}
+                choice["logprobs"] = logprobs_of(body, [piece or ""], position)
             else:
                 choice["text"] = piece or ""
             data = {"id": "vllm-internal-id", "object": obj, "model": model, "choices": [choice]}
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         try:
+            silent = self.silent_tokens if endpoint == "chat" and body.get("logprobs") else 0
+            for i in range(silent):
+                await resp.write(chunk(None, None, i))
             for i, w in enumerate(words):
-                await resp.write(chunk(w + " ", "stop" if i == len(words) - 1 else None))
+                finish = "stop" if i == len(words) - 1 else None
+                await resp.write(chunk(w + " ", finish, silent + i))
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
             opts = body.get("stream_options") or {}
@@ -213,3 +225,35 @@ class FakeVLLM:
             return resp
         self.streams_completed += 1
         return resp
+
+
+def token_logprob(position: int) -> float:
+    """The fake's logprob of the generated token at ``position`` (deterministic)."""
+    return -0.25 * (position % 4 + 1)
+
+
+#: How far below the chosen token the fake's alternatives lie, best first.
+ALTERNATIVE_GAPS = (1.5, 2.0, 3.0, 4.0)
+
+
+def logprobs_of(body: dict[str, Any], pieces: list[str], start: int) -> dict[str, Any] | None:
+    """A chat choice's ``logprobs`` for ``pieces`` (tokens from ``start``), as vLLM shapes it:
+    ``None`` unless asked; the chosen token first among ``top_logprobs`` alternatives."""
+    if not body.get("logprobs"):
+        return None
+    wanted = int(body.get("top_logprobs") or 0)
+    content = []
+    for i, piece in enumerate(pieces):
+        lp = token_logprob(start + i)
+        tops = [(piece, lp)] + [(f"alt{g}", lp - g) for g in ALTERNATIVE_GAPS]
+        content.append(
+            {
+                "token": piece,
+                "logprob": lp,
+                "bytes": list(piece.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": v, "bytes": list(t.encode())} for t, v in tops[:wanted]
+                ],
+            }
+        )
+    return {"content": content}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.settings import GatewaySettings
 from tests.sre.chart_render import (
     KUBE_VERSION,
     NAMESPACE,
@@ -174,6 +175,7 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
         "limits": {"redis": {"enabled": True}, "existingSecret": "redis-url"}
     },
     "tool-call parser with a shell metacharacter": {"engine": {"toolCallParser": "x;rm"}},
+    "answer confidence not a boolean": {"gateway": {"answerConfidence": "yes"}},
     "Redis memory not a size": {"limits": {"redis": {"maxMemory": "lots"}}},
     "alert rules without runbook links": {"monitoring": {"runbookBaseUrl": ""}},
 }
@@ -250,6 +252,15 @@ def test_vllm_runs_lora_on_gpus_with_health_probes(
         assert url.startswith(f"http://{sts['metadata']['name']}-{i}.{sts['spec']['serviceName']}.")
     if name == "gpu-production":
         assert sts["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_answer_confidence_reaches_the_gateway(on: bool) -> None:
+    values = {"gateway": {"answerConfidence": on}}
+    docs = [d for d in yaml.safe_load_all(render(values)) if d]
+    gateway = find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    value = _env(gateway)["DRIFTGATE_GATEWAY_ANSWER_CONFIDENCE"]["value"]
+    assert GatewaySettings(answer_confidence=value).answer_confidence is on
 
 
 def test_drift_service_may_create_only_jobs(

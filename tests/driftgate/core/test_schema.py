@@ -412,3 +412,37 @@ def test_tenants_of_an_earlier_revision_gain_unlimited_limits(url: str, engine: 
     finally:
         state.dispose()
     assert _versions(engine) == [migrate.head()]
+
+
+def test_requests_of_an_earlier_revision_gain_empty_confidence_columns(
+    url: str, engine: Engine
+) -> None:
+    """A database at 0006 (request rows without answer confidence) gains ``mean_logprob``
+    and ``first_token_margin`` at the drift service's next start, null for the rows there."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(migrate._config(conn), "0006_served_request")
+        conn.commit()
+    names = {c["name"] for c in inspect(engine).get_columns("drift_requests")}
+    assert "mean_logprob" not in names and "first_token_margin" not in names
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO drift_requests (event_id, request_id, ts, tenant, adapter, version, "
+                "endpoint, stream, status_code, prompt_tokens, completion_tokens, latency_ms, "
+                "empty, refusal, pinned) VALUES ('e1', 'r1', 0, 'acme', 'support', 1, 'chat', "
+                "false, 200, 3, 4, 5.0, false, false, false)"
+            )
+        )
+
+    store = DriftStore.from_url(url)
+    try:
+        store.create_all()  # the drift service's start
+        assert migrate.current(engine) == migrate.head()
+        assert _schema_diff(engine) == []
+        (row,) = store.recent_requests("support", 1, 10)
+        assert (row["mean_logprob"], row["first_token_margin"]) == (None, None)
+    finally:
+        store.close()
+    assert _versions(engine) == [migrate.head()]

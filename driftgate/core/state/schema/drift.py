@@ -51,6 +51,10 @@ requests = Table(
     #: policy; its SHA-256 under ``hash``; neither under ``drop`` or for older gateways.
     Column("served_json", Text),
     Column("served_sha256", String(64)),
+    #: Answer confidence (``RequestEvent.mean_logprob``, ``first_token_margin``); null where
+    #: the gateway had none (completions, no logprobs, older gateways).
+    Column("mean_logprob", Float),
+    Column("first_token_margin", Float),
     Index("ix_drift_requests_adapter_version_id", "adapter", "version", "id"),
 )
 
@@ -81,6 +85,8 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "pinned",
     "served_json",
     "served_sha256",
+    "mean_logprob",
+    "first_token_margin",
 )
 
 #: Boolean columns of :data:`REQUEST_COLUMNS`, which request rows carry as 0/1.
