@@ -9,7 +9,10 @@ here. Rules, in order:
    assistant turn; events of older gateways, which recorded the last user message only,
    get the task's default system prompt; a request's tools, recorded as sent, are rendered
    by the template as vLLM renders them. Records cut to fit the event caps, requests whose
-   tools were too long to record (hash only) and tool-call answers are left out, counted.
+   tools were too long to record (hash only) are left out, counted. A tool-call answer is
+   a target (an assistant turn with those calls) when the base model's chat template
+   renders tool calls (``tool_call_targets``, probed at job start); otherwise it is left
+   out and counted.
 2. The latest feedback decides the target: a correction replaces the completion (the last
    assistant turn only); a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
@@ -41,8 +44,9 @@ from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, 
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
-from retrain.served_prompt import history_key, is_tool_call_answer, served_parts, split_prompt
+from retrain.served_prompt import history_key, served_parts, split_prompt
 from retrain.tenant_share import cap_by_tenant
+from retrain.tool_answer import is_tool_call_answer, parse_tool_call_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,10 @@ class CurationConfig:
     #: System prompt for events without a served-request record (older gateways logged
     #: the last user message only): set it to the one the adapter's clients send.
     default_system: str | None = None
+    #: Whether the base model's chat template renders an assistant turn's tool calls
+    #: (:func:`retrain.template_probe.renders_tool_calls`): only then is a tool-call answer
+    #: a target; otherwise the target would be an empty turn.
+    tool_call_targets: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -260,8 +268,12 @@ def curate(
             stats[key] += 1
             continue
         if is_tool_call_answer(target):
-            stats["excluded_tool_call_target"] += 1
-            continue
+            if not cfg.tool_call_targets:
+                stats["excluded_tool_call_target_template_cannot_render"] += 1
+                continue
+            if parse_tool_call_answer(target) is None:  # over the caps on a recorded call
+                stats["excluded_tool_call_target_invalid"] += 1
+                continue
         if rec.served is not None:
             parts, excluded = served_parts(rec.served)
             system = parts.system if parts is not None else None

@@ -7,23 +7,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.core.events import RecordedMessage
+from retrain.tool_answer import parse_tool_call_answer
 
 
 @dataclass(frozen=True, slots=True)
 class ChatExample:
     """A served chat request and the assistant turn it should have got.
 
-    The request is the system prompt (if any), the earlier turns (``history``: user,
-    assistant and tool messages between the system prompt and the last user message, as
-    served), and the last user message (``prompt``); ``completion`` is the target.
+        The request is the system prompt (if any), the earlier turns (``history``: user,
+        assistant and tool messages between the system prompt and the last user message, as
+        served), and the last user message (``prompt``); ``completion`` is the target, as the
+    gateway records answers: a completion that ends with a ``{"tool_calls": [...]}`` line is
+    an assistant turn with those tool calls (:mod:`retrain.tool_answer`), which the chat
+    template renders in its own tool format.
 
-    Rendered with the base model's chat template, exactly as vLLM renders a chat request,
-    so that what the adapter learns is what it will be asked. ``weight`` scales the
-    example's loss (recency weighting); it never changes which tokens are trained.
+        Rendered with the base model's chat template, exactly as vLLM renders a chat request,
+        so that what the adapter learns is what it will be asked. ``weight`` scales the
+        example's loss (recency weighting); it never changes which tokens are trained.
 
-    ``tenant`` and ``request_id`` say where an example curated from traffic came from
-    (provenance: whose data trained a version); both are ``None`` for examples that are
-    not traffic (the golden set, hand-made training sets). Neither reaches the model.
+        ``tenant`` and ``request_id`` say where an example curated from traffic came from
+        (provenance: whose data trained a version); both are ``None`` for examples that are
+        not traffic (the golden set, hand-made training sets). Neither reaches the model.
     """
 
     prompt: str
@@ -56,5 +60,12 @@ class ChatExample:
         out.extend(m.openai() for m in self.history)
         out.append({"role": "user", "content": self.prompt})
         if with_completion:
-            out.append({"role": "assistant", "content": self.completion})
+            out.append(self.target_message())
         return out
+
+    def target_message(self) -> dict[str, Any]:
+        """The target assistant turn: text, or text and tool calls."""
+        calls = parse_tool_call_answer(self.completion)
+        if calls is not None:
+            return calls.message()
+        return {"role": "assistant", "content": self.completion}

@@ -59,24 +59,6 @@ def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
     return parts, "excluded_last_not_user"
 
 
-def is_tool_call_answer(text: str) -> bool:
-    """Whether a recorded answer ends with tool calls (the gateway's ``answer_text``
-    appends them as a ``{"tool_calls": [...]}`` JSON line).
-
-    >>> is_tool_call_answer('{"tool_calls": [{"name": "f", "arguments": "{}"}]}')
-    True
-    >>> is_tool_call_answer("Q-BIL")
-    False
-    """
-    last = text.rstrip().rsplit("\n", 1)[-1]
-    if not last.startswith('{"tool_calls"'):
-        return False
-    try:
-        return isinstance(json.loads(last).get("tool_calls"), list)
-    except ValueError:
-        return False
-
-
 def history_key(history: Sequence[RecordedMessage]) -> str:
     """Canonical JSON of earlier turns ("" when none): part of dedup and split keys."""
     if not history:

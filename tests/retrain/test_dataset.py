@@ -520,7 +520,7 @@ def test_records_that_cannot_be_rendered_as_served_are_left_out_and_counted() ->
     assert ds.stats["excluded_record_incomplete"] == 1
     assert ds.stats["excluded_tools_not_recorded"] == 1
     assert ds.stats["excluded_last_not_user"] == 1
-    assert ds.stats["excluded_tool_call_target"] == 2
+    assert ds.stats["excluded_tool_call_target_template_cannot_render"] == 2
     assert ds.size == 5  # the five plain records
 
 
