@@ -1,10 +1,10 @@
 """The bounded record of what the engine was asked for a chat request (no network).
 
 Builds the JSON of :class:`driftgate.core.events.ServedRequest` from the request payload as
-forwarded: every message's role and text content, an assistant turn's tool calls, a tool
-result's call id; the tools by hash and name; ``response_format``'s type; the sampling
-parameters that change the target. Whatever does not fit the caps is cut and the record is
-marked incomplete, so a valid request never produces an invalid event.
+forwarded: every message's role, text content and participant name, an assistant turn's
+tool calls, a tool result's call id; the tools by hash and name; ``response_format``'s type;
+the sampling parameters that change the target. Whatever does not fit the caps is cut and
+the record is marked incomplete, so a valid request never produces an invalid event.
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def _message(message: dict[str, Any], budget: _Budget) -> dict[str, Any] | None:
         budget.complete = False
         return None
     out: dict[str, Any] = {"role": role, "content": _content(message.get("content"), budget)}
+    if message.get("name") is not None:
+        out["name"] = budget.name(message["name"])
     if role == "assistant":
         calls = _tool_calls(message.get("tool_calls"), budget)
         if calls:

@@ -2,7 +2,8 @@
 
 ``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
-"system"?, "history"?}`` object per line (``history``: earlier turns as chat messages).
+"system"?, "history"?, "tools_json"?, "system_name"?, "prompt_name"?}`` object per line
+(``history``: earlier turns as chat messages; the optional keys only when set).
 Registered once by the owner and frozen: it is never trained on (curation drops prompts
 that duplicate it) and is replaced only on explicit request.
 It is the gate's evidence independent of traffic: nothing here reads the drift store,
@@ -29,6 +30,8 @@ from retrain.registry import Registry, _write_json
 
 TASK_FILE = "task.json"
 GOLDEN_FILE = "golden.jsonl"
+#: Golden-row keys written only when set, so older sets keep their bytes (and digest).
+_OPTIONAL = ("tools_json", "system_name", "prompt_name")
 
 
 class AdapterTask(BaseModel):
@@ -88,6 +91,7 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
                     completion=row["completion"],
                     system=row.get("system"),
                     history=history,
+                    **{k: row[k] for k in _OPTIONAL if k in row},
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -141,4 +145,7 @@ def _golden_row(example: ChatExample) -> dict[str, Any]:
     }
     if example.history:
         row["history"] = [m.openai() for m in example.history]
+    if example.tools_json is not None:
+        row["tools_json"] = example.tools_json
+    row.update(example.extras())
     return row

@@ -39,6 +39,9 @@ class ChatExample:
     history: tuple[RecordedMessage, ...] = ()
     #: The request's ``tools`` as served (canonical JSON); the template renders them.
     tools_json: str | None = None
+    #: The ``name`` the system and last user messages carried, if any.
+    system_name: str | None = None
+    prompt_name: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt:
@@ -48,6 +51,15 @@ class ChatExample:
         if not self.weight > 0:
             raise ValueError(f"ChatExample.weight must be > 0, got {self.weight}")
 
+    def extras(self) -> dict[str, Any]:
+        """The request's fields that newer records carry, only those set: the dataset
+        hash and split key add them only when present, so older examples hash as before."""
+        extras: dict[str, Any] = {
+            "system_name": self.system_name,
+            "prompt_name": self.prompt_name,
+        }
+        return {k: v for k, v in extras.items() if v not in (None, ())}
+
     def tools(self) -> list[dict[str, Any]] | None:
         """The request's tools, as vLLM passes them to the chat template."""
         return None if self.tools_json is None else list(json.loads(self.tools_json))
@@ -56,9 +68,9 @@ class ChatExample:
         """OpenAI-style chat messages (the shape vLLM's chat endpoint receives)."""
         out: list[dict[str, Any]] = []
         if self.system is not None:
-            out.append({"role": "system", "content": self.system})
+            out.append(_named({"role": "system", "content": self.system}, self.system_name))
         out.extend(m.openai() for m in self.history)
-        out.append({"role": "user", "content": self.prompt})
+        out.append(_named({"role": "user", "content": self.prompt}, self.prompt_name))
         if with_completion:
             out.append(self.target_message())
         return out
@@ -69,3 +81,7 @@ class ChatExample:
         if calls is not None:
             return calls.message()
         return {"role": "assistant", "content": self.completion}
+
+
+def _named(message: dict[str, Any], name: str | None) -> dict[str, Any]:
+    return message if name is None else {**message, "name": name}

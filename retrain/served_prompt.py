@@ -18,6 +18,9 @@ class PromptParts:
     history: tuple[RecordedMessage, ...]
     prompt: str
     tools_json: str | None = None
+    #: The ``name`` the system and last user messages carried, if any.
+    system_name: str | None = None
+    prompt_name: str | None = None
 
 
 def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
@@ -27,9 +30,15 @@ def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
     if not messages or messages[-1].role != "user":
         return None
     head = messages[0]
-    system = head.content if head.role == "system" and len(messages) > 1 else None
-    start = 1 if system is not None else 0
-    return PromptParts(system, tuple(messages[start:-1]), messages[-1].content)
+    has_system = head.role == "system" and len(messages) > 1
+    last = messages[-1]
+    return PromptParts(
+        head.content if has_system else None,
+        tuple(messages[1 if has_system else 0 : -1]),
+        last.content,
+        system_name=head.name if has_system else None,
+        prompt_name=last.name,
+    )
 
 
 def split_prompt(prompt_text: str) -> PromptParts | None:

@@ -56,8 +56,9 @@ class RecordedToolCall(BaseModel):
 
 
 class RecordedMessage(BaseModel):
-    """One chat message as the engine received it: its role and text content, the tool
-    calls of an assistant turn, the call a tool result answers."""
+    """One chat message as the engine received it: its role and text content, the
+    participant's ``name`` if the client gave one, the tool calls of an assistant turn, the
+    call a tool result answers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,10 +66,15 @@ class RecordedMessage(BaseModel):
     content: str = Field(default="", max_length=MAX_TEXT_CHARS)
     tool_calls: tuple[RecordedToolCall, ...] = Field(default=(), max_length=MAX_RECORD_TOOL_CALLS)
     tool_call_id: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    #: OpenAI's optional participant name (``{"role": "user", "name": "alice"}``).
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
 
     def openai(self) -> dict[str, Any]:
-        """The message in the OpenAI chat shape (content always a string)."""
+        """The message in the OpenAI chat shape (content always a string; ``name`` only
+        when recorded)."""
         out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name is not None:
+            out["name"] = self.name
         if self.tool_calls:
             out["tool_calls"] = [
                 {

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from driftgate.core.events import (
+    MAX_NAME_CHARS,
     MAX_RECORD_CHARS,
     MAX_RECORD_MESSAGES,
     MAX_RECORD_STOP,
@@ -206,3 +207,23 @@ def test_tools_too_long_to_record_are_kept_by_hash_and_the_record_is_incomplete(
     r = record({"messages": [{"role": "user", "content": "hi"}], "tools": [long_tool]})
     assert r.tools_json is None and r.tools_sha256 is not None and r.tool_names == ("f",)
     assert not r.complete
+
+
+def test_a_participant_name_is_recorded_within_the_name_cap() -> None:
+    named = record(
+        {
+            "messages": [
+                {"role": "system", "content": "Route.", "name": "router"},
+                {"role": "user", "content": "Printer jam", "name": "alice"},
+                {"role": "assistant", "content": "Q-HW", "name": "bot"},
+                {"role": "user", "content": "Thanks"},
+            ]
+        }
+    )
+    assert [m.name for m in named.messages] == ["router", "alice", "bot", None]
+    assert named.messages[1].openai() == {"role": "user", "content": "Printer jam", "name": "alice"}
+    assert named.complete
+    long = record({"messages": [{"role": "user", "content": "hi", "name": "a" * 300}]})
+    assert long.messages[0].name == "a" * MAX_NAME_CHARS and not long.complete
+    odd = record({"messages": [{"role": "user", "content": "hi", "name": 7}]})
+    assert not odd.complete

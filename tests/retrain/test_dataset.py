@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -590,3 +591,25 @@ def test_a_request_with_recorded_tools_trains_with_them() -> None:
         [served_rec(0, with_tools, "Q-HW"), served_rec(1, plain, "Q-HW"), *distinct(5)], SMALL
     )
     assert both.stats.get("duplicates_exact", 0) == 0
+
+
+def test_participant_names_train_as_served_and_only_they_change_the_hash() -> None:
+    named = ServedRequest.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "You route tickets.", "name": "router"},
+                {"role": "user", "content": "Printer jams", "name": "alice"},
+                {"role": "assistant", "content": "Q-HW"},
+                {"role": "user", "content": "Still jams on floor 2", "name": "alice"},
+            ]
+        }
+    )
+    ds = curate([served_rec(0, named, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.messages(with_completion=False) == [m.openai() for m in named.messages]
+    assert example.extras() == {"system_name": "router", "prompt_name": "alice"}
+    unnamed = replace(example, system_name=None, prompt_name=None)
+    assert unnamed.extras() == {}
+    assert dataset_hash([example], []) != dataset_hash([unnamed], [])
+    single = ChatExample(prompt="p", completion="c", system="s")
+    assert dataset_hash([single], []) == dataset_hash([replace(single, prompt_name=None)], [])

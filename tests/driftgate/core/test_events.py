@@ -61,7 +61,8 @@ def test_a_full_record_round_trips() -> None:
         ({"messages": [{"role": "user", "content": "x" * (MAX_TEXT_CHARS + 1)}]}, "content"),
         ({"messages": [{"role": "user", "content": "x" * MAX_TEXT_CHARS}] * 3}, "characters"),
         ({"messages": [{"role": "function", "content": "x"}]}, "role"),
-        ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "name"),
+        ({"messages": [{"role": "user", "content": "x", "name": "b" * 129}]}, "name"),
+        ({"messages": [{"role": "user", "content": "x", "nickname": "bob"}]}, "nickname"),
         ({"tools_sha256": "not-a-hash"}, "tools_sha256"),
         ({"sampling": {"stop": ["s"] * (MAX_RECORD_STOP + 1)}}, "stop"),
         ({"sampling": {"top_p": 1.5}}, "top_p"),
@@ -105,3 +106,19 @@ def test_openai_shape_of_a_recorded_message() -> None:
     }
     tool = RecordedMessage(role="tool", content="42", tool_call_id="c1")
     assert tool.openai() == {"role": "tool", "content": "42", "tool_call_id": "c1"}
+
+
+def test_a_participant_name_is_kept_and_given_back_in_the_openai_shape() -> None:
+    e = event(
+        messages=[
+            {"role": "system", "content": "S", "name": "router"},
+            {"role": "user", "content": "U", "name": "alice"},
+        ]
+    )
+    assert RequestEvent.model_validate_json(e.model_dump_json()) == e
+    assert e.served is not None
+    assert [m.openai() for m in e.served.messages] == [
+        {"role": "system", "content": "S", "name": "router"},
+        {"role": "user", "content": "U", "name": "alice"},
+    ]
+    assert "name" not in RecordedMessage(role="user", content="U").openai()
