@@ -2,7 +2,8 @@
 
 ``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
-"system"?, "history"?, "tools_json"?, "system_name"?, "prompt_name"?}`` object per line
+"system"?, "history"?, "tools_json"?, "system_name"?, "prompt_name"?,
+"response_format_json"?, "stop"?}`` object per line
 (``history``: earlier turns as chat messages; the optional keys only when set).
 Registered once by the owner and frozen: it is never trained on (curation drops prompts
 that duplicate it) and is replaced only on explicit request.
@@ -31,7 +32,7 @@ from retrain.registry import Registry, _write_json
 TASK_FILE = "task.json"
 GOLDEN_FILE = "golden.jsonl"
 #: Golden-row keys written only when set, so older sets keep their bytes (and digest).
-_OPTIONAL = ("tools_json", "system_name", "prompt_name")
+_OPTIONAL = ("tools_json", "system_name", "prompt_name", "response_format_json", "stop")
 
 
 class AdapterTask(BaseModel):
@@ -85,13 +86,16 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
         try:
             row = json.loads(line)
             history = tuple(RecordedMessage.model_validate(m) for m in row.get("history", ()))
+            optional: dict[str, Any] = {k: row[k] for k in _OPTIONAL if k in row}
+            if "stop" in optional:
+                optional["stop"] = tuple(optional["stop"])
             out.append(
                 ChatExample(
                     prompt=row["prompt"],
                     completion=row["completion"],
                     system=row.get("system"),
                     history=history,
-                    **{k: row[k] for k in _OPTIONAL if k in row},
+                    **optional,
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:

@@ -189,6 +189,8 @@ class _Candidate:
             tools_json=self.parts.tools_json,
             system_name=self.parts.system_name if self.system is not None else None,
             prompt_name=self.parts.prompt_name,
+            response_format_json=self.parts.response_format_json,
+            stop=self.parts.stop,
             weight=weight,
             tenant=self.record.tenant,
             request_id=self.record.request_id,

@@ -125,6 +125,14 @@ class VllmEngine:
         tools = example.tools()
         if tools is not None:
             request["tools"] = tools
+        # What the served request constrained the answer with, sent again; the sampling
+        # stays greedy (not the served temperature) so both versions are compared on one
+        # reproducible answer each.
+        response_format = example.response_format()
+        if response_format is not None:
+            request["response_format"] = response_format
+        if example.stop:
+            request["stop"] = list(example.stop)
         r = self._post("/v1/chat/completions", request)
         if r.status_code != 200:
             raise EvaluationError(f"generation with {model} failed: {r.status_code} {r.text[:300]}")

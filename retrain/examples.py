@@ -42,6 +42,10 @@ class ChatExample:
     #: The ``name`` the system and last user messages carried, if any.
     system_name: str | None = None
     prompt_name: str | None = None
+    #: The request's ``response_format`` (canonical JSON) and ``stop`` strings, as served:
+    #: the gate sends them again (they change the answer, not the rendered prompt).
+    response_format_json: str | None = None
+    stop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.prompt:
@@ -57,8 +61,18 @@ class ChatExample:
         extras: dict[str, Any] = {
             "system_name": self.system_name,
             "prompt_name": self.prompt_name,
+            "response_format_json": self.response_format_json,
+            "stop": list(self.stop),
         }
-        return {k: v for k, v in extras.items() if v not in (None, ())}
+        return {k: v for k, v in extras.items() if v not in (None, [])}
+
+    def response_format(self) -> dict[str, Any] | None:
+        """The request's ``response_format`` as sent."""
+        return (
+            None
+            if self.response_format_json is None
+            else dict(json.loads(self.response_format_json))
+        )
 
     def tools(self) -> list[dict[str, Any]] | None:
         """The request's tools, as vLLM passes them to the chat template."""

@@ -21,6 +21,9 @@ class PromptParts:
     #: The ``name`` the system and last user messages carried, if any.
     system_name: str | None = None
     prompt_name: str | None = None
+    #: The request's ``response_format`` (canonical JSON) and ``stop`` strings, as served.
+    response_format_json: str | None = None
+    stop: tuple[str, ...] = ()
 
 
 def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
@@ -63,8 +66,13 @@ def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
         # Only the tools' hash is recorded: the template's tool block cannot be rebuilt.
         return None, "excluded_tools_not_recorded"
     parts = message_parts(served.messages)
-    if parts is not None and served.tools_json is not None:
-        parts = replace(parts, tools_json=served.tools_json)
+    if parts is not None:
+        parts = replace(
+            parts,
+            tools_json=served.tools_json,
+            response_format_json=served.response_format_json,
+            stop=served.sampling.stop,
+        )
     return parts, "excluded_last_not_user"
 
 

@@ -39,6 +39,8 @@ MAX_NAME_CHARS = 128
 MAX_STOP_CHARS = 256
 #: Longest ``tools`` list recorded as JSON; a longer one is kept by hash and names only.
 MAX_TOOLS_CHARS = 16_000
+#: Longest ``response_format`` recorded as JSON; a longer one is kept by its type only.
+MAX_RESPONSE_FORMAT_CHARS = 16_000
 
 
 def new_event_id() -> str:
@@ -125,6 +127,9 @@ class ServedRequest(BaseModel):
     tools_json: str | None = Field(default=None, max_length=MAX_TOOLS_CHARS)
     #: ``response_format.type`` (``text``, ``json_object``, ``json_schema``).
     response_format: str | None = Field(default=None, max_length=32)
+    #: The ``response_format`` object itself (canonical JSON, a JSON schema included) when
+    #: it fits :data:`MAX_RESPONSE_FORMAT_CHARS`: the gate sends it again.
+    response_format_json: str | None = Field(default=None, max_length=MAX_RESPONSE_FORMAT_CHARS)
     sampling: SamplingRecord = Field(default_factory=SamplingRecord)
     complete: bool = True
 

@@ -112,6 +112,7 @@ def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
     # Fields a message does not have are stored at their defaults (no tool calls, no id).
     assert [m.pop("tool_calls") for m in served["messages"]] == [[]] * len(request["messages"])
     assert [m.pop("tool_call_id") for m in served["messages"]] == [None] * len(request["messages"])
+    assert [m.pop("name") for m in served["messages"]] == [None] * len(request["messages"])
     assert served["messages"] == request["messages"]
     tools = request.get("tools")
     assert served["tool_names"] == [t["function"]["name"] for t in tools or []]
@@ -122,6 +123,11 @@ def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
     )
     response_format = request.get("response_format")
     assert served["response_format"] == (response_format or {}).get("type")
+    assert served["response_format_json"] == (
+        json.dumps(response_format, sort_keys=True, separators=(",", ":"))
+        if response_format
+        else None
+    )
     stop = request.get("stop") or []
     assert served["sampling"] == {
         "temperature": float(request["temperature"]),

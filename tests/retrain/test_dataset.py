@@ -613,3 +613,19 @@ def test_participant_names_train_as_served_and_only_they_change_the_hash() -> No
     assert dataset_hash([example], []) != dataset_hash([unnamed], [])
     single = ChatExample(prompt="p", completion="c", system="s")
     assert dataset_hash([single], []) == dataset_hash([replace(single, prompt_name=None)], [])
+
+
+def test_response_format_and_stop_travel_with_the_example_and_only_they_change_the_hash() -> None:
+    fmt = '{"json_schema":{"name":"q","schema":{"type":"object"}},"type":"json_schema"}'
+    constrained = served(
+        ("user", "Printer jams on floor 2"),
+        response_format="json_schema",
+        response_format_json=fmt,
+        sampling={"temperature": 0.7, "stop": ["\n\n"]},
+    )
+    ds = curate([served_rec(0, constrained, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.response_format() == json.loads(fmt) and example.stop == ("\n\n",)
+    assert example.extras() == {"response_format_json": fmt, "stop": ["\n\n"]}
+    plain = replace(example, response_format_json=None, stop=())
+    assert plain.extras() == {} and dataset_hash([plain], []) != dataset_hash([example], [])

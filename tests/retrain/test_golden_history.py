@@ -29,6 +29,12 @@ def test_golden_history_round_trips(tmp_path: Path) -> None:
             prompt_name="alice",
             tools_json='[{"function":{"name":"w"},"type":"function"}]',
         ),
+        ChatExample(
+            "My printer jams.",
+            '{"queue": "Q-HW"}',
+            response_format_json='{"type":"json_object"}',
+            stop=("\n\n", "END"),
+        ),
     ]
     register_golden(registry, "support", golden)
     assert load_golden(registry, "support") == golden
