@@ -14,20 +14,20 @@ from retrain.tool_answer import parse_tool_call_answer
 class ChatExample:
     """A served chat request and the assistant turn it should have got.
 
-        The request is the system prompt (if any), the earlier turns (``history``: user,
-        assistant and tool messages between the system prompt and the last user message, as
-        served), and the last user message (``prompt``); ``completion`` is the target, as the
-    gateway records answers: a completion that ends with a ``{"tool_calls": [...]}`` line is
-    an assistant turn with those tool calls (:mod:`retrain.tool_answer`), which the chat
-    template renders in its own tool format.
+    The request is the system prompt (if any), the earlier turns (``history``: user,
+    assistant and tool messages between the system prompt and the last user message, as
+    served), and the last user message (``prompt``); ``completion`` is the target, as the
+    gateway records answers: a completion that ends with a ``{"tool_calls": [...]}`` line
+    is an assistant turn with those tool calls (:mod:`retrain.tool_answer`), which the
+    chat template renders in its own tool format.
 
-        Rendered with the base model's chat template, exactly as vLLM renders a chat request,
-        so that what the adapter learns is what it will be asked. ``weight`` scales the
-        example's loss (recency weighting); it never changes which tokens are trained.
+    Rendered with the base model's chat template, exactly as vLLM renders a chat request,
+    so that what the adapter learns is what it will be asked. ``weight`` scales the
+    example's loss (recency weighting); it never changes which tokens are trained.
 
-        ``tenant`` and ``request_id`` say where an example curated from traffic came from
-        (provenance: whose data trained a version); both are ``None`` for examples that are
-        not traffic (the golden set, hand-made training sets). Neither reaches the model.
+    ``tenant`` and ``request_id`` say where an example curated from traffic came from
+    (provenance: whose data trained a version); both are ``None`` for examples that are
+    not traffic (the golden set, hand-made training sets). Neither reaches the model.
     """
 
     prompt: str
@@ -68,11 +68,9 @@ class ChatExample:
 
     def response_format(self) -> dict[str, Any] | None:
         """The request's ``response_format`` as sent."""
-        return (
-            None
-            if self.response_format_json is None
-            else dict(json.loads(self.response_format_json))
-        )
+        if self.response_format_json is None:
+            return None
+        return dict(json.loads(self.response_format_json))
 
     def tools(self) -> list[dict[str, Any]] | None:
         """The request's tools, as vLLM passes them to the chat template."""
