@@ -8,6 +8,7 @@ import orjson
 
 from driftgate.core.errors import InvalidRequest, UnprocessableBody
 from driftgate.core.events import MAX_TEXT_CHARS
+from driftgate.core.recorded_answer import answer_text
 
 Endpoint = Literal["chat", "completions"]
 
@@ -159,23 +160,6 @@ def prompt_text(payload: dict[str, Any], endpoint: Endpoint) -> str:
     if prompt and isinstance(prompt[0], str):
         return str(prompt[0])[:MAX_TEXT_CHARS]
     return ""
-
-
-def answer_text(content: str, tool_calls: list[tuple[str, str]]) -> str:
-    """What the drift store keeps of an answer: its text, then its tool calls as compact
-    JSON (name and arguments), so an answer that is a tool call is not an empty one.
-
-    >>> import json
-    >>> json.loads(answer_text("", [("get_weather", '{"city":"Paris"}')]))
-    {'tool_calls': [{'name': 'get_weather', 'arguments': '{"city":"Paris"}'}]}
-    >>> answer_text("Q-BIL", [])
-    'Q-BIL'
-    """
-    if not tool_calls:
-        return content[:MAX_TEXT_CHARS]
-    calls = [{"name": name, "arguments": arguments} for name, arguments in tool_calls]
-    tools = orjson.dumps({"tool_calls": calls}).decode()
-    return (f"{content}\n{tools}" if content else tools)[:MAX_TEXT_CHARS]
 
 
 def _tool_calls_of(message: dict[str, Any]) -> list[tuple[str, str]]:

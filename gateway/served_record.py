@@ -1,10 +1,10 @@
 """The bounded record of what the engine was asked for a chat request (no network).
 
 Builds the JSON of :class:`driftgate.core.events.ServedRequest` from the request payload as
-forwarded: every message's role and text content, an assistant turn's tool calls, a tool
-result's call id; the tools by hash and name; ``response_format``'s type; the sampling
-parameters that change the target. Whatever does not fit the caps is cut and the record is
-marked incomplete, so a valid request never produces an invalid event.
+forwarded: every message's role, text content and participant name, an assistant turn's
+tool calls, a tool result's call id; the tools by hash and name; ``response_format``;
+the sampling parameters that change the target. Whatever does not fit the caps is cut and
+the record is marked incomplete, so a valid request never produces an invalid event.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from driftgate.core.events import (
     MAX_RECORD_STOP,
     MAX_RECORD_TOOL_CALLS,
     MAX_RECORD_TOOL_NAMES,
+    MAX_RESPONSE_FORMAT_CHARS,
     MAX_STOP_CHARS,
     MAX_TEXT_CHARS,
     MAX_TOOLS_CHARS,
@@ -101,6 +102,8 @@ def _message(message: dict[str, Any], budget: _Budget) -> dict[str, Any] | None:
         budget.complete = False
         return None
     out: dict[str, Any] = {"role": role, "content": _content(message.get("content"), budget)}
+    if message.get("name") is not None:
+        out["name"] = budget.name(message["name"])
     if role == "assistant":
         calls = _tool_calls(message.get("tool_calls"), budget)
         if calls:
@@ -110,10 +113,11 @@ def _message(message: dict[str, Any], budget: _Budget) -> dict[str, Any] | None:
     return out
 
 
-def canonical_tools(tools: Any) -> bytes:
-    """The tools list as canonical JSON (sorted keys, no spaces).
+def canonical_json(tools: Any) -> bytes:
+    """A JSON value as sent (the tools list, ``response_format``) as canonical JSON
+    (sorted keys, no spaces).
 
-    >>> canonical_tools([{"type": "function", "function": {"name": "f"}}])
+    >>> canonical_json([{"type": "function", "function": {"name": "f"}}])
     b'[{"function":{"name":"f"},"type":"function"}]'
     """
     return orjson.dumps(tools, option=orjson.OPT_SORT_KEYS)
@@ -126,15 +130,15 @@ def tools_sha256(tools: Any) -> str:
     ...     [{"function": {"name": "f"}, "type": "function"}])
     True
     """
-    return hashlib.sha256(canonical_tools(tools)).hexdigest()
+    return hashlib.sha256(canonical_json(tools)).hexdigest()
 
 
-def _tools_json(canonical: bytes | None, budget: _Budget) -> str | None:
-    """The tools list as recorded; ``None`` (and the record incomplete) when too long."""
+def _json_within(canonical: bytes | None, cap: int, budget: _Budget) -> str | None:
+    """Canonical JSON as recorded; ``None`` (and the record incomplete) when over ``cap``."""
     if canonical is None:
         return None
     text = canonical.decode()
-    if len(text) > MAX_TOOLS_CHARS:
+    if len(text) > cap:
         budget.complete = False
         return None
     return text
@@ -192,15 +196,20 @@ def served_record(payload: dict[str, Any]) -> dict[str, Any] | None:
     if not recorded:
         return None
     tools = payload.get("tools")
-    canonical = canonical_tools(tools) if tools else None
+    canonical = canonical_json(tools) if tools else None
     response_format = payload.get("response_format")
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     return {
         "messages": recorded,
         "tools_sha256": hashlib.sha256(canonical).hexdigest() if canonical else None,
         "tool_names": _tool_names(tools, budget) if isinstance(tools, list) else [],
-        "tools_json": _tools_json(canonical, budget),
+        "tools_json": _json_within(canonical, MAX_TOOLS_CHARS, budget),
         "response_format": kind[:32] if isinstance(kind, str) else None,
+        "response_format_json": _json_within(
+            canonical_json(response_format) if isinstance(response_format, dict) else None,
+            MAX_RESPONSE_FORMAT_CHARS,
+            budget,
+        ),
         "sampling": _sampling(payload, budget),
         "complete": budget.complete,
     }

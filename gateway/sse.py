@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from driftgate.core.events import MAX_TEXT_CHARS
+from driftgate.core.recorded_answer import answer_text
 from gateway.answer_confidence import ConfidenceTally, hide_logprobs, only_for_logprobs
-from gateway.openai_body import Endpoint, answer_text, first_choice
+from gateway.openai_body import Endpoint, first_choice
 
 DONE = b"[DONE]"
 

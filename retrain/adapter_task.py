@@ -2,7 +2,9 @@
 
 ``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
-"system"?, "history"?}`` object per line (``history``: earlier turns as chat messages).
+"system"?, "history"?, "tools_json"?, "system_name"?, "prompt_name"?,
+"response_format_json"?, "stop"?}`` object per line
+(``history``: earlier turns as chat messages; the optional keys only when set).
 Registered once by the owner and frozen: it is never trained on (curation drops prompts
 that duplicate it) and is replaced only on explicit request.
 It is the gate's evidence independent of traffic: nothing here reads the drift store,
@@ -29,6 +31,8 @@ from retrain.registry import Registry, _write_json
 
 TASK_FILE = "task.json"
 GOLDEN_FILE = "golden.jsonl"
+#: Golden-row keys written only when set, so older sets keep their bytes (and digest).
+_OPTIONAL = ("tools_json", "system_name", "prompt_name", "response_format_json", "stop")
 
 
 class AdapterTask(BaseModel):
@@ -82,12 +86,16 @@ def load_golden(registry: Registry, adapter: str) -> list[ChatExample]:
         try:
             row = json.loads(line)
             history = tuple(RecordedMessage.model_validate(m) for m in row.get("history", ()))
+            optional: dict[str, Any] = {k: row[k] for k in _OPTIONAL if k in row}
+            if "stop" in optional:
+                optional["stop"] = tuple(optional["stop"])
             out.append(
                 ChatExample(
                     prompt=row["prompt"],
                     completion=row["completion"],
                     system=row.get("system"),
                     history=history,
+                    **optional,
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -141,4 +149,7 @@ def _golden_row(example: ChatExample) -> dict[str, Any]:
     }
     if example.history:
         row["history"] = [m.openai() for m in example.history]
+    if example.tools_json is not None:
+        row["tools_json"] = example.tools_json
+    row.update(example.extras())
     return row

@@ -9,7 +9,10 @@ here. Rules, in order:
    assistant turn; events of older gateways, which recorded the last user message only,
    get the task's default system prompt; a request's tools, recorded as sent, are rendered
    by the template as vLLM renders them. Records cut to fit the event caps, requests whose
-   tools were too long to record (hash only) and tool-call answers are left out, counted.
+   tools were too long to record (hash only) are left out, counted. A tool-call answer is
+   a target (an assistant turn with those calls) when the base model's chat template
+   renders tool calls (``tool_call_targets``, probed at job start); otherwise it is left
+   out and counted.
 2. The latest feedback decides the target: a correction replaces the completion (the last
    assistant turn only); a label is
    the target when ``label_is_target`` (classification adapters); a positive score keeps the
@@ -37,12 +40,13 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftgate.core.events import FeedbackEvent, RecordedMessage, RequestEvent, ServedRequest
+from driftgate.core.events import FeedbackEvent, RequestEvent, ServedRequest
 from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
-from retrain.served_prompt import history_key, is_tool_call_answer, served_parts, split_prompt
+from retrain.served_prompt import PromptParts, history_key, served_parts, split_prompt
 from retrain.tenant_share import cap_by_tenant
+from retrain.tool_answer import is_tool_call_answer, parse_tool_call_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,10 @@ class CurationConfig:
     #: System prompt for events without a served-request record (older gateways logged
     #: the last user message only): set it to the one the adapter's clients send.
     default_system: str | None = None
+    #: Whether the base model's chat template renders an assistant turn's tool calls
+    #: (:func:`retrain.template_probe.renders_tool_calls`): only then is a tool-call answer
+    #: a target; otherwise the target would be an empty turn.
+    tool_call_targets: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -164,11 +172,29 @@ class CuratedDataset:
 class _Candidate:
     record: TrafficRecord
     system: str | None
-    history: tuple[RecordedMessage, ...]
-    prompt: str
+    parts: PromptParts
     target: str
     source: str  # the kept_* counter key
-    tools_json: str | None
+
+    @property
+    def prompt(self) -> str:
+        return self.parts.prompt
+
+    def example(self, weight: float) -> ChatExample:
+        return ChatExample(
+            prompt=self.parts.prompt,
+            completion=self.target,
+            system=self.system,
+            history=self.parts.history,
+            tools_json=self.parts.tools_json,
+            system_name=self.parts.system_name if self.system is not None else None,
+            prompt_name=self.parts.prompt_name,
+            response_format_json=self.parts.response_format_json,
+            stop=self.parts.stop,
+            weight=weight,
+            tenant=self.record.tenant,
+            request_id=self.record.request_id,
+        )
 
 
 def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
@@ -204,10 +230,19 @@ def _weight(ts: float, anchor: float, in_window: bool, cfg: CurationConfig) -> f
     return max(cfg.min_weight, float(0.5 ** (age / cfg.half_life_s)))
 
 
+def _extras_key(example: ChatExample) -> str:
+    """The example's :meth:`~ChatExample.extras` as canonical JSON; "" when it has none."""
+    extras = example.extras()
+    return json.dumps(extras, sort_keys=True, ensure_ascii=False) if extras else ""
+
+
 def _split_key(ex: ChatExample, salt: str) -> int:
     text = f"{salt}\x00{normalize_for_dedup(ex.system or '')}\x00{normalize_for_dedup(ex.prompt)}"
-    if ex.history or ex.tools_json:  # single-turn keys stay as they were
+    extras = _extras_key(ex)
+    if ex.history or ex.tools_json or extras:  # single-turn keys stay as they were
         text += f"\x00{history_key(ex.history)}\x00{ex.tools_json or ''}"
+    if extras:  # so do the keys of examples without the newer fields
+        text += f"\x00{extras}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
@@ -216,11 +251,12 @@ def dataset_hash(train: Sequence[ChatExample], validation: Sequence[ChatExample]
 
     def row(x: ChatExample) -> list[Any]:
         fields: list[Any] = [x.system or "", x.prompt, x.completion, round(x.weight, 6)]
-        # Earlier turns and tools only where there are some: a single-turn dataset without
-        # tools hashes as before.
-        if x.history or x.tools_json:
-            return [*fields, history_key(x.history), x.tools_json or ""]
-        return fields
+        # Earlier turns, tools and the newer fields only where there are some: a
+        # single-turn dataset without them hashes as before.
+        extras = _extras_key(x)
+        if x.history or x.tools_json or extras:
+            fields += [history_key(x.history), x.tools_json or ""]
+        return [*fields, extras] if extras else fields
 
     def rows(xs: Sequence[ChatExample]) -> list[list[Any]]:
         return sorted(row(x) for x in xs)
@@ -260,8 +296,12 @@ def curate(
             stats[key] += 1
             continue
         if is_tool_call_answer(target):
-            stats["excluded_tool_call_target"] += 1
-            continue
+            if not cfg.tool_call_targets:
+                stats["excluded_tool_call_target_template_cannot_render"] += 1
+                continue
+            if parse_tool_call_answer(target) is None:  # over the caps on a recorded call
+                stats["excluded_tool_call_target_invalid"] += 1
+                continue
         if rec.served is not None:
             parts, excluded = served_parts(rec.served)
             system = parts.system if parts is not None else None
@@ -278,9 +318,7 @@ def curate(
         if reason is not None:
             stats[reason] += 1
             continue
-        candidates.append(
-            _Candidate(rec, system, parts.history, parts.prompt, target, key, parts.tools_json)
-        )
+        candidates.append(_Candidate(rec, system, parts, target, key))
 
     # Newest first: the newest of duplicates is kept.
     candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
@@ -295,7 +333,7 @@ def curate(
         if golden_index.find(c.prompt) is not None:
             stats["excluded_golden_overlap"] += 1
             continue
-        idx = _index_for(indexes, c.system, c.history, c.tools_json, cfg)
+        idx = _index_for(indexes, c.example(1.0), cfg)
         hit = idx.find(c.prompt)
         if hit is not None:
             if idx.is_exact(c.prompt):
@@ -320,17 +358,10 @@ def curate(
         drift_start if drift_start is not None else max((c.record.ts for c in kept), default=0.0)
     )
     examples = [
-        ChatExample(
-            prompt=c.prompt,
-            completion=c.target,
-            system=c.system,
-            history=c.history,
-            tools_json=c.tools_json,
-            weight=_weight(
+        c.example(
+            _weight(
                 c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
-            ),
-            tenant=c.record.tenant,
-            request_id=c.record.request_id,
+            )
         )
         for c in kept
     ]
@@ -379,15 +410,18 @@ def _filter(
 
 
 def _index_for(
-    indexes: dict[str, NearDuplicateIndex],
-    system: str | None,
-    history: Sequence[RecordedMessage],
-    tools_json: str | None,
-    cfg: CurationConfig,
+    indexes: dict[str, NearDuplicateIndex], example: ChatExample, cfg: CurationConfig
 ) -> NearDuplicateIndex:
-    """One index per system prompt, earlier turns and tools: near-duplicates are judged on
-    the last user prompt of the same conversation so far."""
-    key = f"{normalize_for_dedup(system or '')}\x00{history_key(history)}\x00{tools_json or ''}"
+    """One index per system prompt, earlier turns, tools and the rest of the request:
+    near-duplicates are judged on the last user prompt of the same conversation so far."""
+    key = "\x00".join(
+        (
+            normalize_for_dedup(example.system or ""),
+            history_key(example.history),
+            example.tools_json or "",
+            _extras_key(example),
+        )
+    )
     if key not in indexes:
         indexes[key] = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
     return indexes[key]

@@ -15,10 +15,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from driftgate.core.recorded_answer import answer_text
 from retrain.errors import EvaluationError
 from retrain.examples import ChatExample
 from retrain.gate import EvalReport, SplitScores
 from retrain.metrics_task import MetricFn, mean_score, rouge_l
+from retrain.tool_answer import judging_tool_calls
 
 
 class Generator(Protocol):
@@ -123,11 +125,25 @@ class VllmEngine:
         tools = example.tools()
         if tools is not None:
             request["tools"] = tools
+        # What the served request constrained the answer with, sent again; the sampling
+        # stays greedy (not the served temperature) so both versions are compared on one
+        # reproducible answer each.
+        response_format = example.response_format()
+        if response_format is not None:
+            request["response_format"] = response_format
+        if example.stop:
+            request["stop"] = list(example.stop)
         r = self._post("/v1/chat/completions", request)
         if r.status_code != 200:
             raise EvaluationError(f"generation with {model} failed: {r.status_code} {r.text[:300]}")
-        content = r.json()["choices"][0]["message"].get("content")
-        return str(content or "").strip()
+        message = r.json()["choices"][0]["message"]
+        calls = [
+            (str(c["function"].get("name") or ""), str(c["function"].get("arguments") or ""))
+            for c in message.get("tool_calls") or ()
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
+        ]
+        # Recorded as the gateway records answers, so a tool call compares with a recorded one.
+        return answer_text(str(message.get("content") or "").strip(), calls)
 
     def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]:
         if not examples:
@@ -139,11 +155,13 @@ class VllmEngine:
 def score_split(
     generator: Generator, model: str, examples: Sequence[ChatExample], metric: MetricFn
 ) -> tuple[SplitScores, list[str]]:
+    """Task score per example: the metric for text targets; the calls (names and
+    JSON-equal arguments) for tool-call targets, whatever text comes with them."""
     answers = generator.generate(model, examples)
     refs = [e.completion for e in examples]
     return (
         SplitScores(
-            task=mean_score(metric, answers, refs),
+            task=mean_score(judging_tool_calls(metric), answers, refs),
             rouge_l=mean_score(rouge_l, answers, refs),
             n=len(examples),
         ),

@@ -6,7 +6,9 @@ fields of :class:`JobContext`, so tests replace an edge without patching globals
 
 Before anything is read or trained, a run refuses (with the reason recorded) when no
 tenant is opted in to train the adapter, or when the adapter has no golden set and
-``allow_no_golden`` is off: promotion needs evidence that feedback cannot write.
+``allow_no_golden`` is off: promotion needs evidence that feedback cannot write. Then the
+base model is loaded and its chat template probed once: whether it renders tool calls
+decides whether tool-call answers can be training targets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from retrain.metrics_task import build_metric
 from retrain.registry import Registry, VersionMetadata
 from retrain.runs import RunRecord, RunStore
 from retrain.settings import RetrainSettings
+from retrain.template_probe import renders_tool_calls
 from retrain.trained_sample import rendered_samples
 from retrain.training import ProgressFn, TrainConfig, train_lora
 
@@ -199,6 +202,14 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
     metric = build_metric(task.metric)
     golden = load_golden(ctx.registry, adapter)
     evidence = golden_evidence(ctx, adapter, golden)
+    base = ctx.base or load_base(s.base_model_dir, device=s.device)
+    ctx.base = base
+    tool_call_targets = renders_tool_calls(base.tokenizer)
+    if not tool_call_targets:
+        log.info(
+            "the base model's chat template does not render tool calls: tool-call "
+            "answers are left out of training"
+        )
     cur_cfg = CurationConfig(
         min_train=s.min_train,
         min_validation=s.min_validation,
@@ -208,6 +219,7 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
         label_is_target=task.label_is_target,
         target_pattern=task.target_pattern,
         default_system=task.system_prompt,
+        tool_call_targets=tool_call_targets,
     )
     drift_start = ctx.drift_start(adapter)
     records = wait_for_drift_data(ctx, adapter, drift_start, tenants, want=want)
@@ -226,8 +238,6 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
     if s.init_from_serving and serving is not None:
         parent = ctx.registry.path(adapter, serving)
         init_dir = parent if (parent / "adapter_config.json").is_file() else None
-    base = ctx.base or load_base(s.base_model_dir, device=s.device)
-    ctx.base = base
     with ctx.registry.stage(adapter) as staging:
         result = train_lora(
             base,
@@ -309,5 +319,6 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
             "stopped_early": result.stopped_early,
             "train_wall_s": result.wall_s,
             "drift_examples": drift_examples,
+            "tool_call_targets": tool_call_targets,
         },
     )

@@ -18,6 +18,12 @@ class PromptParts:
     history: tuple[RecordedMessage, ...]
     prompt: str
     tools_json: str | None = None
+    #: The ``name`` the system and last user messages carried, if any.
+    system_name: str | None = None
+    prompt_name: str | None = None
+    #: The request's ``response_format`` (canonical JSON) and ``stop`` strings, as served.
+    response_format_json: str | None = None
+    stop: tuple[str, ...] = ()
 
 
 def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
@@ -27,9 +33,15 @@ def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
     if not messages or messages[-1].role != "user":
         return None
     head = messages[0]
-    system = head.content if head.role == "system" and len(messages) > 1 else None
-    start = 1 if system is not None else 0
-    return PromptParts(system, tuple(messages[start:-1]), messages[-1].content)
+    has_system = head.role == "system" and len(messages) > 1
+    last = messages[-1]
+    return PromptParts(
+        head.content if has_system else None,
+        tuple(messages[1 if has_system else 0 : -1]),
+        last.content,
+        system_name=head.name if has_system else None,
+        prompt_name=last.name,
+    )
 
 
 def split_prompt(prompt_text: str) -> PromptParts | None:
@@ -54,27 +66,14 @@ def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
         # Only the tools' hash is recorded: the template's tool block cannot be rebuilt.
         return None, "excluded_tools_not_recorded"
     parts = message_parts(served.messages)
-    if parts is not None and served.tools_json is not None:
-        parts = replace(parts, tools_json=served.tools_json)
+    if parts is not None:
+        parts = replace(
+            parts,
+            tools_json=served.tools_json,
+            response_format_json=served.response_format_json,
+            stop=served.sampling.stop,
+        )
     return parts, "excluded_last_not_user"
-
-
-def is_tool_call_answer(text: str) -> bool:
-    """Whether a recorded answer ends with tool calls (the gateway's ``answer_text``
-    appends them as a ``{"tool_calls": [...]}`` JSON line).
-
-    >>> is_tool_call_answer('{"tool_calls": [{"name": "f", "arguments": "{}"}]}')
-    True
-    >>> is_tool_call_answer("Q-BIL")
-    False
-    """
-    last = text.rstrip().rsplit("\n", 1)[-1]
-    if not last.startswith('{"tool_calls"'):
-        return False
-    try:
-        return isinstance(json.loads(last).get("tool_calls"), list)
-    except ValueError:
-        return False
 
 
 def history_key(history: Sequence[RecordedMessage]) -> str:

@@ -41,6 +41,8 @@ MAX_STOP_CHARS = 256
 MAX_TOOLS_CHARS = 16_000
 #: Lowest logprob vLLM reports (it reports ``-inf`` as this); bounds the confidence fields.
 LOGPROB_FLOOR = -9999.0
+#: Longest ``response_format`` recorded as JSON; a longer one is kept by its type only.
+MAX_RESPONSE_FORMAT_CHARS = 16_000
 
 
 def new_event_id() -> str:
@@ -58,8 +60,9 @@ class RecordedToolCall(BaseModel):
 
 
 class RecordedMessage(BaseModel):
-    """One chat message as the engine received it: its role and text content, the tool
-    calls of an assistant turn, the call a tool result answers."""
+    """One chat message as the engine received it: its role and text content, the
+    participant's ``name`` if the client gave one, the tool calls of an assistant turn, the
+    call a tool result answers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,10 +70,15 @@ class RecordedMessage(BaseModel):
     content: str = Field(default="", max_length=MAX_TEXT_CHARS)
     tool_calls: tuple[RecordedToolCall, ...] = Field(default=(), max_length=MAX_RECORD_TOOL_CALLS)
     tool_call_id: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    #: OpenAI's optional participant name (``{"role": "user", "name": "alice"}``).
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
 
     def openai(self) -> dict[str, Any]:
-        """The message in the OpenAI chat shape (content always a string)."""
+        """The message in the OpenAI chat shape (content always a string; ``name`` only
+        when recorded)."""
         out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name is not None:
+            out["name"] = self.name
         if self.tool_calls:
             out["tool_calls"] = [
                 {
@@ -121,6 +129,9 @@ class ServedRequest(BaseModel):
     tools_json: str | None = Field(default=None, max_length=MAX_TOOLS_CHARS)
     #: ``response_format.type`` (``text``, ``json_object``, ``json_schema``).
     response_format: str | None = Field(default=None, max_length=32)
+    #: The ``response_format`` object itself (canonical JSON, a JSON schema included) when
+    #: it fits :data:`MAX_RESPONSE_FORMAT_CHARS`: the gate sends it again.
+    response_format_json: str | None = Field(default=None, max_length=MAX_RESPONSE_FORMAT_CHARS)
     sampling: SamplingRecord = Field(default_factory=SamplingRecord)
     complete: bool = True
 

@@ -1,7 +1,7 @@
 """A rise in tool calls is not a rise in empty outputs (issue "Real chat traffic", part 3).
 
 An answer that is a tool call has no text content; the gateway records its calls as the
-answer (``gateway.openai_body.answer_text``) and the drift features count it as output,
+answer (``driftgate.core.recorded_answer.answer_text``) and the drift features count it as output,
 with its own ``finish_reason``. Every numeric signal repeats one fixed sequence in the
 reference and the window, so only the tool-call share changes: the outcome is fixed, and
 the test fails only if tool calls read as empty outputs (or alarm another signal).
@@ -16,7 +16,7 @@ from drift.features import request_features
 from drift.monitor import Alarm, MonitorConfig
 from drift.versions import DriftMonitor
 from driftgate.core.events import RequestEvent
-from gateway.openai_body import answer_text
+from driftgate.core.recorded_answer import answer_text
 
 CFG = MonitorConfig(reference_size=200, window_size=200, test_every=50)
 LATENCIES = [80.0 + 7.0 * (i % 13) for i in range(26)]

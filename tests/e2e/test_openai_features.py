@@ -114,6 +114,7 @@ def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
     # Fields a message does not have are stored at their defaults (no tool calls, no id).
     assert [m.pop("tool_calls") for m in served["messages"]] == [[]] * len(request["messages"])
     assert [m.pop("tool_call_id") for m in served["messages"]] == [None] * len(request["messages"])
+    assert [m.pop("name") for m in served["messages"]] == [None] * len(request["messages"])
     assert served["messages"] == request["messages"]
     tools = request.get("tools")
     assert served["tool_names"] == [t["function"]["name"] for t in tools or []]
@@ -124,6 +125,11 @@ def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
     )
     response_format = request.get("response_format")
     assert served["response_format"] == (response_format or {}).get("type")
+    assert served["response_format_json"] == (
+        json.dumps(response_format, sort_keys=True, separators=(",", ":"))
+        if response_format
+        else None
+    )
     stop = request.get("stop") or []
     assert served["sampling"] == {
         "temperature": float(request["temperature"]),
@@ -152,7 +158,7 @@ def streamed_text(chunks: list[Any]) -> str:
 
 
 def tool_call_text(calls: list[tuple[str, str]]) -> str:
-    """How the store keeps an answer that is a tool call (``gateway.openai_body.answer_text``)."""
+    """How the store keeps an answer that is a tool call (``recorded_answer.answer_text``)."""
     return json.dumps(
         {"tool_calls": [{"name": n, "arguments": a} for n, a in calls]},
         separators=(",", ":"),

@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 
 from driftgate.core.events import (
+    MAX_NAME_CHARS,
     MAX_RECORD_CHARS,
     MAX_RECORD_MESSAGES,
     MAX_RECORD_STOP,
     MAX_RECORD_TOOL_NAMES,
+    MAX_RESPONSE_FORMAT_CHARS,
     MAX_TEXT_CHARS,
     MAX_TOOLS_CHARS,
     ServedRequest,
@@ -92,6 +94,7 @@ def test_a_conversation_with_tools_is_recorded_as_sent() -> None:
     assert r.tools_json is not None and r.tools_json.encode() == canonical
     assert r.tool_names == ("get_weather",)
     assert r.response_format == "json_schema"
+    assert r.response_format_json == '{"json_schema":{"name":"x","schema":{}},"type":"json_schema"}'
     assert (r.sampling.temperature, r.sampling.top_p, r.sampling.max_tokens) == (0.3, 0.8, 32)
     assert r.sampling.stop == ("\n\n",)
     assert r.complete
@@ -118,6 +121,7 @@ def test_defaults_when_the_request_sets_nothing() -> None:
         "stop": (),
     }
     assert r.tool_names == () and r.response_format is None and r.complete
+    assert r.response_format_json is None
 
 
 def test_max_completion_tokens_and_stop_lists() -> None:
@@ -205,4 +209,39 @@ def test_tools_too_long_to_record_are_kept_by_hash_and_the_record_is_incomplete(
     }
     r = record({"messages": [{"role": "user", "content": "hi"}], "tools": [long_tool]})
     assert r.tools_json is None and r.tools_sha256 is not None and r.tool_names == ("f",)
+    assert not r.complete
+
+
+def test_a_participant_name_is_recorded_within_the_name_cap() -> None:
+    named = record(
+        {
+            "messages": [
+                {"role": "system", "content": "Route.", "name": "router"},
+                {"role": "user", "content": "Printer jam", "name": "alice"},
+                {"role": "assistant", "content": "Q-HW", "name": "bot"},
+                {"role": "user", "content": "Thanks"},
+            ]
+        }
+    )
+    assert [m.name for m in named.messages] == ["router", "alice", "bot", None]
+    assert named.messages[1].openai() == {"role": "user", "content": "Printer jam", "name": "alice"}
+    assert named.complete
+    long = record({"messages": [{"role": "user", "content": "hi", "name": "a" * 300}]})
+    assert long.messages[0].name == "a" * MAX_NAME_CHARS and not long.complete
+    odd = record({"messages": [{"role": "user", "content": "hi", "name": 7}]})
+    assert not odd.complete
+
+
+def test_a_response_format_too_long_to_record_keeps_its_type_and_the_record_is_incomplete() -> None:
+    schema = {"type": "object", "description": "d" * MAX_RESPONSE_FORMAT_CHARS}
+    r = record(
+        {
+            "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": schema},
+            },
+        }
+    )
+    assert r.response_format == "json_schema" and r.response_format_json is None
     assert not r.complete

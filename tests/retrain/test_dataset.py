@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -520,7 +521,7 @@ def test_records_that_cannot_be_rendered_as_served_are_left_out_and_counted() ->
     assert ds.stats["excluded_record_incomplete"] == 1
     assert ds.stats["excluded_tools_not_recorded"] == 1
     assert ds.stats["excluded_last_not_user"] == 1
-    assert ds.stats["excluded_tool_call_target"] == 2
+    assert ds.stats["excluded_tool_call_target_template_cannot_render"] == 2
     assert ds.size == 5  # the five plain records
 
 
@@ -590,3 +591,41 @@ def test_a_request_with_recorded_tools_trains_with_them() -> None:
         [served_rec(0, with_tools, "Q-HW"), served_rec(1, plain, "Q-HW"), *distinct(5)], SMALL
     )
     assert both.stats.get("duplicates_exact", 0) == 0
+
+
+def test_participant_names_train_as_served_and_only_they_change_the_hash() -> None:
+    named = ServedRequest.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "You route tickets.", "name": "router"},
+                {"role": "user", "content": "Printer jams", "name": "alice"},
+                {"role": "assistant", "content": "Q-HW"},
+                {"role": "user", "content": "Still jams on floor 2", "name": "alice"},
+            ]
+        }
+    )
+    ds = curate([served_rec(0, named, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.messages(with_completion=False) == [m.openai() for m in named.messages]
+    assert example.extras() == {"system_name": "router", "prompt_name": "alice"}
+    unnamed = replace(example, system_name=None, prompt_name=None)
+    assert unnamed.extras() == {}
+    assert dataset_hash([example], []) != dataset_hash([unnamed], [])
+    single = ChatExample(prompt="p", completion="c", system="s")
+    assert dataset_hash([single], []) == dataset_hash([replace(single, prompt_name=None)], [])
+
+
+def test_response_format_and_stop_travel_with_the_example_and_only_they_change_the_hash() -> None:
+    fmt = '{"json_schema":{"name":"q","schema":{"type":"object"}},"type":"json_schema"}'
+    constrained = served(
+        ("user", "Printer jams on floor 2"),
+        response_format="json_schema",
+        response_format_json=fmt,
+        sampling={"temperature": 0.7, "stop": ["\n\n"]},
+    )
+    ds = curate([served_rec(0, constrained, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.response_format() == json.loads(fmt) and example.stop == ("\n\n",)
+    assert example.extras() == {"response_format_json": fmt, "stop": ["\n\n"]}
+    plain = replace(example, response_format_json=None, stop=())
+    assert plain.extras() == {} and dataset_hash([plain], []) != dataset_hash([example], [])

@@ -79,3 +79,21 @@ def test_recorded_tools_are_rendered_into_the_prompt_as_vllm_renders_them(tokeni
     assert prompt.startswith('<tools>[{"function": {"name": "lookup"')
     assert completion == "Q-HW<|im_end|>\n"
     assert render(templated, CONVERSATION)[0] == render(tokenizer, CONVERSATION)[0]
+
+
+def test_participant_names_reach_a_template_that_renders_them(tokenizer: Any) -> None:
+    named_template = tokenizer.chat_template.replace(
+        "message['role'] + '\n'",
+        "message['role'] + (' ' + message['name'] if message.get('name') else '') + '\n'",
+    )
+    assert named_template != tokenizer.chat_template
+    templated = copy.copy(tokenizer)
+    templated.chat_template = named_template
+    named = replace(CONVERSATION, system_name="router", prompt_name="alice")
+    prompt, completion = render(templated, named)
+    assert prompt.startswith("<|im_start|>system router\nYou route tickets.")
+    assert prompt.endswith(
+        "<|im_start|>user alice\nStill jammed, see above<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert completion == "Q-HW<|im_end|>\n"
+    assert render(templated, CONVERSATION)[0] == render(tokenizer, CONVERSATION)[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,3 +76,26 @@ def test_the_gate_asks_the_engine_with_the_messages_training_renders() -> None:
     assert "tools" not in sent[1]
     assert example.messages(with_completion=True)[:-1] == sent[0]["messages"]
     assert len(example.messages(with_completion=False)) == 6
+
+
+def test_the_gate_sends_the_served_response_format_and_stop_and_decodes_greedily() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"message": {"content": '{"q": "Q-HW"}'}}]})
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "q", "schema": {"type": "object"}}}
+    constrained = ChatExample(
+        prompt="Printer jams",
+        completion='{"q": "Q-HW"}',
+        response_format_json=json.dumps(fmt, sort_keys=True),
+        stop=("\n\n", "END"),
+    )
+    plain = replace(constrained, response_format_json=None, stop=())
+    with VllmEngine("http://vllm:8000", transport=httpx.MockTransport(handler)) as engine:
+        engine.chat("support--v2", constrained)
+        engine.chat("support--v2", plain)
+    assert sent[0]["response_format"] == fmt and sent[0]["stop"] == ["\n\n", "END"]
+    assert sent[0]["temperature"] == 0.0  # greedy whatever was served
+    assert "response_format" not in sent[1] and "stop" not in sent[1]

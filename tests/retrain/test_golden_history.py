@@ -21,6 +21,20 @@ def test_golden_history_round_trips(tmp_path: Path) -> None:
     golden = [
         ChatExample("Following up: my invoice is wrong.", "Q-BIL", system="Route.", history=TURNS),
         ChatExample("My password fails.", "Q-ACC", system="Route."),
+        ChatExample(
+            "Weather in Paris?",
+            '{"tool_calls": [{"name": "w", "arguments": "{}"}]}',
+            system="Route.",
+            system_name="router",
+            prompt_name="alice",
+            tools_json='[{"function":{"name":"w"},"type":"function"}]',
+        ),
+        ChatExample(
+            "My printer jams.",
+            '{"queue": "Q-HW"}',
+            response_format_json='{"type":"json_object"}',
+            stop=("\n\n", "END"),
+        ),
     ]
     register_golden(registry, "support", golden)
     assert load_golden(registry, "support") == golden

@@ -102,6 +102,8 @@ def test_run_registers_evaluates_and_rejects_what_does_not_win(
     assert rec.candidate_version == 1 and rec.serving_version is None
     assert rec.candidate_score == 0.0 and rec.serving_score == 0.0
     assert rec.dataset_size == 14 and rec.dataset_hash and rec.duration_s
+    # The tiny model's ChatML template drops tool calls: the job's probe says so.
+    assert rec.details is not None and rec.details["tool_call_targets"] is False
     assert len(seen["reject"]) == 1 and seen["hand_off"] == []
     m = ctx.registry.read("support", 1)
     assert m.status == "rejected" and m.reason == "drift: test" and m.run_id == rec.id

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from driftgate.core.events import RecordedMessage
-from retrain.served_prompt import PromptParts, is_tool_call_answer, split_prompt
+from retrain.served_prompt import PromptParts, split_prompt
+from retrain.tool_answer import is_tool_call_answer
 
 
 def test_split_prompt_shapes() -> None:

@@ -12,6 +12,7 @@ from driftgate.core.events import (
     MAX_RECORD_MESSAGES,
     MAX_RECORD_STOP,
     MAX_RECORD_TOOL_CALLS,
+    MAX_RESPONSE_FORMAT_CHARS,
     MAX_TEXT_CHARS,
     RecordedMessage,
     RequestEvent,
@@ -47,6 +48,7 @@ def test_a_full_record_round_trips() -> None:
         tools_sha256="a" * 64,
         tool_names=["f"],
         response_format="json_object",
+        response_format_json='{"type":"json_object"}',
         sampling={"temperature": 0.2, "top_p": 0.9, "max_tokens": 64, "stop": ["\n\n"]},
     )
     assert RequestEvent.model_validate_json(e.model_dump_json()) == e
@@ -61,8 +63,10 @@ def test_a_full_record_round_trips() -> None:
         ({"messages": [{"role": "user", "content": "x" * (MAX_TEXT_CHARS + 1)}]}, "content"),
         ({"messages": [{"role": "user", "content": "x" * MAX_TEXT_CHARS}] * 3}, "characters"),
         ({"messages": [{"role": "function", "content": "x"}]}, "role"),
-        ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "name"),
+        ({"messages": [{"role": "user", "content": "x", "name": "b" * 129}]}, "name"),
+        ({"messages": [{"role": "user", "content": "x", "nickname": "bob"}]}, "nickname"),
         ({"tools_sha256": "not-a-hash"}, "tools_sha256"),
+        ({"response_format_json": "x" * (MAX_RESPONSE_FORMAT_CHARS + 1)}, "response_format_json"),
         ({"sampling": {"stop": ["s"] * (MAX_RECORD_STOP + 1)}}, "stop"),
         ({"sampling": {"top_p": 1.5}}, "top_p"),
         ({"sampling": {"seed": 1}}, "seed"),
@@ -105,3 +109,19 @@ def test_openai_shape_of_a_recorded_message() -> None:
     }
     tool = RecordedMessage(role="tool", content="42", tool_call_id="c1")
     assert tool.openai() == {"role": "tool", "content": "42", "tool_call_id": "c1"}
+
+
+def test_a_participant_name_is_kept_and_given_back_in_the_openai_shape() -> None:
+    e = event(
+        messages=[
+            {"role": "system", "content": "S", "name": "router"},
+            {"role": "user", "content": "U", "name": "alice"},
+        ]
+    )
+    assert RequestEvent.model_validate_json(e.model_dump_json()) == e
+    assert e.served is not None
+    assert [m.openai() for m in e.served.messages] == [
+        {"role": "system", "content": "S", "name": "router"},
+        {"role": "user", "content": "U", "name": "alice"},
+    ]
+    assert "name" not in RecordedMessage(role="user", content="U").openai()
