@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from driftgate.core import paths
 from driftgate.stack import create_tenant
-from tests.deploy.cluster import External, LocalCluster
+from tests.deploy.cluster import External, LocalCluster, can_mount_read_only
 from tests.deploy.release import local_images, render_release
 from tests.real_parts import require, skip_or_fail
 
@@ -58,6 +58,7 @@ def _database() -> Iterator[tuple[str, int]]:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     model_dir = paths.default_model_dir()
     require(model_dir.is_dir(), f"no prepared model at {model_dir} (make setup)")
+    require(can_mount_read_only(), "read-only mounts need root and `unshare -m`")
     root = tmp_path_factory.mktemp("cluster")
     with _database() as (db, pg_port):
         user = urlsplit(os.environ[POSTGRES_ENV]).username or "postgres"
