@@ -34,7 +34,7 @@ from tests.deploy.launch import LaunchPlan, plan_launch
 from tests.deploy.policy import Endpoint
 from tests.deploy.proxy import Backend, FlowLog, PolicyProxy, Route
 from tests.deploy.rendered import Pod, Rendered
-from tests.deploy.volumes import materialize, plan_mounts
+from tests.deploy.volumes import materialize, plan_mounts, to_host_path
 
 EXTERNAL_NAMESPACE = "(outside)"
 RO_WRAPPER = (
@@ -163,6 +163,13 @@ class LocalCluster:
 
     def _route_for(self, pod: Pod, target: Target, port: int) -> str:
         return self._route(self.endpoint(pod), target, port)
+
+    def host_path(self, pod: str, container_path: str) -> Path:
+        """Where ``container_path`` of ``pod`` lies here (under one of its mounts)."""
+        local = to_host_path(container_path, self.runs[pod].plan.mounts)
+        if local == container_path:
+            raise KeyError(f"{container_path} is on no volume of {pod}")
+        return Path(local)
 
     def client(self, name: str, namespace: str, labels: Mapping[str, str] | None = None) -> Client:
         """A caller outside the rendered workloads (a client app, an operator, Prometheus)."""
