@@ -30,7 +30,7 @@ import httpx
 
 from tests.deploy.dns import Target, dns_table, names_of
 from tests.deploy.images import REPO_ROOT, LocalImage
-from tests.deploy.launch import LaunchPlan, plan_launch
+from tests.deploy.launch import LaunchPlan, listen_args, plan_launch
 from tests.deploy.policy import Endpoint
 from tests.deploy.proxy import Backend, FlowLog, PolicyProxy, Route
 from tests.deploy.rendered import Pod, Rendered
@@ -236,6 +236,13 @@ class LocalCluster:
                 return True
             except OSError:
                 return False
+        if "exec" in probe:
+            argv = listen_args([str(a) for a in probe["exec"]["command"]], run.plan.listen)
+            try:
+                done = subprocess.run(argv, env=run.plan.env, capture_output=True, timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                return False
+            return done.returncode == 0
         raise ValueError(f"{run.pod.name}: probe kind not modelled: {probe}")
 
     def _sleep(self, seconds: float) -> bool:

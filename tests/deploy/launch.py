@@ -50,7 +50,7 @@ def _image_for(pod: Pod, images: Sequence[LocalImage]) -> LocalImage:
     raise PodConfigError(f"{pod.name}: no local stand-in for image {image}")
 
 
-def _listen_args(argv: list[str], listen: Mapping[int, int]) -> list[str]:
+def listen_args(argv: list[str], listen: Mapping[int, int]) -> list[str]:
     out: list[str] = []
     for i, arg in enumerate(argv):
         prev = argv[i - 1] if i else ""
@@ -58,7 +58,7 @@ def _listen_args(argv: list[str], listen: Mapping[int, int]) -> list[str]:
             arg = "127.0.0.1"
         elif arg == "--host=0.0.0.0":
             arg = "--host=127.0.0.1"
-        elif prev == "--port" and arg.isdigit() and int(arg) in listen:
+        elif prev in ("--port", "-p") and arg.isdigit() and int(arg) in listen:
             arg = str(listen[int(arg)])
         elif arg.startswith("--port=") and arg[7:].isdigit() and int(arg[7:]) in listen:
             arg = f"--port={listen[int(arg[7:])]}"
@@ -102,5 +102,5 @@ def plan_launch(
 
     pod_env = {k: translate(v) for k, v in resolve_env(pod, rendered).items()}
     env = {**base_env(), **image.env, **_listen_env(pod_env, listen)}
-    argv = image.adapt_args(_listen_args([translate(a) for a in argv], listen))
+    argv = image.adapt_args(listen_args([translate(a) for a in argv], listen))
     return LaunchPlan(pod, argv, env, mounts, listen, wired)

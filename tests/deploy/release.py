@@ -26,15 +26,35 @@ def chart_defaults() -> dict[str, Any]:
     return data
 
 
-def render_release(overrides: dict[str, Any] | None = None) -> Rendered:
+def render_release(
+    overrides: dict[str, Any] | None = None,
+    existing_secrets: dict[str, dict[str, str]] | None = None,
+) -> Rendered:
     """``helm template`` of the chart with its defaults and ``overrides``, indexed."""
-    return Rendered.from_manifests(manifests(overrides or {}), NAMESPACE)
+    return Rendered.from_manifests(manifests(overrides or {}), NAMESPACE, existing_secrets)
 
 
-def local_images(model_dir: Path | None = None) -> list[LocalImage]:
-    """The chart's two images, as the project's install provides them here."""
-    defaults = chart_defaults()
-    models = {defaults["engine"]["model"]: model_dir or paths.default_model_dir()}
-    return default_images(
-        defaults["image"]["repository"], defaults["engine"]["image"]["repository"], models
+def _value(values: dict[str, Any], defaults: dict[str, Any], *keys: str) -> Any:
+    for source in (values, defaults):
+        node: Any = source
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    raise KeyError(".".join(keys))
+
+
+def local_images(
+    model_dir: Path | None = None, values: dict[str, Any] | None = None
+) -> list[LocalImage]:
+    """The chart's images (as ``values`` name them), as the project's install provides
+    them here. Whatever model the values name, the project's small model stands in."""
+    defaults, values = chart_defaults(), values or {}
+    models = {_value(values, defaults, "engine", "model"): model_dir or paths.default_model_dir()}
+    images = default_images(
+        _value(values, defaults, "image", "repository"),
+        _value(values, defaults, "engine", "image", "repository"),
+        models,
     )
+    # Debian's redis-server, the chart's command unchanged.
+    return [*images, LocalImage(_value(values, defaults, "limits", "redis", "image", "repository"))]

@@ -75,10 +75,18 @@ class Rendered:
     pods: list[Pod] = field(default_factory=list)
 
     @classmethod
-    def from_manifests(cls, docs: list[Manifest], namespace: str) -> Rendered:
+    def from_manifests(
+        cls,
+        docs: list[Manifest],
+        namespace: str,
+        existing_secrets: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> Rendered:
+        """``existing_secrets``: the Secrets an operator creates before installing (those
+        the values name, e.g. ``state.existingSecret``), by name, decoded."""
         for doc in docs:
             doc["metadata"].setdefault("namespace", namespace)
         out = cls(namespace=namespace, docs=docs)
+        out.secrets.update({k: dict(v) for k, v in (existing_secrets or {}).items()})
         for doc in docs:
             kind, name = doc["kind"], doc["metadata"]["name"]
             if kind == "Secret":
