@@ -125,6 +125,10 @@ class LocalCluster:
     def endpoint(self, pod: Pod) -> Endpoint:
         return Endpoint(pod.name, pod.namespace, pod.labels, pod.named_ports)
 
+    def backends_of(self, service: str, port: int) -> list[Backend]:
+        """The endpoints a connection to ``service:port`` may reach now (ready pods)."""
+        return self._backends(Target(service), port)
+
     def _backends(self, target: Target, port: int) -> list[Backend]:
         if target.service in self.external:
             ext = self.external[target.service]
