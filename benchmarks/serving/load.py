@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -63,9 +63,16 @@ def summarize(*runs: Sequence[RequestSample]) -> CellResult:
 
 
 async def _one(
-    http: httpx.AsyncClient, url: str, key: str, s: RequestSample, i: int, max_tokens: int
+    http: httpx.AsyncClient,
+    url: str,
+    key: str,
+    s: RequestSample,
+    i: int,
+    max_tokens: int,
+    extra_body: Mapping[str, object],
 ) -> None:
     body = {
+        **extra_body,
         "model": s.model,
         # a different prompt per request: the prefix cache must not make later ones free
         "messages": [{"role": "user", "content": f"Tell me a short story about ticket {i}."}],
@@ -110,8 +117,10 @@ async def run_cell(
     concurrency: int,
     requests: int,
     max_tokens: int,
+    extra_body: Mapping[str, object] | None = None,
 ) -> list[RequestSample]:
-    """``requests`` streamed completions, ``concurrency`` at a time, models in turn."""
+    """``requests`` streamed completions, ``concurrency`` at a time, models in turn;
+    ``extra_body``: fields added to every request (e.g. ``logprobs``)."""
     url = base_url.rstrip("/") + "/v1/chat/completions"
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
@@ -124,7 +133,7 @@ async def run_cell(
             i = queue.get_nowait()
             s = RequestSample(model=models[i % len(models)], start=time.perf_counter())
             try:
-                await _one(http, url, key, s, i, max_tokens)
+                await _one(http, url, key, s, i, max_tokens, extra_body or {})
             except (httpx.HTTPError, ValueError) as exc:
                 s.error = f"{type(exc).__name__}: {exc}"
             s.end = time.perf_counter()
