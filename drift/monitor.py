@@ -34,7 +34,12 @@ import numpy as np
 
 from drift.detectors.adwin import StandardizedADWIN
 from drift.detectors.base import StreamingDetector
-from drift.detectors.calibration import NumericCalibration, RateCalibration
+from drift.detectors.calibration import (
+    MAX_MAGNITUDE,
+    NumericCalibration,
+    RateCalibration,
+    bounded,
+)
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
 from drift.detectors.windowed import ReferenceSample, TestResult, chi_square_test, ks_test
@@ -146,7 +151,7 @@ class SignalMonitor:
         if self.kind == "categorical":
             self._ref_counts = Counter(str(v) for v in self.reference)
             return
-        ref = np.asarray([float(v) for v in self.reference], dtype=float)
+        ref = bounded(np.asarray([float(v) for v in self.reference], dtype=float))
         self._ref_sample = ReferenceSample(ref)
         mean = float(ref.mean()) if ref.size else 0.0
         self.ref_mean = mean
@@ -238,6 +243,8 @@ class SignalMonitor:
 
     def update(self, x: float | str) -> list[_Hit]:
         """Feed one value; return the alarms it raised (usually none)."""
+        if self.kind != "categorical":
+            x = min(max(float(x), -MAX_MAGNITUDE), MAX_MAGNITUDE)
         self._push(x)
         if self.phase == "reference":
             self.reference.append(x)
@@ -296,6 +303,8 @@ class SignalMonitor:
         confirmation is handled value by value. Periodic window tests run at
         most once per call (at its end) instead of exactly every ``test_every``.
         """
+        if self.kind != "categorical":
+            xs = bounded(np.asarray(xs, dtype=float)).tolist()
         hits: list[_Hit] = []
         i, n = 0, len(xs)
         while i < n:
