@@ -12,7 +12,8 @@ policy keeps false alarms rare:
   ``confirm_alpha`` within ``confirm_patience`` values, else it is dismissed;
 - rates: a Bernoulli CUSUM alarm, confirmed the same way by a chi-square test,
   except negative feedback, which confirms alone (feedback degradation is
-  direct evidence);
+  direct evidence); the rate and its dispersion keep being learned from values
+  the CUSUM judged in control (:mod:`drift.detectors.rate_learning`);
 - categorical signals (finish reason): the periodic chi-square test alarms,
   never confirms alone.
 

@@ -1,11 +1,11 @@
 """A rate detector that keeps learning its in-control rate while it watches.
 
 A pinned reference of 1,000 values of a bursty 0/1 signal (bursts of ~20 values every
-~100) holds a handful of bursts: its rate is off by a fifth and its dispersion by a half
-as often as not, and a reference that happened to catch few bursts makes the stable
-stream look like a rise. What such a reference cannot tell, the stream can: values the
-Bernoulli CUSUM has seen its sum return to zero after are in control, and they extend
-the reference (a self-starting CUSUM, Hawkins 1987), until the estimate rests on
+~100) holds a handful of bursts: the standard error of its rate is a fifth of the rate,
+that of its dispersion about a third, and a reference that happened to catch few bursts
+makes the stable stream look like a rise. What such a reference cannot tell, the stream
+can: values the Bernoulli CUSUM has seen its sum return to zero after are in control, and
+they extend the reference (a self-starting CUSUM, Hawkins 1987), until the estimate rests on
 :data:`LEARN_CAP` values.
 
 - :class:`LearnedRate` is the estimate: the rate of the reference and the learned
@@ -14,8 +14,8 @@ the reference (a self-starting CUSUM, Hawkins 1987), until the estimate rests on
   :data:`~drift.detectors.calibration.DISPERSION_LEVEL`; until :data:`TRUST` values it
   is never below the reference's own (overlapping batches of 25-100) estimate.
 - :class:`LearningBernoulliCusum` is the :class:`~drift.detectors.rate.BernoulliCusum`
-  redesigned from it at each completed batch (``p0``, and the threshold times the
-  dispersion), in O(1) per value.
+  redesigned from it every :data:`BATCH` values consumed (``p0``, and the threshold
+  times the dispersion), in O(1) per value.
 
 Values of an excursion that ends in an alarm are never learned, so a change is not
 absorbed into the reference it is judged against; a change slower than the CUSUM's
