@@ -12,7 +12,8 @@ policy keeps false alarms rare:
   ``confirm_alpha`` within ``confirm_patience`` values, else it is dismissed;
 - rates: a Bernoulli CUSUM alarm, confirmed the same way by a chi-square test,
   except negative feedback, which confirms alone (feedback degradation is
-  direct evidence);
+  direct evidence); the rate and its dispersion keep being learned from values
+  the CUSUM judged in control (:mod:`drift.detectors.rate_learning`);
 - categorical signals (finish reason): the periodic chi-square test alarms,
   never confirms alone.
 
@@ -34,9 +35,13 @@ import numpy as np
 
 from drift.detectors.adwin import StandardizedADWIN
 from drift.detectors.base import StreamingDetector
-from drift.detectors.calibration import NumericCalibration, RateCalibration
+from drift.detectors.calibration import (
+    MAX_MAGNITUDE,
+    NumericCalibration,
+    bounded,
+)
 from drift.detectors.cusum import Cusum
-from drift.detectors.rate import BernoulliCusum
+from drift.detectors.rate_learning import LearningBernoulliCusum
 from drift.detectors.windowed import ReferenceSample, TestResult, chi_square_test, ks_test
 from drift.features import SIGNALS, SignalKind
 
@@ -130,7 +135,7 @@ class SignalMonitor:
         self.ref_mean: float | None = None
         self._ref_counts: Counter[str] = Counter()
         self._calibration: NumericCalibration | None = None
-        self._dispersion = 1.0
+        self._rate: LearningBernoulliCusum | None = None
         self._window_drift = False
         self.reference_completed = False
         if reference is not None:
@@ -146,16 +151,13 @@ class SignalMonitor:
         if self.kind == "categorical":
             self._ref_counts = Counter(str(v) for v in self.reference)
             return
-        ref = np.asarray([float(v) for v in self.reference], dtype=float)
+        ref = bounded(np.asarray([float(v) for v in self.reference], dtype=float))
         self._ref_sample = ReferenceSample(ref)
         mean = float(ref.mean()) if ref.size else 0.0
         self.ref_mean = mean
         if self.kind == "binary":
-            self._ref_counts = Counter("1" if float(v) >= 0.5 else "0" for v in self.reference)
-            rate = RateCalibration(ref)
-            self._dispersion = rate.dispersion
-            h = cfg.rate_h * rate.dispersion
-            self._streaming.append(("bernoulli", BernoulliCusum(rate.p0, cfg.rate_ratio, h)))
+            rate = self._rate = LearningBernoulliCusum(ref, cfg.rate_ratio, cfg.rate_h)
+            self._streaming.append(("bernoulli", rate))
             return
         # the detectors watch innovations: standardized, whitened values (mean 0, std 1)
         cal = self._calibration = NumericCalibration(ref)
@@ -204,9 +206,12 @@ class SignalMonitor:
                 return ks_test(self._ref_sample.sorted.tolist(), [float(v) for v in sample])
             # dependent values: the asymptotic KS at the effective sample sizes
             return self._ref_sample.test(np.asarray(sample, dtype=float), ess)
-        if self.kind == "binary":
+        if self.kind == "binary" and self._rate is not None:
+            # against the reference as extended by the in-control values learned since
+            learned = self._rate.rate
+            ref_counts = {"1": learned.ones, "0": learned.n - learned.ones}
             counts = Counter("1" if float(v) >= 0.5 else "0" for v in sample)
-            return chi_square_test(self._ref_counts, counts, self._dispersion)
+            return chi_square_test(ref_counts, counts, learned.dispersion)
         return chi_square_test(self._ref_counts, Counter(str(v) for v in sample))
 
     def _periodic(self) -> list[_Hit]:
@@ -238,6 +243,8 @@ class SignalMonitor:
 
     def update(self, x: float | str) -> list[_Hit]:
         """Feed one value; return the alarms it raised (usually none)."""
+        if self.kind != "categorical":
+            x = min(max(float(x), -MAX_MAGNITUDE), MAX_MAGNITUDE)
         self._push(x)
         if self.phase == "reference":
             self.reference.append(x)
@@ -296,6 +303,8 @@ class SignalMonitor:
         confirmation is handled value by value. Periodic window tests run at
         most once per call (at its end) instead of exactly every ``test_every``.
         """
+        if self.kind != "categorical":
+            xs = bounded(np.asarray(xs, dtype=float)).tolist()
         hits: list[_Hit] = []
         i, n = 0, len(xs)
         while i < n:
@@ -314,6 +323,8 @@ class SignalMonitor:
                 i += 1
                 continue
             seg = xs[i:]
+            if self._rate is not None and self.phase == "monitoring":
+                seg = seg[: self._rate.redesign_in]  # its design may change there
             alarmed: list[tuple[str, StreamingDetector]] = []
             if self.phase == "drifted" or self.kind == "categorical":
                 end = len(seg) - 1
@@ -399,8 +410,11 @@ class SignalMonitor:
                 "phi": cal.phi,
                 "effective_sample_factor": cal.ess_factor,
             }
-        elif self.kind == "binary" and self.phase != "reference":
-            out["calibration"] = {"dispersion": self._dispersion}
+        elif self._rate is not None:
+            out["calibration"] = {
+                "dispersion": self._rate.rate.dispersion,
+                "learned_values": self._rate.rate.n,
+            }
         if self.last_test is not None:
             out["last_test"] = {
                 "statistic": self.last_test.statistic,

@@ -8,8 +8,10 @@ and rewrites ``benchmarks/RESULTS.md``. ``--quick`` runs every area's smoke mode
 temporary folder, checks each document's shape and leaves recorded results alone; the
 areas that need vLLM (serving, swap) then share one engine the suite starts, so the quick
 suite pays for one vLLM start. ``--compose-only`` rebuilds RESULTS.md from the recorded
-documents. Exits 1 when any area failed (missing script, non-zero exit, time-out, malformed
-document); a missed target is a result, not a failure.
+documents. With ``--areas``, only the named areas' rows and sections change: the others stay
+as the page shows them (an area the page lacks comes from its recorded document). Exits 1
+when any area failed (missing script, non-zero exit, time-out, malformed document); a missed
+target is a result, not a failure.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from benchmarks.suite.cli import recorded_path
-from benchmarks.suite.compose import AreaOutcome, compose, summary_table
+from benchmarks.suite.compose import AreaOutcome, KeptArea, compose, kept_areas, summary_table
 from benchmarks.suite.contract import AREAS, check_document, now_iso
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +156,7 @@ def run_suite(areas: Sequence[str], *, quick: bool, timeout_s: float) -> list[Ar
     return outcomes
 
 
-def write_results(outcomes: Sequence[AreaOutcome], command: str) -> Path:
+def write_results(outcomes: Sequence[AreaOutcome | KeptArea], command: str) -> Path:
     path = BENCH / "RESULTS.md"
     path.write_text(compose(outcomes, generated=now_iso(), command=command))
     return path
@@ -179,8 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes = run_suite(args.areas, quick=args.quick, timeout_s=timeout_s)
     print(summary_table(outcomes), flush=True)
     if not args.quick:
-        # areas not run this time keep their recorded documents on the page
-        ran = {o.area: o for o in outcomes}
+        # areas not named keep their text on the page, else their recorded documents
+        ran: dict[str, AreaOutcome | KeptArea] = {o.area: o for o in outcomes}
+        path = BENCH / "RESULTS.md"
+        if path.exists():
+            others = [a for a in AREAS if a not in ran]
+            ran.update(kept_areas(path.read_text(), others))
         page = [ran.get(a) or read_document(a, recorded_path(a), quick=False) for a in AREAS]
         log(f"wrote {write_results(page, command).relative_to(ROOT)}")
     failed = [o for o in outcomes if not o.ok]

@@ -2,12 +2,13 @@
 
 An area is either a document (:mod:`benchmarks.suite.contract`) or a failure (the area did
 not run, exited non-zero or wrote a malformed document): failures stay visible in the
-summary table, never silently dropped.
+summary table, never silently dropped. An area can also be kept as a previous page showed
+it (:class:`KeptArea`), so recomposing one area leaves the others' text alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,44 @@ class AreaOutcome:
     @property
     def ok(self) -> bool:
         return self.doc is not None and self.error is None
+
+
+@dataclass(frozen=True)
+class KeptArea:
+    """An area as a previous page showed it: its summary rows and its section, verbatim."""
+
+    area: str
+    rows: tuple[str, ...]
+    section: str
+
+    @property
+    def failed(self) -> bool:
+        return any(row.startswith(f"| {self.area} | **FAILED** |") for row in self.rows)
+
+    @property
+    def missed(self) -> int:
+        """Missed targets in its rows (a failed area's row is counted as a failure)."""
+        return 0 if self.failed else sum(r.endswith("| **MISSED** |") for r in self.rows)
+
+
+def kept_areas(page: str, areas: Iterable[str]) -> dict[str, KeptArea]:
+    """The named areas that ``page`` shows (summary rows and section); others are absent.
+
+    Sections are the page's ``## <area>`` blocks: an area's own headings are demoted below
+    that level (:func:`_demote`), so a ``## `` line always starts a section.
+    """
+    lines = page.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    kept = {}
+    for area in areas:
+        rows = tuple(line for line in lines if line.startswith(f"| {area} |"))
+        first = next((i for i in starts if lines[i].startswith(f"## {area}:")), None)
+        if not rows or first is None:
+            continue
+        end = next((i for i in starts if i > first), len(lines))
+        section = "\n".join(lines[first:end]).rstrip() + "\n"
+        kept[area] = KeptArea(area, rows, section)
+    return kept
 
 
 def fmt_number(value: float | None) -> str:
@@ -68,12 +107,15 @@ def _figure_row(area: str, fig: dict[str, Any]) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
-def summary_table(outcomes: Sequence[AreaOutcome]) -> str:
+def summary_table(outcomes: Sequence[AreaOutcome | KeptArea]) -> str:
     lines = [
         "| area | figure | ours | reference | ratio | target | met |",
         "|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
+        if isinstance(o, KeptArea):
+            lines += o.rows
+            continue
         if not o.ok or o.doc is None:
             reason = _cell(o.error or "no document")
             lines.append(f"| {o.area} | **FAILED** | {reason} | - | - | - | **MISSED** |")
@@ -103,7 +145,9 @@ def _plot_link(path: str) -> str:
     return f"![{rel}]({rel})"
 
 
-def area_section(o: AreaOutcome) -> str:
+def area_section(o: AreaOutcome | KeptArea) -> str:
+    if isinstance(o, KeptArea):
+        return o.section
     if not o.ok or o.doc is None:
         return f"## {o.area}: FAILED\n\n{o.error or 'no document'}\n"
     doc = o.doc
@@ -126,12 +170,16 @@ def area_section(o: AreaOutcome) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def compose(outcomes: Sequence[AreaOutcome], *, generated: str, command: str) -> str:
+def _missed(o: AreaOutcome | KeptArea) -> int:
+    if isinstance(o, KeptArea):
+        return o.missed
+    return 0 if o.doc is None else sum(f.get("met") is False for f in o.doc["figures"])
+
+
+def compose(outcomes: Sequence[AreaOutcome | KeptArea], *, generated: str, command: str) -> str:
     """The whole RESULTS.md page."""
-    missed = sum(
-        1 for o in outcomes if o.doc is not None for f in o.doc["figures"] if f.get("met") is False
-    )
-    failed = [o.area for o in outcomes if not o.ok]
+    missed = sum(_missed(o) for o in outcomes)
+    failed = [o.area for o in outcomes if (o.failed if isinstance(o, KeptArea) else not o.ok)]
     head = [
         "# Benchmarks, side by side",
         "",

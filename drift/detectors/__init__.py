@@ -5,6 +5,7 @@ from drift.detectors.base import Detector, StreamingDetector
 from drift.detectors.calibration import NumericCalibration, RateCalibration
 from drift.detectors.cusum import Cusum
 from drift.detectors.rate import BernoulliCusum
+from drift.detectors.rate_learning import LearnedRate, LearningBernoulliCusum
 from drift.detectors.windowed import (
     TestResult,
     WindowedTest,
@@ -17,6 +18,8 @@ __all__ = [
     "BernoulliCusum",
     "Cusum",
     "Detector",
+    "LearnedRate",
+    "LearningBernoulliCusum",
     "NumericCalibration",
     "RateCalibration",
     "StandardizedADWIN",

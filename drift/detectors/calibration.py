@@ -41,6 +41,18 @@ MAX_PHI = 0.95
 CLIP = 6.0
 #: Significance of the dispersion test under independence (below it: no overdispersion).
 DISPERSION_LEVEL = 0.01
+#: Largest magnitude a value keeps: beyond any real signal, and small enough that squares
+#: summed over a reference stay finite (fuzzed or corrupt values near 1e308 overflow).
+MAX_MAGNITUDE = 1e150
+
+
+def bounded(xs: np.ndarray) -> np.ndarray:
+    """Values clipped to :data:`MAX_MAGNITUDE` (NaN stays NaN: it carries no information).
+
+    >>> bounded(np.array([1e308, -np.inf, 2.5])).tolist()
+    [1e+150, -1e+150, 2.5]
+    """
+    return np.clip(xs, -MAX_MAGNITUDE, MAX_MAGNITUDE)
 
 
 def lag1_autocorrelation(values: np.ndarray) -> float:
@@ -131,7 +143,7 @@ class NumericCalibration:
 
     def __init__(self, reference: Sequence[float] | np.ndarray) -> None:
         ref = np.asarray(reference, dtype=float)
-        ref = ref[np.isfinite(ref)]
+        ref = bounded(ref[np.isfinite(ref)])
         self._n = ref.size
         self.mean = float(ref.mean()) if ref.size else 0.0
         self.std = float(ref.std(ddof=1)) if ref.size > 1 else 0.0
@@ -184,6 +196,7 @@ class NumericCalibration:
 
     def _standardize(self, xs: np.ndarray) -> np.ndarray:
         scores = self._scores
+        xs = bounded(xs)
         z = scores.of(xs) if scores is not None else (xs - self.mean) * self._scale
         z[np.isnan(z)] = 0.0  # no information: neutral
         np.clip(z, -CLIP, CLIP, out=z)

@@ -52,11 +52,21 @@ class BernoulliCusum:
         self.p0 = p0
         self.ratio = ratio
         self.h = h
+        self._up, self._down = self._steps(p0, ratio)
+        self._reset()
+
+    @staticmethod
+    def _steps(p0: float, ratio: float) -> tuple[float, float]:
+        """Log-likelihood ratios of a 1 and of a 0 (``ratio * p0`` against ``p0``)."""
         base = min(max(p0, 1e-4), 0.99)
         alt = min(base * ratio, (1.0 + base) / 2.0 if base * ratio >= 1.0 else 0.999)
-        self._up = math.log(alt / base)
-        self._down = math.log((1.0 - alt) / (1.0 - base))
-        self._reset()
+        return math.log(alt / base), math.log((1.0 - alt) / (1.0 - base))
+
+    def recalibrate(self, p0: float, h: float) -> None:
+        """A new in-control rate and threshold; the sum so far is kept."""
+        self.p0 = p0
+        self.h = h
+        self._up, self._down = self._steps(p0, self.ratio)
 
     def _reset(self) -> None:
         self._sum = 0.0
@@ -84,6 +94,11 @@ class BernoulliCusum:
     @property
     def n_seen(self) -> int:
         return self._n
+
+    @property
+    def in_control(self) -> int:
+        """How many of the values seen lie before the sum's last return to zero."""
+        return self._start
 
     def update(self, x: float) -> bool:
         if self._drift:

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from benchmarks.suite.compose import AreaOutcome, compose, fmt_number, summary_table
+from benchmarks.suite.compose import (
+    AreaOutcome,
+    compose,
+    fmt_number,
+    kept_areas,
+    summary_table,
+)
 from tests.benchmarks.samples import gateway_doc
 
 
@@ -65,3 +71,20 @@ def test_numbers_are_readable() -> None:
     assert fmt_number(14.54) == "14.5"
     assert fmt_number(0.403) == "0.403"
     assert fmt_number(None) == "-"
+
+
+def test_a_kept_area_keeps_its_rows_and_section_verbatim() -> None:
+    old = _page(
+        AreaOutcome("gateway", doc=gateway_doc(rps=900.0)),
+        AreaOutcome("drift", doc=gateway_doc(rps=1500.0) | {"area": "drift"}),
+    )
+    kept = kept_areas(old, ["gateway", "serving"])
+    assert list(kept) == ["gateway"]  # serving is not on that page
+    assert kept["gateway"].missed == 1 and not kept["gateway"].failed
+    new = _page(kept["gateway"], AreaOutcome("drift", doc=gateway_doc(rps=3000.0)))
+    gateway_part = [line for line in old.splitlines() if line.startswith("| gateway |")]
+    assert gateway_part == [line for line in new.splitlines() if line.startswith("| gateway |")]
+    assert kept["gateway"].section in new and "3,000 req/s" in new
+    assert "Missed targets: 1." in new
+    failed = kept_areas(_page(AreaOutcome("gateway", error="exited 1")), ["gateway"])
+    assert failed["gateway"].failed and "Failed areas: gateway." in _page(failed["gateway"])

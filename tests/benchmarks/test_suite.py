@@ -102,3 +102,25 @@ def test_a_full_run_of_some_areas_keeps_the_others_on_the_page(
     page = (tmp_path / "RESULTS.md").read_text()
     assert "2,222" in page and "3,333" in page  # the recorded gateway and the new drift run
     assert "no result document" in page  # e.g. serving, never recorded here
+
+
+def test_composing_one_area_leaves_the_others_as_the_page_shows_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.suite.__main__ as suite
+
+    recorded = {a: tmp_path / f"{a}.json" for a in ("gateway", "drift")}
+    recorded["gateway"].write_text(json.dumps(gateway_doc(rps=2222.0)))
+    recorded["drift"].write_text(json.dumps(gateway_doc(rps=3333.0) | {"area": "drift"}))
+    monkeypatch.setattr(suite, "BENCH", tmp_path)
+    monkeypatch.setattr(suite, "ROOT", tmp_path)
+    monkeypatch.setattr(suite, "recorded_path", lambda a: recorded.get(a, tmp_path / "none"))
+    suite.main(["--compose-only"])
+    # newer documents: only drift's may reach the page
+    recorded["gateway"].write_text(json.dumps(gateway_doc(rps=4444.0)))
+    recorded["drift"].write_text(json.dumps(gateway_doc(rps=5555.0) | {"area": "drift"}))
+    suite.main(["--compose-only", "--areas", "drift"])
+    page = (tmp_path / "RESULTS.md").read_text()
+    assert "2,222" in page and "4,444" not in page
+    assert "5,555" in page and "3,333" not in page
+    assert "no result document" in page  # serving, never recorded here

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from drift.detectors.calibration import NumericCalibration, RateCalibration
@@ -151,3 +153,24 @@ def test_shift_on_an_autocorrelated_stream_is_still_confirmed() -> None:
     shifted = (ar1(rng, 0.6, 1000) + 1.0).tolist()
     confirmed = [h for x in shifted for h in mon.update(x) if h.confirmed]
     assert confirmed and mon.phase == "drifted"
+
+
+def test_values_near_the_float_limit_raise_no_warning() -> None:
+    """Fuzzed values near 1e308 (and infinities) in the reference and the stream: no
+    overflow warning, one value by one and in batches, numeric and rate signals; the
+    calibration maps them to its clipped extreme. Deterministic: it cannot fail by chance.
+    """
+    huge = [1e308, -1e308, 1.7e308, 5.0, 1e-308, float("inf"), -float("inf")] * 150
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal = NumericCalibration([1e308 * (-1) ** i for i in range(1000)])
+        assert np.all(np.abs(cal.scan(huge)) <= 6.0)
+        lognormal = NumericCalibration(np.exp(np.random.default_rng(19).normal(size=1000)))
+        assert float(lognormal.scan([1.7e308])[0]) < 6.0
+        for signal in ("latency_ms", "negative_feedback"):
+            for reference in (huge[:1000], [float(i % 7) for i in range(1000)]):
+                one = SignalMonitor(signal, MonitorConfig(), reference=reference)
+                many = SignalMonitor(signal, MonitorConfig(), reference=reference)
+                by_one = [h.detector for x in huge for h in one.update(x)]
+                assert [h.detector for h in many.update_many(huge)] == by_one
+                assert np.isfinite(one.status()["score"])
