@@ -22,7 +22,7 @@ from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
 from drift.settings import DriftSettings
-from drift.store import BASE_VERSION, DriftStore, FeedbackWrite, Reference
+from drift.store import BASE_VERSION, FEEDBACK_CLIENT, DriftStore, FeedbackWrite, Reference
 from drift.trigger import TriggerManager
 from drift.version_window import feedback_rows_between, request_rows_between
 from drift.versions import DriftMonitor, VersionMonitor
@@ -71,7 +71,7 @@ def _features_of_row(row: dict[str, Any]) -> RequestFeatures:
     )
 
 
-def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
+def feedback_row(e: FeedbackEvent, source: str = FEEDBACK_CLIENT) -> dict[str, Any]:
     return {
         "event_id": e.event_id,
         "request_id": e.request_id,
@@ -81,6 +81,7 @@ def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
         "label": e.label,
         "correction": e.correction,
         "negative": e.is_negative,
+        "source": source,
     }
 
 

@@ -28,6 +28,8 @@ from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.schema.drift import (
     BASE_VERSION,
+    FEEDBACK_CLIENT,
+    FEEDBACK_REVIEW,
     REQUEST_COLUMNS,
     REQUEST_FLAG_COLUMNS,
     alarms,
@@ -39,6 +41,8 @@ from driftgate.core.state.schema.drift import (
 
 __all__ = [
     "BASE_VERSION",
+    "FEEDBACK_CLIENT",
+    "FEEDBACK_REVIEW",
     "DriftStore",
     "FeedbackWrite",
     "LabeledExample",
@@ -53,7 +57,7 @@ _SQLITE_INSERT_REQUESTS = (
 
 
 #: Columns a tenant's later feedback on the same request overwrites (the whole vote).
-_VOTE_COLUMNS = ("event_id", "ts", "score", "label", "correction", "negative")
+_VOTE_COLUMNS = ("event_id", "ts", "score", "label", "correction", "negative", "source")
 
 
 class FeedbackWrite(StrEnum):

@@ -590,3 +590,19 @@ def test_a_request_with_recorded_tools_trains_with_them() -> None:
         [served_rec(0, with_tools, "Q-HW"), served_rec(1, plain, "Q-HW"), *distinct(5)], SMALL
     )
     assert both.stats.get("duplicates_exact", 0) == 0
+
+
+def test_kept_examples_are_counted_by_who_labelled_them() -> None:
+    """Review queue labels stay training data of their own provenance."""
+    records = [
+        *distinct(4),
+        *[
+            rec(10 + i, prompt=f"Reviewed {TOPICS[i]} case {i * 104729}", feedback_source="review")
+            for i in range(3)
+        ],
+        rec(20, "Unrated ticket about parking", fb=[], feedback_source="review"),
+    ]
+    ds = curate(records, SMALL)
+    assert ds.stats["feedback_client"] == 4
+    assert ds.stats["feedback_review"] == 3
+    assert ds.metadata()["stats"]["feedback_review"] == 3
