@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from drift.review_store import ReviewStore
 from drift.training_data import LabeledExample, requests_with_feedback
 from drift.version_window import VOTE_JOIN, VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
@@ -93,6 +94,8 @@ class DriftStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write = threading.Lock()
+        #: The review queue's table (:mod:`drift.review_store`), under the same write lock.
+        self.reviews = ReviewStore(engine, self._write)
         name = engine.dialect.name
         if name == "sqlite":
             self._insert: Any = sqlite.insert
