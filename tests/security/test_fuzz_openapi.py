@@ -121,7 +121,12 @@ async def _drift(tmp: Path) -> AsyncIterator[Served]:
         admin, ingest = f"Bearer {ADMIN_KEY}", f"Bearer {INGEST_KEY}"
         yield Served(
             d.url,
-            [("/v1/events", ingest), ("/v1/feedback", ingest), ("/v1/", admin)],
+            [
+                ("/v1/events", ingest),
+                ("/v1/feedback", ingest),
+                ("/v1/review", ingest),
+                ("/v1/", admin),
+            ],
         )
 
 
