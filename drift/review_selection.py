@@ -66,15 +66,13 @@ def _dedupe_by_embedding(
             i,
         ),
     )
-    kept: list[int] = []
-    kept_vectors: list[np.ndarray] = []
+    points = np.stack([np.asarray(c.embedding, dtype=np.float32) for c in candidates])
+    similar = (points @ points.T) >= threshold  # one product: n is at most a few thousand
+    kept_mask = np.zeros(len(candidates), dtype=bool)
     for i in order:
-        vec = candidates[i].embedding
-        assert vec is not None
-        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vec)) >= threshold:
-            continue
-        kept.append(i)
-        kept_vectors.append(vec)
+        if not similar[i, kept_mask].any():
+            kept_mask[i] = True
+    kept = [int(i) for i in np.flatnonzero(kept_mask)]
     return sorted(kept), len(candidates) - len(kept)
 
 
