@@ -35,6 +35,13 @@ CANDIDATES_PER_SLOT = 10
 MAX_CANDIDATES = 2000
 
 Centroid = Callable[[str, int], np.ndarray | None]
+#: How sure the model was of a candidate's answer (higher = surer), from its stored row;
+#: ``None`` when unknown. The answer-confidence fields plug in here once stored.
+Confidence = Callable[[dict[str, Any]], float | None]
+
+
+def _unknown_confidence(row: dict[str, Any]) -> float | None:
+    return None
 
 
 def _not_found() -> NotFound:
@@ -51,12 +58,14 @@ class ReviewQueue:
         *,
         embedder: Embedder | None = None,
         centroid: Centroid | None = None,
+        confidence: Confidence = _unknown_confidence,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.budget = budget
         self.embedder = embedder
         self.centroid = centroid
+        self.confidence = confidence
         self.clock = clock
 
     def fill(self, adapter: str, version: int) -> int:
@@ -73,7 +82,7 @@ class ReviewQueue:
         if self.embedder is not None:
             vectors = self.embedder.encode(texts)
             cands = [
-                Candidate(r["request_id"], r["tenant"], embedding=v)
+                Candidate(r["request_id"], r["tenant"], embedding=v, confidence=self.confidence(r))
                 for r, v in zip(rows, vectors, strict=True)
             ]
             centre = self.centroid(adapter, version) if self.centroid is not None else None

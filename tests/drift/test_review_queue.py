@@ -166,3 +166,25 @@ def test_a_zero_budget_queues_nothing(
         status = c.get("/v1/drift/status").json()
         assert status["versions"][0]["drifted"] == ["latency_ms"]
         assert c.get("/v1/review/items").json()["data"] == []
+
+
+def test_a_confidence_per_candidate_puts_the_least_sure_first(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """Two equally new topics: the one answered with less confidence is picked first."""
+    sure = request_factory(prompt_text="printer jams on floor 3")
+    unsure = request_factory(prompt_text="invoice missing for March")
+    store.insert_requests(rows([sure, unsure]))
+    reference = np.zeros(16, dtype=np.float32)
+    reference[0] = 1.0
+    confidence = {sure.request_id: 0.9, unsure.request_id: 0.2}
+    queue = ReviewQueue(
+        store,
+        1,
+        embedder=TopicEmbedder(),
+        centroid=lambda a, v: reference,
+        confidence=lambda row: confidence[row["request_id"]],
+    )
+    assert queue.fill("support", 1) == 1
+    (item,) = queue.items("support", None, 10)
+    assert item["request_id"] == unsure.request_id and item["reasons"]["confidence"] == 0.2
