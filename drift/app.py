@@ -29,6 +29,7 @@ from driftgate.core.credentials import check_admin, check_key, secret_value
 from driftgate.core.errors import (
     DriftgateError,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
     Unavailable,
     install_error_handlers,
@@ -249,20 +250,26 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
     # passing the tenant; a label becomes training data, as feedback does.
     @app.get("/v1/review/items")
     async def review_items(
-        request: Request, adapter: str | None = None, tenant: str | None = None, limit: int = 20
+        request: Request, adapter: str | None = None, tenant: str | None = None, limit: str = "20"
     ) -> Response:
+        # Parameters are strings, parsed after the key check: a malformed one is no reason
+        # to answer a caller without the key anything but 401.
         require_ingest(request)
-        if not 1 <= limit <= REVIEW_MAX_LIMIT:
+        if not limit.isdigit() or not 1 <= int(limit) <= REVIEW_MAX_LIMIT:
             raise InvalidRequest(f"limit must be in [1, {REVIEW_MAX_LIMIT}]", param="limit")
         review = service_of(request).review
         items = (
-            [] if review is None else await asyncio.to_thread(review.items, adapter, tenant, limit)
+            []
+            if review is None
+            else await asyncio.to_thread(review.items, adapter, tenant, int(limit))
         )
         return _json({"object": "list", "data": items})
 
     @app.post("/v1/review/items/{item_id}/label")
-    async def review_label(request: Request, item_id: int) -> Response:
+    async def review_label(request: Request, item_id: str) -> Response:
         require_ingest(request)
+        if not item_id.isdigit() or int(item_id) > INT_COLUMN_MAX:
+            raise NotFound("no review item with this id", param="id", code="not_found")
         body = await _read_body(request, cfg.max_body_bytes, metrics)
         try:
             answer = ReviewLabel.model_validate_json(body)
@@ -272,7 +279,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         if review is None:
             raise Unavailable("the review queue is off", code="review_off")
         stored = await asyncio.to_thread(
-            review.label, item_id, answer.tenant, answer.label, answer.correction
+            review.label, int(item_id), answer.tenant, answer.label, answer.correction
         )
         metrics.ingested.labels("review_label").inc()
         return _json(stored, status_code=202)

@@ -142,6 +142,12 @@ def test_confirmed_drift_fills_the_queue_served_over_the_api(
         assert c.post(url, json={"label": "Q", "score": 1}).status_code == 422
         assert c.post(url, content=b"{not json").status_code == 400
         assert c.get("/v1/review/items", params={"limit": 0}).status_code == 400
+        assert c.get("/v1/review/items", params={"limit": "x"}).status_code == 400
+        assert c.post("/v1/review/items/x/label", json={"label": "Q"}).status_code == 404
+        # no key, malformed parameters: still 401
+        r = c.post("/v1/review/items/x/label", json={"label": "Q"}, headers=bad_key)
+        assert r.status_code == 401
+        assert c.get("/v1/review/items", params={"limit": "x"}, headers=bad_key).status_code == 401
         r = c.post(url, json={"tenant": "acme", "correction": "Q-NET"})
         assert r.status_code == 202 and r.json()["request_id"] == items[0]["request_id"]
         left = c.get("/v1/review/items", params={"adapter": "support"}).json()["data"]
