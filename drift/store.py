@@ -37,6 +37,7 @@ from driftgate.core.state.schema.drift import (
     feedback,
     references,
     requests,
+    review_items,
     triggers,
 )
 
@@ -265,8 +266,10 @@ class DriftStore:
             )
 
     def purge(self, older_than_ts: float) -> tuple[int, int]:
-        """Delete request events and feedback older than a time; return how many of each."""
+        """Delete request events and feedback older than a time; return how many of each.
+        Review items queued before it go too (their requests are gone)."""
         with self._write, self.engine.begin() as conn:
+            conn.execute(delete(review_items).where(review_items.c.created_ts < older_than_ts))
             n_req = conn.execute(delete(requests).where(requests.c.ts < older_than_ts)).rowcount
             n_fb = conn.execute(delete(feedback).where(feedback.c.ts < older_than_ts)).rowcount
         return int(n_req or 0), int(n_fb or 0)

@@ -194,3 +194,14 @@ def test_a_confidence_per_candidate_puts_the_least_sure_first(
     assert queue.fill("support", 1) == 1
     (item,) = queue.items("support", None, 10)
     assert item["request_id"] == unsure.request_id and item["reasons"]["confidence"] == 0.2
+
+
+def test_retention_removes_review_items_with_their_requests(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    old = request_factory(prompt_text="an old ticket", ts=1000.0)
+    store.insert_requests(rows([old]))
+    queue = ReviewQueue(store, 5, clock=lambda: 1000.0)
+    assert queue.fill("support", 1) == 1
+    assert store.purge(2000.0) == (1, 0)
+    assert store.reviews.count("support", 1) == 0
