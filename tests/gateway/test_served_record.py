@@ -206,3 +206,18 @@ def test_tools_too_long_to_record_are_kept_by_hash_and_the_record_is_incomplete(
     r = record({"messages": [{"role": "user", "content": "hi"}], "tools": [long_tool]})
     assert r.tools_json is None and r.tools_sha256 is not None and r.tool_names == ("f",)
     assert not r.complete
+
+
+def test_malformed_messages_are_left_out_not_a_crash() -> None:
+    """A role that is an object (unhashable) or a message that is not an object: the record
+    keeps the well-formed turns and says it is incomplete (found by the fuzz run with a
+    drift service behind the gateway)."""
+    payload = {
+        "model": "m",
+        "messages": [{"role": {}, "content": ""}, "hi", {"role": "user", "content": "ok"}],
+    }
+    record = served_record(payload)
+    assert record is not None
+    assert record["messages"] == [{"role": "user", "content": "ok"}]
+    assert record["complete"] is False
+    assert served_record({"model": "m", "messages": [{"role": ["user"]}]}) is None
