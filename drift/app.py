@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from drift.batch import parse_batch
 from drift.embeddings import EmbeddingMonitor, MiniLMEmbedder
 from drift.metrics import DriftMetrics
+from drift.review_queue import ReviewQueue
 from drift.service import DriftService
 from drift.settings import DriftSettings
 from drift.store import DriftStore, FeedbackWrite
@@ -28,11 +29,12 @@ from driftgate.core.credentials import check_admin, check_key, secret_value
 from driftgate.core.errors import (
     DriftgateError,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
     Unavailable,
     install_error_handlers,
 )
-from driftgate.core.events import MAX_BATCH_EVENTS, FeedbackEvent
+from driftgate.core.events import MAX_BATCH_EVENTS, FeedbackEvent, ReviewLabel
 from driftgate.core.gc_tuning import tuned_for_service
 from driftgate.core.limits import INT_COLUMN_MAX
 from driftgate.core.loops import run_forever
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: ``POST /v1/drift/reference`` takes a few fields.
 REFERENCE_MAX_BODY_BYTES = 64 * 1024
+#: Most review items one ``GET /v1/review/items`` returns.
+REVIEW_MAX_LIMIT = 100
 
 
 class UnprocessableEvent(DriftgateError):
@@ -162,7 +166,13 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
                 permutations=cfg.embedding_permutations,
                 max_sample=cfg.embedding_test_sample,
             )
-        service = DriftService(cfg, store, metrics, trigger, embeddings)
+        review = ReviewQueue(
+            store,
+            cfg.review_budget,
+            embedder=None if embeddings is None else embeddings.embedder,
+            centroid=None if embeddings is None else embeddings.reference_centroid,
+        )
+        service = DriftService(cfg, store, metrics, trigger, embeddings, review)
         replayed = await asyncio.to_thread(service.rebuild)
         log.info("drift state rebuilt from %d stored events", replayed)
         app.state.drift = _State(service, _background(service, cfg))
@@ -173,6 +183,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
             for task in app.state.drift.tasks:
                 task.cancel()
             await asyncio.gather(*app.state.drift.tasks, return_exceptions=True)
+            await service.review_fills_done()
             await trigger.close()
             store.close()
 
@@ -234,6 +245,44 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
             "replaced": outcome is FeedbackWrite.REPLACED,
         }
         return _json(answer, status_code=202)
+
+    # The review queue: the gateway (ingest key) reads and labels items for its tenants,
+    # passing the tenant; a label becomes training data, as feedback does.
+    @app.get("/v1/review/items")
+    async def review_items(
+        request: Request, adapter: str | None = None, tenant: str | None = None, limit: str = "20"
+    ) -> Response:
+        # Parameters are strings, parsed after the key check: a malformed one is no reason
+        # to answer a caller without the key anything but 401.
+        require_ingest(request)
+        if not limit.isdigit() or not 1 <= int(limit) <= REVIEW_MAX_LIMIT:
+            raise InvalidRequest(f"limit must be in [1, {REVIEW_MAX_LIMIT}]", param="limit")
+        review = service_of(request).review
+        items = (
+            []
+            if review is None
+            else await asyncio.to_thread(review.items, adapter, tenant, int(limit))
+        )
+        return _json({"object": "list", "data": items})
+
+    @app.post("/v1/review/items/{item_id}/label")
+    async def review_label(request: Request, item_id: str) -> Response:
+        require_ingest(request)
+        if not item_id.isdigit() or int(item_id) > INT_COLUMN_MAX:
+            raise NotFound("no review item with this id", param="id", code="not_found")
+        body = await _read_body(request, cfg.max_body_bytes, metrics)
+        try:
+            answer = ReviewLabel.model_validate_json(body)
+        except ValidationError as exc:
+            raise _invalid(exc, metrics) from None
+        review = service_of(request).review
+        if review is None:
+            raise Unavailable("the review queue is off", code="review_off")
+        stored = await asyncio.to_thread(
+            review.label, int(item_id), answer.tenant, answer.label, answer.correction
+        )
+        metrics.ingested.labels("review_label").inc()
+        return _json(stored, status_code=202)
 
     @app.get("/v1/drift/status")
     async def drift_status(request: Request, adapter: str | None = None) -> Response:

@@ -139,6 +139,11 @@ class EmbeddingMonitor:
         st = self._state.get((adapter, version))
         return None if st is None else st.distance
 
+    def reference_centroid(self, adapter: str, version: int) -> np.ndarray | None:
+        """The version's reference centroid (``None`` while its reference is collected)."""
+        st = self._state.get((adapter, version))
+        return None if st is None else st.ref_centroid
+
     def test_status(self, adapter: str, version: int) -> dict[str, Any] | None:
         """The embedding test's state for the drift status (``None`` before any prompt)."""
         st = self._state.get((adapter, version))

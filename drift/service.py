@@ -21,8 +21,9 @@ from drift.embeddings import EMBEDDING_SIGNAL, EmbeddingMonitor
 from drift.features import RequestFeatures, feedback_signals
 from drift.metrics import DriftMetrics, VersionGauges
 from drift.monitor import Alarm, MonitorConfig
+from drift.review_queue import ReviewQueue
 from drift.settings import DriftSettings
-from drift.store import BASE_VERSION, DriftStore, FeedbackWrite, Reference
+from drift.store import BASE_VERSION, FEEDBACK_CLIENT, DriftStore, FeedbackWrite, Reference
 from drift.trigger import TriggerManager
 from drift.version_window import feedback_rows_between, request_rows_between
 from drift.versions import DriftMonitor, VersionMonitor
@@ -73,7 +74,7 @@ def _features_of_row(row: dict[str, Any]) -> RequestFeatures:
     )
 
 
-def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
+def feedback_row(e: FeedbackEvent, source: str = FEEDBACK_CLIENT) -> dict[str, Any]:
     return {
         "event_id": e.event_id,
         "request_id": e.request_id,
@@ -83,6 +84,7 @@ def feedback_row(e: FeedbackEvent) -> dict[str, Any]:
         "label": e.label,
         "correction": e.correction,
         "negative": e.is_negative,
+        "source": source,
     }
 
 
@@ -96,12 +98,16 @@ class DriftService:
         metrics: DriftMetrics,
         trigger: TriggerManager,
         embeddings: EmbeddingMonitor | None = None,
+        review: ReviewQueue | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.trigger = trigger
         self.embeddings = embeddings
+        self.review = review
+        #: Review queue fills running in worker threads, one per version at most.
+        self._review_fills: dict[tuple[str, int], asyncio.Task[int]] = {}
         self.monitor = DriftMonitor(monitor_config(settings))
         self._lock = asyncio.Lock()
         self._joins: OrderedDict[str, tuple[str, int]] = OrderedDict()
@@ -294,8 +300,25 @@ class DriftService:
             log.warning("%s", reason)
             if a.signal not in self.settings.trigger_signals:
                 continue  # alerted on, but retraining cannot fix it (e.g. latency)
+            self._fill_review_queue(a.adapter, a.version)
             decision = await self.trigger.on_confirmed(a.adapter, a.version, a.signal, reason)
             log.info("retrain trigger %s: %s (%s)", a.adapter, decision.outcome, decision.detail)
+
+    def _fill_review_queue(self, adapter: str, version: int) -> None:
+        """Start filling the version's review queue in a worker thread (labels are training
+        data, so only drift a retrain can fix spends them); never waited for here."""
+        if self.review is None or self.review.budget <= 0:
+            return
+        running = self._review_fills.get((adapter, version))
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(asyncio.to_thread(self.review.fill, adapter, version))
+        self._review_fills[(adapter, version)] = task
+        task.add_done_callback(_log_fill_failure)
+
+    async def review_fills_done(self) -> None:
+        """Wait for the review queue fills started so far (tests, shutdown)."""
+        await asyncio.gather(*self._review_fills.values(), return_exceptions=True)
 
     def _gauges_of(self, adapter: str, version: int) -> VersionGauges:
         gauges = self._gauges.get((adapter, version))
@@ -423,3 +446,11 @@ class DriftService:
 
 def _json(detail: dict[str, Any]) -> str:
     return orjson.dumps(detail).decode()
+
+
+def _log_fill_failure(task: asyncio.Task[int]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("filling the review queue failed", exc_info=exc)

@@ -86,6 +86,14 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
     #: Each sample of the test is drawn down to this many prompts (the cost is quadratic).
     embedding_test_sample: int = Field(default=200, ge=10)
 
+    # --- review queue -------------------------------------------------------------------
+    #: Labels a confirmed drift may cost: when a version's drift is confirmed, its review
+    #: queue is filled (in the background) up to this many items in all, picked from its
+    #: recent unlabelled routed requests: spread over the new region of the prompt
+    #: embeddings when ``embeddings`` is on, else newest first; near-duplicates skipped.
+    #: 0 turns the queue off.
+    review_budget: int = Field(default=40, ge=0)
+
     # --- retrain trigger ----------------------------------------------------------------
     trigger_mode: TriggerMode = "subprocess"
     trigger_cooldown_s: float = Field(default=3600.0, ge=0)

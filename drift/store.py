@@ -22,23 +22,29 @@ from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from drift.review_store import ReviewStore
 from drift.training_data import LabeledExample, requests_with_feedback
 from drift.version_window import VOTE_JOIN, VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
 from driftgate.core.state.schema.drift import (
     BASE_VERSION,
+    FEEDBACK_CLIENT,
+    FEEDBACK_REVIEW,
     REQUEST_COLUMNS,
     REQUEST_FLAG_COLUMNS,
     alarms,
     feedback,
     references,
     requests,
+    review_items,
     triggers,
 )
 
 __all__ = [
     "BASE_VERSION",
+    "FEEDBACK_CLIENT",
+    "FEEDBACK_REVIEW",
     "DriftStore",
     "FeedbackWrite",
     "LabeledExample",
@@ -53,7 +59,7 @@ _SQLITE_INSERT_REQUESTS = (
 
 
 #: Columns a tenant's later feedback on the same request overwrites (the whole vote).
-_VOTE_COLUMNS = ("event_id", "ts", "score", "label", "correction", "negative")
+_VOTE_COLUMNS = ("event_id", "ts", "score", "label", "correction", "negative", "source")
 
 
 class FeedbackWrite(StrEnum):
@@ -89,6 +95,8 @@ class DriftStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write = threading.Lock()
+        #: The review queue's table (:mod:`drift.review_store`), under the same write lock.
+        self.reviews = ReviewStore(engine, self._write)
         name = engine.dialect.name
         if name == "sqlite":
             self._insert: Any = sqlite.insert
@@ -258,8 +266,10 @@ class DriftStore:
             )
 
     def purge(self, older_than_ts: float) -> tuple[int, int]:
-        """Delete request events and feedback older than a time; return how many of each."""
+        """Delete request events and feedback older than a time; return how many of each.
+        Review items queued before it go too (their requests are gone)."""
         with self._write, self.engine.begin() as conn:
+            conn.execute(delete(review_items).where(review_items.c.created_ts < older_than_ts))
             n_req = conn.execute(delete(requests).where(requests.c.ts < older_than_ts)).rowcount
             n_fb = conn.execute(delete(feedback).where(feedback.c.ts < older_than_ts)).rowcount
         return int(n_req or 0), int(n_fb or 0)

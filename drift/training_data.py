@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from drift.version_window import VOTE_JOIN
 from driftgate.core.events import ServedRequest
-from driftgate.core.state.schema.drift import BASE_VERSION, feedback, requests
+from driftgate.core.state.schema.drift import BASE_VERSION, FEEDBACK_CLIENT, feedback, requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class LabeledExample:
     #: The chat request as served, validated (``None`` when not stored: older gateways,
     #: completions, or a text policy other than ``keep``).
     served: ServedRequest | None = None
+    #: Who gave the feedback: ``client`` (the tenant's app) or ``review`` (the review queue).
+    source: str = FEEDBACK_CLIENT
 
 
 def requests_with_feedback(
@@ -75,6 +77,7 @@ def requests_with_feedback(
             feedback.c.label,
             feedback.c.correction,
             feedback.c.negative,
+            feedback.c.source,
             feedback.c.ts.label("feedback_ts"),
         )
         .join(feedback, VOTE_JOIN)
@@ -110,6 +113,7 @@ def requests_with_feedback(
                     if r.served_json is not None
                     else None
                 ),
+                source=r.source,
             )
             for r in conn.execute(stmt)
         ]

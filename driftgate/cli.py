@@ -1,4 +1,5 @@
-"""The ``driftgate`` command: ``model prepare``, ``engine``, ``up``, ``demo``.
+"""The ``driftgate`` command: ``model prepare``, ``engine``, ``up``, ``rollout``, ``review``,
+``demo``.
 
 Errors the user can fix end the command with exit status 1 and one line on
 stderr (``driftgate: error: ...``); Ctrl-C and SIGTERM stop every process the
@@ -183,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rollout.cli import register as register_rollout
 
     register_rollout(sub)
+
+    from driftgate.review_cli import register as register_review
+
+    register_review(sub)
 
     demo = sub.add_parser("demo", help="run the closed-loop demo: drift caught and fixed")
     demo.add_argument("--quick", action="store_true", help="fewer requests (as in CI)")

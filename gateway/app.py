@@ -19,7 +19,7 @@ from driftgate.core.body_limit import BodyLimit
 from driftgate.core.credentials import secret_value
 from driftgate.core.errors import install_error_handlers
 from driftgate.core.key_guard import KeyGuard
-from gateway import admin, feedback, proxy
+from gateway import admin, feedback, proxy, review
 from gateway.heartbeat import Heartbeat
 from gateway.hotpath import GatewayApp
 from gateway.metrics import GatewayMetrics
@@ -69,6 +69,7 @@ def create_app(
     )
     app.include_router(proxy.router)
     app.include_router(feedback.router)
+    app.include_router(review.router)
     app.include_router(admin.router)
 
     @app.get("/metrics")

@@ -64,7 +64,7 @@ def unknown_request() -> NotFound:
     return NotFound("no request with this id", param="request_id", code="not_found")
 
 
-def _error_code(body: bytes) -> object:
+def error_code(body: bytes) -> object:
     """The ``code`` of an OpenAI-shaped error body (None for anything else)."""
     try:
         error = orjson.loads(body).get("error")
@@ -93,7 +93,7 @@ async def _store(gw: Gateway, event: FeedbackEvent) -> str:
             "feedback could not be stored (drift service unreachable); retry later",
             code="drift_unavailable",
         ) from None
-    if status == 404 and _error_code(body) == "not_found":  # stored under another tenant
+    if status == 404 and error_code(body) == "not_found":  # stored under another tenant
         raise unknown_request()
     if not 200 <= status < 300:
         log.warning("drift service refused feedback: HTTP %d %s", status, body[:200])

@@ -96,9 +96,9 @@ def _tool_calls(calls: Any, budget: _Budget) -> list[dict[str, Any]]:
     return out
 
 
-def _message(message: dict[str, Any], budget: _Budget) -> dict[str, Any] | None:
-    role = message.get("role")
-    if role not in _ROLES:
+def _message(message: Any, budget: _Budget) -> dict[str, Any] | None:
+    role = message.get("role") if isinstance(message, dict) else None
+    if not isinstance(role, str) or role not in _ROLES:  # a dict role is unhashable
         budget.complete = False
         return None
     out: dict[str, Any] = {"role": role, "content": _content(message.get("content"), budget)}

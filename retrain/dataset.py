@@ -66,6 +66,9 @@ class TrafficRecord:
     #: The chat request as served; ``None`` for events of older gateways (or when the text
     #: policy kept no text), which fall back to ``prompt_text`` and the default system.
     served: ServedRequest | None = None
+    #: Who gave the feedback: ``client`` (the tenant's app) or ``review`` (the review
+    #: queue); curation counts kept examples by it (``feedback_<source>``).
+    feedback_source: str = "client"
 
     @classmethod
     def from_events(
@@ -137,7 +140,8 @@ class CurationConfig:
 class CuratedDataset:
     train: list[ChatExample]
     validation: list[ChatExample]
-    #: Counts: ``total``, ``kept_*`` by source, ``excluded_*`` by reason, ``duplicates_*``.
+    #: Counts: ``total``, ``kept_*`` by source, ``excluded_*`` by reason, ``duplicates_*``,
+    #: ``feedback_client`` and ``feedback_review`` (kept examples by who labelled them).
     stats: dict[str, int]
     dataset_hash: str
     drift_start: float | None = None
@@ -366,6 +370,7 @@ def curate(
         for c in kept
     ]
     stats.update(c.source for c in kept)
+    stats.update(f"feedback_{c.record.feedback_source}" for c in kept if c.record.feedback)
     # Stratify by where an example comes from (a correction of a wrong answer or an approved
     # one) and whether it is from the drifted window: corrections are few and they are what
     # the gate must see, or the serving version looks perfect on its own approved answers.

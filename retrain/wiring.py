@@ -70,6 +70,7 @@ def read_traffic(
                 finish_reason=first.finish_reason,
                 feedback=fbs,
                 served=first.served,
+                feedback_source=items[-1].source,
             )
         )
     return out

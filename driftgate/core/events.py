@@ -221,6 +221,24 @@ class FeedbackEvent(BaseModel):
         return self.correction is not None
 
 
+class ReviewLabel(BaseModel):
+    """A reviewer's answer to one review queue item: the right ``label`` (a class) or the
+    ``correction`` (the completion it should have been), or both. ``tenant``: the
+    caller's, which the gateway sets (another tenant's item is not found)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str | None = Field(default=None, min_length=1, max_length=128)
+    label: str | None = Field(default=None, min_length=1, max_length=256)
+    correction: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
+
+    @model_validator(mode="after")
+    def _needs_content(self) -> ReviewLabel:
+        if self.label is None and self.correction is None:
+            raise ValueError("a review label needs a label or a correction")
+        return self
+
+
 class EventBatch(BaseModel):
     """What the gateway posts to ``/v1/events``."""
 

@@ -198,3 +198,23 @@ def test_references_alarms_and_triggers_round_trip(store: DriftStore) -> None:
     )
     assert store.last_started_trigger_ts("support") is not None
     assert store.triggers("support")[0]["reason"] == "r"
+
+
+def test_feedback_keeps_its_source_into_the_training_query(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """A review label replaces the client's vote whole, its source included."""
+    r1 = request_factory(prompt_text="p1", completion_text="c1")
+    r2 = request_factory(prompt_text="p2", completion_text="c2")
+    store.insert_requests(rows([r1, r2]))
+    store.write_feedback(
+        feedback_row(FeedbackEvent(request_id=r1.request_id, tenant="acme", score=1.0))
+    )
+    store.write_feedback(
+        feedback_row(FeedbackEvent(request_id=r2.request_id, tenant="acme", score=1.0))
+    )
+    review = FeedbackEvent(request_id=r2.request_id, tenant="acme", label="Q-NET")
+    assert store.write_feedback(feedback_row(review, "review")) is FeedbackWrite.REPLACED
+    got = {x.request_id: x for x in store.requests_with_feedback("support")}
+    assert got[r1.request_id].source == "client"
+    assert got[r2.request_id].source == "review" and got[r2.request_id].label == "Q-NET"

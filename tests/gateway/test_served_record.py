@@ -245,3 +245,18 @@ def test_a_response_format_too_long_to_record_keeps_its_type_and_the_record_is_i
     )
     assert r.response_format == "json_schema" and r.response_format_json is None
     assert not r.complete
+
+
+def test_malformed_messages_are_left_out_not_a_crash() -> None:
+    """A role that is an object (unhashable) or a message that is not an object: the record
+    keeps the well-formed turns and says it is incomplete (found by the fuzz run with a
+    drift service behind the gateway)."""
+    payload = {
+        "model": "m",
+        "messages": [{"role": {}, "content": ""}, "hi", {"role": "user", "content": "ok"}],
+    }
+    record = served_record(payload)
+    assert record is not None
+    assert record["messages"] == [{"role": "user", "content": "ok"}]
+    assert record["complete"] is False
+    assert served_record({"model": "m", "messages": [{"role": ["user"]}]}) is None

@@ -629,3 +629,19 @@ def test_response_format_and_stop_travel_with_the_example_and_only_they_change_t
     assert example.extras() == {"response_format_json": fmt, "stop": ["\n\n"]}
     plain = replace(example, response_format_json=None, stop=())
     assert plain.extras() == {} and dataset_hash([plain], []) != dataset_hash([example], [])
+
+
+def test_kept_examples_are_counted_by_who_labelled_them() -> None:
+    """Review queue labels stay training data of their own provenance."""
+    records = [
+        *distinct(4),
+        *[
+            rec(10 + i, prompt=f"Reviewed {TOPICS[i]} case {i * 104729}", feedback_source="review")
+            for i in range(3)
+        ],
+        rec(20, "Unrated ticket about parking", fb=[], feedback_source="review"),
+    ]
+    ds = curate(records, SMALL)
+    assert ds.stats["feedback_client"] == 4
+    assert ds.stats["feedback_review"] == 3
+    assert ds.metadata()["stats"]["feedback_review"] == 3

@@ -3,10 +3,10 @@ does not declare.
 
 The gateway answers ``POST /v1/chat/completions`` and ``/v1/completions`` before
 FastAPI (``gateway/hotpath.py``), so they are missing from its document; several
-routes read their body themselves (the gateway's feedback, the drift service's events,
-feedback and reference pins), so FastAPI documents them without a body. Both are
-added here from the models the routes parse with, so the fuzzer sends bodies to the
-whole public API.
+routes read their body themselves (the gateway's feedback and review labels, the drift
+service's events, feedback, review labels and reference pins), so FastAPI documents them
+without a body. Both are added here from the models the routes parse with, so the fuzzer
+sends bodies to the whole public API.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from drift.app import PinReference
 from drift.settings import DriftSettings
-from driftgate.core.events import EventBatch, FeedbackEvent
+from driftgate.core.events import EventBatch, FeedbackEvent, ReviewLabel
 from driftgate.deployables.drift_service import app as drift_app
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
@@ -74,6 +74,16 @@ _GATEWAY_FEEDBACK = {
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "label": {"type": "string", "maxLength": 256},
         "correction": {"type": "string", "maxLength": 500},
+    },
+}
+
+_GATEWAY_REVIEW_LABEL = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "label": {"type": "string", "minLength": 1, "maxLength": 256},
+        "correction": {"type": "string", "minLength": 1, "maxLength": 500},
     },
 }
 
@@ -135,6 +145,7 @@ def gateway_schema(models: list[str]) -> Schema:
         "post": _post("Completion", _inference(models, chat=False), "200")
     }
     _with_body(doc, "/v1/feedback", _GATEWAY_FEEDBACK)
+    _with_body(doc, "/v1/review/items/{item_id}", _GATEWAY_REVIEW_LABEL)
     return doc
 
 
@@ -147,4 +158,5 @@ def drift_schema() -> Schema:
     _with_body(doc, "/v1/events", _model_schema(EventBatch, components))
     _with_body(doc, "/v1/feedback", _model_schema(FeedbackEvent, components))
     _with_body(doc, "/v1/drift/reference", _model_schema(PinReference, components))
+    _with_body(doc, "/v1/review/items/{item_id}/label", _model_schema(ReviewLabel, components))
     return doc

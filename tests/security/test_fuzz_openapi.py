@@ -83,8 +83,23 @@ class Served:
 
 @asynccontextmanager
 async def _gateway(tmp: Path) -> AsyncIterator[Served]:
+    # With a drift service behind it: routes that call it (feedback, the review queue)
+    # answer as deployed, not 503.
+    drift_dir = tmp / "drift"
+    drift_dir.mkdir()
+    async with (
+        drift_service(drift_dir, drift={"ingest_key": INGEST_KEY}) as drift,
+        _gateway_on(tmp, drift.url) as served,
+    ):
+        yield served
+
+
+@asynccontextmanager
+async def _gateway_on(tmp: Path, drift_url: str) -> AsyncIterator[Served]:
     engine = await FakeVLLM().start()
     settings_ = GatewaySettings(
+        drift_url=drift_url,
+        ingest_key=INGEST_KEY,
         upstreams=[engine.url],
         base_model=BASE,
         admin_key=ADMIN_KEY,
@@ -121,7 +136,12 @@ async def _drift(tmp: Path) -> AsyncIterator[Served]:
         admin, ingest = f"Bearer {ADMIN_KEY}", f"Bearer {INGEST_KEY}"
         yield Served(
             d.url,
-            [("/v1/events", ingest), ("/v1/feedback", ingest), ("/v1/", admin)],
+            [
+                ("/v1/events", ingest),
+                ("/v1/feedback", ingest),
+                ("/v1/review", ingest),
+                ("/v1/", admin),
+            ],
         )
 
 

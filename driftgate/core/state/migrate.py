@@ -42,7 +42,7 @@ SCRIPT_LOCATION = "driftgate.core.state:migrations"
 BASELINE = "0001_baseline"
 
 #: The newest revision shipped (a test checks it is Alembic's head): bump it with each one.
-HEAD_REVISION = "0007_answer_confidence"
+HEAD_REVISION = "0008_review_queue"
 
 #: Key of the PostgreSQL advisory lock held while migrating ("dgschema" in ASCII).
 PG_LOCK_KEY = 0x6467736368656D61

@@ -1,4 +1,5 @@
-"""The drift service's tables: requests, feedback, alarms, triggers, reference windows."""
+"""The drift service's tables: requests, feedback, alarms, triggers, reference windows,
+the review queue."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from driftgate.core.state.schema.base import metadata
 
 #: Version number stored for requests to the base model (adapter ``base``).
 BASE_VERSION = 0
+
+#: ``drift_feedback.source`` of feedback a client sent and of a review queue label.
+FEEDBACK_CLIENT = "client"
+FEEDBACK_REVIEW = "review"
 
 requests = Table(
     "drift_requests",
@@ -105,6 +110,9 @@ feedback = Table(
     Column("label", String(256)),
     Column("correction", Text),
     Column("negative", Boolean, nullable=False),
+    #: Who gave it: ``client`` (the tenant's app, ``POST /v1/feedback``) or ``review``
+    #: (a reviewer answering the review queue); training data keeps it as provenance.
+    Column("source", String(16), nullable=False, server_default=FEEDBACK_CLIENT),
     # One vote per request and tenant: a later feedback replaces the row (DriftStore).
     UniqueConstraint("request_id", "tenant", name="uq_drift_feedback_vote"),
 )
@@ -149,4 +157,25 @@ references = Table(
     Column("created_ts", Float, nullable=False),
     Column("values_json", Text, nullable=False),
     UniqueConstraint("adapter", "version", "signal", name="uq_drift_references_signal"),
+)
+
+#: The review queue: requests picked for a reviewer's label when a version's drift was
+#: confirmed (``drift.review_queue``). A label is stored as the tenant's feedback on the
+#: request (source ``review``); ``labelled_ts`` says when.
+review_items = Table(
+    "drift_review_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("adapter", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("created_ts", Float, nullable=False),
+    #: Pick order within its selection (0 = most worth a label).
+    Column("rank", Integer, nullable=False),
+    #: Why it was picked (JSON: strategy, distance, confidence, ...).
+    Column("reasons", Text, nullable=False),
+    Column("labelled_ts", Float),
+    UniqueConstraint("request_id", "tenant", name="uq_drift_review_items_request"),
+    Index("ix_drift_review_items_adapter_tenant", "adapter", "tenant", "labelled_ts"),
 )
