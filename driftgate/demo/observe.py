@@ -97,6 +97,36 @@ def server_milestones(
     return out
 
 
+def confirmed_by_signal(
+    status: dict[str, Any], adapter: str, version: int, known: dict[str, float] | None = None
+) -> dict[str, float]:
+    """When each signal of ``adapter`` version ``version`` was first confirmed as drifted
+    (Unix seconds, from the stored alarms in a drift status), merged into ``known`` (the
+    status lists the newest alarms only, so the loop merges every poll).
+
+    >>> alarm = {"adapter": "a", "version": "1", "confirmed": True}
+    >>> confirmed_by_signal({"recent_alarms": [
+    ...     alarm | {"signal": "feedback_score", "ts": 5.0},
+    ...     alarm | {"signal": "feedback_score", "ts": 9.0},
+    ...     alarm | {"signal": "prompt_embedding", "ts": 7.0, "version": "2"},
+    ...     alarm | {"signal": "mean_logprob", "ts": 3.0, "confirmed": False}]},
+    ...     "a", 1, {"prompt_embedding": 6.0})
+    {'prompt_embedding': 6.0, 'feedback_score': 5.0}
+    """
+    out = dict(known or {})
+    for a in status.get("recent_alarms", []):
+        if (
+            isinstance(a, dict)
+            and a.get("adapter") == adapter
+            and str(a.get("version")) == str(version)
+            and a.get("confirmed")
+            and isinstance(a.get("ts"), int | float)
+        ):
+            signal = str(a.get("signal"))
+            out[signal] = min(float(a["ts"]), out.get(signal, float("inf")))
+    return out
+
+
 class RetrainLogTail:
     """New progress lines (epochs, the run's outcome) of the retrain job's log files."""
 

@@ -124,10 +124,23 @@ def _since(timeline: Timeline, later: str, earlier: str) -> str:
     return "-" if a is None or b is None else f"{a.t - b.t:.0f} s"
 
 
+def _by_signal(timeline: Timeline) -> str:
+    """``feedback_score 27 s, prompt_embedding 41 s``: each signal's first confirmation after
+    the shift, by the drift service's clock (signals confirmed before it are not drift)."""
+    shift = timeline.first("shift")
+    confirmed = timeline.facts.get("confirmed_by_signal")
+    if shift is None or not isinstance(confirmed, dict) or not confirmed:
+        return "-"
+    at = timeline.start + shift.t
+    after = sorted((ts - at, str(sig)) for sig, ts in confirmed.items() if ts >= at)
+    return ", ".join(f"{sig} {delay:.0f} s" for delay, sig in after) or "-"
+
+
 def _loop_rows(timeline: Timeline) -> list[str]:
     """The loop's own figures: how fast drift was caught, what the retrain did, the gate."""
     rows = [
         f"| drift confirmed after the shift | {_since(timeline, 'drift confirmed', 'shift')} |",
+        f"| drift confirmed after the shift, by signal | {_by_signal(timeline)} |",
         f"| shift to promotion of the new version | {_since(timeline, 'promoted', 'shift')} |",
     ]
     r = timeline.facts.get("retrain")

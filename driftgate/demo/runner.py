@@ -26,7 +26,12 @@ from driftgate.core import admin_api, paths
 from driftgate.core.client import Client, ServiceRefused
 from driftgate.demo.adapter_v1 import ensure_v1
 from driftgate.demo.loop import drift_summary
-from driftgate.demo.observe import LoopObserver, RetrainLogTail, server_milestones
+from driftgate.demo.observe import (
+    LoopObserver,
+    RetrainLogTail,
+    confirmed_by_signal,
+    server_milestones,
+)
 from driftgate.demo.profile import apply_demo_env, register_task, register_v1_in_registry
 from driftgate.demo.recovery import verdict
 from driftgate.demo.report import retrain_facts, write_report
@@ -249,6 +254,9 @@ def run_scenario(
                 elif '"outcome"' in line and '"promoted"' not in line:
                     trickle = False  # the run ended without a new version to canary
             summary = drift_summary(obs.drift_status(), adapter)
+            timeline.facts["confirmed_by_signal"] = confirmed_by_signal(
+                summary.raw, adapter, 1, timeline.facts.get("confirmed_by_signal")
+            )
             if summary.confirmed and timeline.first("drift confirmed") is None:
                 timeline.mark("drift confirmed", summary.detail)
             if summary.retrain_started and timeline.first("retrain triggered") is None:

@@ -80,11 +80,21 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
         retrain=retrain_facts(tmp_path / "registry", "support", 2),
         v1_drifted_set={"n": 100, "accuracy": 0.58},
         recovery=verdict(correct=380, n=400, goal=0.96, alpha=1e-3).as_dict(),
+        # by the drift service's clock; a confirmation before the shift is not listed
+        confirmed_by_signal={
+            "prompt_embedding": timeline.start + 142.4,
+            "feedback_score": timeline.start + 127.0,
+            "latency_ms": timeline.start + 50.0,
+        },
     )
     ticket = TicketGenerator(seed=1).batch(1, shifted=True)[0]
     outcomes = [Outcome(0.0, "recovered", ticket, ticket.queue, True, "r1", "support@2", True)]
     report = write_report(tmp_path / "out", timeline, outcomes).read_text()
     assert "| drift confirmed after the shift | 31 s |" in report
+    assert (
+        "| drift confirmed after the shift, by signal | feedback_score 27 s, "
+        "prompt_embedding 42 s |"
+    ) in report
     assert "| shift to promotion of the new version | 300 s |" in report
     assert "90 train / 12 validation examples" in report
     assert "| retrain data by tenant (opted in: demo-app) | demo-app: 102 examples |" in report
