@@ -15,20 +15,18 @@ import time
 import aiohttp
 import orjson
 from fastapi import APIRouter
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from driftgate.core.errors import (
     DriftgateError,
-    InvalidRequest,
     NotFound,
     RateLimited,
     Unavailable,
-    UnprocessableBody,
 )
 from driftgate.core.events import FeedbackEvent
 from gateway.asgi_io import read_body
+from gateway.client_body import parse_tenant_body
 from gateway.proxy import error_response
 from gateway.runtime import Gateway
 
@@ -42,22 +40,7 @@ _JSON = {"Content-Type": "application/json"}
 
 def build_feedback(body: bytes, tenant: str) -> FeedbackEvent:
     """The feedback event of a client body: 400 if not a JSON object, 422 if invalid."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    unknown = sorted(set(data) - _FIELDS)
-    if unknown:
-        raise UnprocessableBody(f"unknown field {unknown[0]!r}", param=unknown[0])
-    try:
-        return FeedbackEvent(tenant=tenant, **data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first.get("loc", ())) or None
-        msg = str(first.get("msg", "invalid value"))
-        raise UnprocessableBody(f"{param}: {msg}" if param else msg, param=param) from None
+    return parse_tenant_body(body, _FIELDS, FeedbackEvent, tenant)
 
 
 def unknown_request() -> NotFound:

@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import orjson
 from fastapi import APIRouter
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,10 +26,10 @@ from driftgate.core.errors import (
     NotFound,
     RateLimited,
     Unavailable,
-    UnprocessableBody,
 )
 from driftgate.core.events import ReviewLabel
 from gateway.asgi_io import read_body
+from gateway.client_body import parse_tenant_body
 from gateway.feedback import error_code
 from gateway.proxy import error_response
 from gateway.runtime import Gateway
@@ -47,22 +46,7 @@ MAX_LIMIT = 100
 
 def build_label(body: bytes, tenant: str) -> ReviewLabel:
     """The review label of a client body: 400 if not a JSON object, 422 if invalid."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    unknown = sorted(set(data) - _FIELDS)
-    if unknown:
-        raise UnprocessableBody(f"unknown field {unknown[0]!r}", param=unknown[0])
-    try:
-        return ReviewLabel(tenant=tenant, **data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first.get("loc", ())) or None
-        msg = str(first.get("msg", "invalid value"))
-        raise UnprocessableBody(f"{param}: {msg}" if param else msg, param=param) from None
+    return parse_tenant_body(body, _FIELDS, ReviewLabel, tenant)
 
 
 def unknown_item() -> NotFound:
