@@ -21,7 +21,6 @@ from starlette.responses import Response
 from driftgate.core.errors import (
     DriftgateError,
     NotFound,
-    RateLimited,
     Unavailable,
 )
 from driftgate.core.events import FeedbackEvent
@@ -98,14 +97,7 @@ async def feedback(request: Request) -> Response:
     try:
         t = gw.keys.tenant_for(request.headers.get("authorization"))
         tenant = t.name
-        wait = gw.feedback_limiter.acquire(
-            tenant, rate=t.rate_limit_rps, burst=t.burst, now=time.perf_counter()
-        )
-        if wait:
-            raise RateLimited(
-                f"feedback rate limit of {t.rate_limit_rps:g} per second exceeded",
-                retry_after_s=wait,
-            )
+        await gw.limits.admit_feedback(t, time.perf_counter())
         body = await read_body(
             request.receive, request.headers.get("content-length"), gw.settings.max_body_bytes
         )

@@ -11,6 +11,10 @@ Three limits per tenant (``TenantInfo``; 0 turns each off):
   until it ends (:meth:`TenantLimiter.settle`); a lease that is never given back (a
   replica died mid-request) ages out after ``lease_ttl_s``.
 
+Feedback calls (``/v1/feedback``, review labels) have a bucket of their own at the same rate
+and burst, so rating answers never eats into a tenant's inference budget, and scripted
+votes are still bounded (:meth:`TenantLimiter.admit_feedback`).
+
 A refusal raises :class:`RateLimited` (429 ``rate_limit_exceeded`` with Retry-After).
 
 :class:`MemoryLimiter` keeps the state in this process: with N replicas a tenant gets N
@@ -54,6 +58,11 @@ class TenantLimiter(Protocol):
         """Admit one request (raises :class:`RateLimited`); ``now`` is a monotonic clock."""
         ...
 
+    async def admit_feedback(self, tenant: TenantInfo, now: float) -> None:
+        """Charge one feedback call to the tenant's feedback bucket (raises
+        :class:`RateLimited`); ``now`` is a monotonic clock."""
+        ...
+
     def settle(self, lease: Lease, tokens: int, now: float, *, release: bool = True) -> None:
         """The request ended: charge its ``tokens``, give its slot back if ``release``.
 
@@ -68,8 +77,10 @@ class TenantLimiter(Protocol):
 
 
 def refusal(limit: str, tenant: TenantInfo, retry_after_s: float) -> RateLimited:
-    """The 429 for the ``limit`` ("rate", "tokens" or "concurrency") that refused."""
-    if limit == "tokens":
+    """The 429 for the ``limit`` ("rate", "tokens", "concurrency" or "feedback") that refused."""
+    if limit == "feedback":
+        msg = f"feedback rate limit of {tenant.rate_limit_rps:g} per second exceeded"
+    elif limit == "tokens":
         msg = f"token limit of {tenant.tokens_per_minute} tokens/minute reached"
     elif limit == "concurrency":
         msg = f"limit of {tenant.max_concurrent} concurrent requests reached"
@@ -138,11 +149,12 @@ class MemoryLimiter:
     True
     """
 
-    __slots__ = ("_buckets", "_leases", "_ttl", "_windows")
+    __slots__ = ("_buckets", "_feedback", "_leases", "_ttl", "_windows")
 
     def __init__(self, lease_ttl_s: float) -> None:
         self._ttl = lease_ttl_s
         self._buckets = RateLimiter()
+        self._feedback = RateLimiter()
         self._windows: dict[str, TokenWindow] = {}
         self._leases: dict[str, dict[str, float]] = {}  # tenant -> lease id -> expiry
 
@@ -171,6 +183,16 @@ class MemoryLimiter:
             self._leases[name][lease_id] = now + self._ttl
         return Lease(name, lease_id, charge=budget > 0, slot=cap > 0, local=True)
 
+    async def admit_feedback(self, tenant: TenantInfo, now: float) -> None:
+        self.admit_feedback_now(tenant, now)
+
+    def admit_feedback_now(self, tenant: TenantInfo, now: float) -> None:
+        wait = self._feedback.acquire(
+            tenant.name, rate=tenant.rate_limit_rps, burst=tenant.burst, now=now
+        )
+        if wait:
+            raise refusal("feedback", tenant, wait)
+
     def settle(self, lease: Lease, tokens: int, now: float, *, release: bool = True) -> None:
         if lease.charge and tokens > 0:
             self._windows.setdefault(lease.tenant, TokenWindow()).charge(tokens, now)
@@ -179,6 +201,7 @@ class MemoryLimiter:
 
     def forget(self, keep: set[str]) -> None:
         self._buckets.forget(keep)
+        self._feedback.forget(keep)
         for table in (self._windows, self._leases):
             for name in [n for n in table if n not in keep]:
                 del table[name]

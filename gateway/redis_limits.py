@@ -15,6 +15,8 @@ expiring once it could only hold its initial value:
 * ``<prefix>:{<tenant>}:rate``  hash ``tokens``, ``stamp``: the request bucket
 * ``<prefix>:{<tenant>}:tpm``   hash second -> tokens: the last 60 s of tokens
 * ``<prefix>:{<tenant>}:conc``  sorted set lease id -> expiry: requests in flight
+* ``<prefix>:{<tenant>}:feedback``  hash ``tokens``, ``stamp``: the feedback bucket
+  (the admit script with no token budget and no cap touches only its first key)
 
 When Redis fails or answers late (socket timeouts of ``limits_redis_timeout_s``), the
 gateway *fails open to this replica's limits*: the request is decided by an in-memory
@@ -152,12 +154,22 @@ class RedisLimiter:
         base = f"{self._prefix}:{{{tenant}}}"
         return f"{base}:rate", f"{base}:tpm", f"{base}:conc"
 
+    def _feedback_keys(self, tenant: str) -> tuple[str, str, str]:
+        """The feedback bucket first; the other two are never touched (no budget, no cap)."""
+        _, tpm, conc = self._keys(tenant)
+        return f"{self._prefix}:{{{tenant}}}:feedback", tpm, conc
+
     def _failed(self, exc: BaseException, now: float) -> None:
         reason = _reason(exc)
         self._errors.labels(reason).inc()
         if self._down_until == 0.0:
             log.warning("limits store unreachable (%s: %s): per-replica limits now", reason, exc)
         self._down_until = now + self._retry_s
+
+    def _reached(self) -> None:
+        if self._down_until:
+            log.warning("limits store reachable again: limits shared across replicas")
+            self._down_until = 0.0
 
     async def admit(self, tenant: TenantInfo, lease_id: str, now: float) -> Lease:
         if now < self._down_until:
@@ -176,9 +188,7 @@ class RedisLimiter:
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc, now)
             return self._local.admit_now(tenant, lease_id, now)
-        if self._down_until:
-            log.warning("limits store reachable again: limits shared across replicas")
-            self._down_until = 0.0
+        self._reached()
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         if verdict != "ok":
             raise refusal(verdict, tenant, float(wait))
@@ -188,6 +198,22 @@ class RedisLimiter:
             charge=tenant.tokens_per_minute > 0,
             slot=tenant.max_concurrent > 0,
         )
+
+    async def admit_feedback(self, tenant: TenantInfo, now: float) -> None:
+        if now < self._down_until:
+            self._local.admit_feedback_now(tenant, now)
+            return
+        args: list[Any] = [repr(float(tenant.rate_limit_rps)), tenant.burst, 0, 0, "", "0", "0"]
+        try:
+            verdict, wait = await self._admit(keys=self._feedback_keys(tenant.name), args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc, now)
+            self._local.admit_feedback_now(tenant, now)
+            return
+        self._reached()
+        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+        if verdict != "ok":
+            raise refusal("feedback", tenant, float(wait))
 
     def settle(self, lease: Lease, tokens: int, now: float, *, release: bool = True) -> None:
         if lease.local:

@@ -24,7 +24,6 @@ from driftgate.core.errors import (
     DriftgateError,
     InvalidRequest,
     NotFound,
-    RateLimited,
     Unavailable,
 )
 from driftgate.core.events import ReviewLabel
@@ -61,17 +60,10 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-def _tenant(gw: Gateway, request: Request) -> str:
+async def _tenant(gw: Gateway, request: Request) -> str:
     """The caller's tenant, charged one token of its feedback rate limit."""
     t = gw.keys.tenant_for(request.headers.get("authorization"))
-    wait = gw.feedback_limiter.acquire(
-        t.name, rate=t.rate_limit_rps, burst=t.burst, now=time.perf_counter()
-    )
-    if wait:
-        raise RateLimited(
-            f"feedback rate limit of {t.rate_limit_rps:g} per second exceeded",
-            retry_after_s=wait,
-        )
+    await gw.limits.admit_feedback(t, time.perf_counter())
     return t.name
 
 
@@ -105,7 +97,7 @@ def _refused(status: int, body: bytes) -> Unavailable:
 async def review_items(request: Request) -> Response:
     gw: Gateway = request.state.gw
     try:
-        tenant = _tenant(gw, request)
+        tenant = await _tenant(gw, request)
         adapter = request.query_params.get("adapter")
         if not adapter:
             raise InvalidRequest("adapter is required", param="adapter")
@@ -127,7 +119,7 @@ async def review_items(request: Request) -> Response:
 async def label_item(request: Request, item_id: str) -> Response:
     gw: Gateway = request.state.gw
     try:
-        tenant = _tenant(gw, request)
+        tenant = await _tenant(gw, request)
         body = await read_body(
             request.receive, request.headers.get("content-length"), gw.settings.max_body_bytes
         )

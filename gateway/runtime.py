@@ -26,7 +26,6 @@ from gateway.auth import KeyIndex
 from gateway.event_sink import EventSink
 from gateway.limits import MemoryLimiter, TenantLimiter
 from gateway.metrics import GatewayMetrics
-from gateway.ratelimit import RateLimiter
 from gateway.redis_limits import RedisLimiter
 from gateway.replicas import ReplicaPool
 from gateway.request_ids import RequestIds
@@ -70,10 +69,8 @@ class Gateway:
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
         self.store = StateStore(settings.state_url)
+        #: Requests' and feedback's per-tenant limits (feedback has buckets of its own).
         self.limits = make_limits(settings, self.metrics)
-        #: Feedback's own buckets (same per-tenant rate and burst as requests), so rating
-        #: answers never eats into a tenant's inference budget.
-        self.feedback_limiter = RateLimiter()
         secret = settings.request_id_secret
         self.request_ids = RequestIds.from_secret(secret.get_secret_value() if secret else None)
         self.table = RoutingTable(_EMPTY, settings.base_model)
@@ -191,7 +188,6 @@ class Gateway:
         self.metrics.set_route_weights({a: dict(w) for a, w in snap.routes.items()})
         names = {t.name for t in snap.tenants_by_key_hash.values()}
         self.limits.forget(names)
-        self.feedback_limiter.forget(names)
         self.state_loaded = True
 
     async def refresh(self) -> None:

@@ -79,6 +79,26 @@ async def test_two_gateways_share_one_bucket(shared: tuple[Stack, Stack, str]) -
     await redis.aclose()
 
 
+async def test_two_gateways_share_the_feedback_bucket(shared: tuple[Stack, Stack, str]) -> None:
+    """Votes are bounded once across replicas, in a bucket apart from the requests'."""
+    a, b, prefix = shared
+    key = await _tenant(a, b, rate_limit_rps=_NEVER, burst=3)
+    auth = {"Authorization": f"Bearer {key}"}
+    body = {"request_id": "not-issued-to-anyone", "score": 0.0}
+    statuses = [
+        (await s.client.post(s.url + "/v1/feedback", json=body, headers=auth)).status_code
+        for s in (a, b, a, b, a, b)
+    ]
+    # Charged before the request id is checked: 404 for the first three, then refused.
+    assert statuses == [404] * 3 + [429] * 3  # per-replica buckets would let 6 through
+    r = await a.client.post(a.url + "/v1/review/items/1", json={"label": "ok"}, headers=auth)
+    assert r.status_code == 429 and "feedback rate limit" in r.json()["error"]["message"]
+    assert (await b.chat(key, BASE)).status_code == 200  # the request bucket is untouched
+    redis = _redis(a)
+    assert await redis.exists(f"{prefix}:{{acme}}:feedback")
+    await redis.aclose()
+
+
 async def test_two_gateways_share_tokens_per_minute(shared: tuple[Stack, Stack, str]) -> None:
     a, b, prefix = shared
     key = await _tenant(a, b, tokens_per_minute=10)
@@ -133,7 +153,13 @@ async def test_redis_down_fails_open_to_each_replicas_limits(
 ) -> None:
     server = RedisProcess(tmp_path).start()
     try:
-        opts = {"limits_redis_url": server.url, "limits_redis_retry_s": 0.05}
+        # A generous timeout: only the refused connections of a stopped Redis may fail a call
+        # here (a call slower than the default 0.1 s on loaded cores would fail open too).
+        opts = {
+            "limits_redis_url": server.url,
+            "limits_redis_retry_s": 0.05,
+            "limits_redis_timeout_s": 2.0,
+        }
         a = await make_stack(**opts)
         b = await make_stack(**opts)
         key = await _tenant(a, b, rate_limit_rps=_NEVER, burst=2)
@@ -144,6 +170,14 @@ async def test_redis_down_fails_open_to_each_replicas_limits(
         assert (await a.chat(key, BASE)).status_code == 200
         assert a.metric("driftgate_gateway_limiter_errors_total", reason="connection") >= 1
         assert [(await a.chat(key, BASE)).status_code for _ in range(2)] == [200, 429]
+        # feedback fails open the same way: a's own feedback bucket (burst 2), then 429
+        auth = {"Authorization": f"Bearer {key}"}
+        body = {"request_id": "not-issued-to-anyone", "score": 1.0}
+        votes = [
+            (await a.client.post(a.url + "/v1/feedback", json=body, headers=auth)).status_code
+            for _ in range(3)
+        ]
+        assert votes == [404, 404, 429]
 
         server.start()  # empty: a new tenant's limits are shared again
         await asyncio.sleep(0.2)  # past limits_redis_retry_s: the next call tries Redis
