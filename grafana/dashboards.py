@@ -127,7 +127,11 @@ def gateway() -> JSON:
         ], unit="ops"), 8, 8),
         (timeseries("Feedback by tenant and status", [(
             f'sum by (tenant, status) (rate(driftgate_gateway_feedback_total{{tenant=~"$tenant"}}'
-            f"[{RI}]))", "{{tenant}} {{status}}")], unit="reqps"), 24, 8),
+            f"[{RI}]))", "{{tenant}} {{status}}")], unit="reqps"), 16, 8),
+        # Above 0, each replica limits tenants alone (fail open): N replicas admit N times.
+        (timeseries("Limits store errors (replicas limiting alone)", [(
+            f"sum by (reason) (rate(driftgate_gateway_limiter_errors_total[{RI}]))",
+            "{{reason}}")], unit="ops", min_value=0), 8, 8),
     ]
     return dashboard(
         "driftgate-gateway", "driftgate / Gateway overview",
