@@ -69,6 +69,12 @@ class TenantLimiter(Protocol):
         Never blocks the caller (a shared store is written in the background)."""
         ...
 
+    async def renew_held(self, now: float) -> None:
+        """Extend every concurrency slot this replica holds by the lease ttl (run every
+        third of it), so a stream that outlives the ttl keeps counting; a slot a dead
+        replica held still frees itself."""
+        ...
+
     def forget(self, keep: set[str]) -> None:
         """Drop what is kept for tenants not in ``keep`` (deleted tenants)."""
         ...
@@ -147,6 +153,11 @@ class MemoryLimiter:
     driftgate.core.errors.RateLimited: limit of 1 concurrent requests reached
     >>> lim.settle(lease, 10, now=1.0); lim.admit_now(t, "r2", now=1.0).slot
     True
+    >>> lim.renew_held_now(now=200.0)  # r2 still runs: its slot now lasts until 500
+    >>> lim.admit_now(t, "r3", now=400.0)
+    Traceback (most recent call last):
+    ...
+    driftgate.core.errors.RateLimited: limit of 1 concurrent requests reached
     """
 
     __slots__ = ("_buckets", "_feedback", "_leases", "_ttl", "_windows")
@@ -198,6 +209,14 @@ class MemoryLimiter:
             self._windows.setdefault(lease.tenant, TokenWindow()).charge(tokens, now)
         if release and lease.slot:
             self._leases.get(lease.tenant, {}).pop(lease.id, None)
+
+    async def renew_held(self, now: float) -> None:
+        self.renew_held_now(now)
+
+    def renew_held_now(self, now: float) -> None:
+        for held in self._leases.values():
+            for lease_id in held:
+                held[lease_id] = now + self._ttl
 
     def forget(self, keep: set[str]) -> None:
         self._buckets.forget(keep)

@@ -111,6 +111,17 @@ return 0
 """.replace("WINDOW", str(WINDOW_S))
 
 
+#: KEYS: conc. ARGV: lease ttl (s), then the lease ids still held: each (if still there)
+#: now expires a ttl from Redis's now.
+_RENEW = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[1]) + 1) * 1000))
+return 0
+"""
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, RedisTimeout | TimeoutError):
         return "timeout"
@@ -142,6 +153,7 @@ class RedisLimiter:
         )
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
+        self._renew = self._redis.register_script(_RENEW)
         self._prefix = prefix
         self._ttl = lease_ttl_s
         self._retry_s = retry_s
@@ -149,6 +161,8 @@ class RedisLimiter:
         self._local = MemoryLimiter(lease_ttl_s)
         self._down_until = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        #: Slots this replica holds in Redis, per tenant (lease ids), for renewal.
+        self._held: dict[str, set[str]] = {}
 
     def _keys(self, tenant: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:{{{tenant}}}"
@@ -192,6 +206,8 @@ class RedisLimiter:
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         if verdict != "ok":
             raise refusal(verdict, tenant, float(wait))
+        if tenant.max_concurrent > 0:
+            self._held.setdefault(tenant.name, set()).add(lease_id)
         return Lease(
             tenant.name,
             lease_id,
@@ -221,6 +237,12 @@ class RedisLimiter:
             return
         charge = tokens if lease.charge and tokens > 0 else 0
         give_back = lease.id if release and lease.slot else ""
+        if give_back:
+            held = self._held.get(lease.tenant)
+            if held is not None:
+                held.discard(give_back)
+                if not held:
+                    del self._held[lease.tenant]
         if charge or give_back:
             task = asyncio.get_running_loop().create_task(self._write(lease, charge, give_back))
             self._background.add(task)
@@ -233,6 +255,18 @@ class RedisLimiter:
         except (RedisError, OSError, TimeoutError) as exc:
             # Lost: the tokens go uncharged, the lease ages out after its ttl.
             self._failed(exc, time.perf_counter())
+
+    async def renew_held(self, now: float) -> None:
+        self._local.renew_held_now(now)
+        if now < self._down_until:
+            return
+        for tenant, held in list(self._held.items()):
+            _, _, conc = self._keys(tenant)
+            try:
+                await self._renew(keys=[conc], args=[repr(float(self._ttl)), *held])
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed(exc, now)  # tried again next round, before the ttl runs out
+                return
 
     def forget(self, keep: set[str]) -> None:
         self._local.forget(keep)  # Redis keys expire on their own

@@ -163,6 +163,16 @@ class Gateway:
                 ),
                 name="driftgate-replicas",
             ),
+            asyncio.create_task(
+                run_forever(
+                    "lease_renewal",
+                    lambda: self.limits.renew_held(time.perf_counter()),
+                    s.request_timeout_s / 3,
+                    metrics=self.metrics.loops,
+                    delay_first=True,
+                ),
+                name="driftgate-lease-renewal",
+            ),
         ]
 
     async def stop(self) -> None:

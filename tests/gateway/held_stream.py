@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from tests.gateway.conftest import Stack
 
 #: Longest hold: reached only when a test fails (the release never comes).
 HOLD_BOUND_S = 10.0
@@ -50,3 +55,31 @@ async def streamed_chat(
             if started is not None:
                 started.set()
         return r.status_code
+
+
+async def stream_outlives_its_lease(
+    streaming_via: Stack, other: Stack, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream through ``streaming_via`` held past 3 lease ttls; ``other`` is refused the
+    tenant's one slot meanwhile and gets it after the stream ends."""
+    key = await streaming_via.tenant("acme", [], max_concurrent=1)
+    if other is not streaming_via:
+        assert (await other.admin("POST", "/admin/refresh")).status_code == 200
+    release = asyncio.Event()
+    hold_last_chunk(monkeypatch, release)
+    first_chunk = asyncio.Event()
+    streaming = asyncio.create_task(
+        streamed_chat(streaming_via.client, streaming_via.url, key, model, first_chunk)
+    )
+    await asyncio.wait_for(first_chunk.wait(), 10)
+    ttl = streaming_via.settings.request_timeout_s
+    await asyncio.sleep(3 * ttl)  # without renewal the slot would have expired twice over
+    r = await other.chat(key, model)
+    assert r.status_code == 429 and "1 concurrent" in r.json()["error"]["message"]
+    release.set()
+    assert await streaming == 200
+    deadline = time.monotonic() + HOLD_BOUND_S  # a shared store frees the slot in the background
+    while (r := await other.chat(key, model)).status_code == 429:
+        assert time.monotonic() < deadline, "the stream's slot never came back"
+        await asyncio.sleep(0.05)
+    assert r.status_code == 200

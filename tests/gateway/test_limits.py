@@ -14,8 +14,8 @@ from driftgate.core.client import AsyncClient
 from driftgate.core.errors import RateLimited
 from driftgate.core.state.models import TenantInfo
 from gateway.limits import MemoryLimiter, TokenWindow
-from tests.gateway.conftest import ADMIN_KEY, BASE, Stack
-from tests.gateway.held_stream import hold_last_chunk, streamed_chat
+from tests.gateway.conftest import ADMIN_KEY, BASE, Stack, StackFactory
+from tests.gateway.held_stream import hold_last_chunk, stream_outlives_its_lease, streamed_chat
 
 
 def _tenant(**limits: float) -> TenantInfo:
@@ -131,6 +131,15 @@ async def test_gateway_caps_concurrent_requests_and_frees_the_slot(
     release.set()
     assert await streaming == 200
     assert (await stack.chat(key, BASE)).status_code == 200  # the stream's slot is back
+
+
+async def test_a_stream_longer_than_the_lease_keeps_its_slot(
+    make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leases last ``request_timeout_s`` (1.5 s here) and are renewed every 0.5 s: a stream
+    held open for 3 leases still holds the tenant's one slot; once it ends, the slot is back."""
+    stack = await make_stack(request_timeout_s=1.5)
+    await stream_outlives_its_lease(stack, stack, BASE, monkeypatch)
 
 
 async def test_admin_sets_and_changes_limits(stack: Stack) -> None:

@@ -21,7 +21,7 @@ import pytest_asyncio
 import redis.asyncio as aredis
 
 from tests.gateway.conftest import BASE, Stack, StackFactory
-from tests.gateway.held_stream import hold_last_chunk, streamed_chat
+from tests.gateway.held_stream import hold_last_chunk, stream_outlives_its_lease, streamed_chat
 from tests.gateway.redis_server import RedisProcess, shared_redis_url
 
 #: Bound of the waits for a background write to show in Redis (reached only on failure).
@@ -97,6 +97,19 @@ async def test_two_gateways_share_the_feedback_bucket(shared: tuple[Stack, Stack
     redis = _redis(a)
     assert await redis.exists(f"{prefix}:{{acme}}:feedback")
     await redis.aclose()
+
+
+async def test_a_stream_longer_than_the_lease_keeps_its_shared_slot(
+    make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot a stream through ``a`` holds in Redis (lease 1.5 s, renewed every 0.5 s)
+    still refuses ``b`` after 3 leases; ``b`` gets it once the stream ends."""
+    url = shared_redis_url()
+    opts = {"limits_redis_url": url, "limits_redis_prefix": f"test:{uuid.uuid4().hex}"}
+    a = await make_stack(request_timeout_s=1.5, **opts)
+    b = await make_stack(request_timeout_s=1.5, **opts)
+    await stream_outlives_its_lease(a, b, BASE, monkeypatch)
+    assert a.metric("driftgate_loop_failures_total", loop="lease_renewal") == 0
 
 
 async def test_two_gateways_share_tokens_per_minute(shared: tuple[Stack, Stack, str]) -> None:
