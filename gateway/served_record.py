@@ -24,6 +24,7 @@ from driftgate.core.events import (
     MAX_RESPONSE_FORMAT_CHARS,
     MAX_STOP_CHARS,
     MAX_TEXT_CHARS,
+    MAX_TOOL_CHOICE_CHARS,
     MAX_TOOLS_CHARS,
 )
 from driftgate.core.limits import INT_COLUMN_MAX
@@ -199,6 +200,7 @@ def served_record(payload: dict[str, Any]) -> dict[str, Any] | None:
     canonical = canonical_json(tools) if tools else None
     response_format = payload.get("response_format")
     kind = response_format.get("type") if isinstance(response_format, dict) else None
+    tool_choice = payload.get("tool_choice")
     return {
         "messages": recorded,
         "tools_sha256": hashlib.sha256(canonical).hexdigest() if canonical else None,
@@ -208,6 +210,11 @@ def served_record(payload: dict[str, Any]) -> dict[str, Any] | None:
         "response_format_json": _json_within(
             canonical_json(response_format) if isinstance(response_format, dict) else None,
             MAX_RESPONSE_FORMAT_CHARS,
+            budget,
+        ),
+        "tool_choice_json": _json_within(
+            canonical_json(tool_choice) if isinstance(tool_choice, str | dict) else None,
+            MAX_TOOL_CHOICE_CHARS,
             budget,
         ),
         "sampling": _sampling(payload, budget),

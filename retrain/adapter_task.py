@@ -3,7 +3,7 @@
 ``<registry>/<adapter>/task.json``: the task metric and gate thresholds the owner chose.
 ``<registry>/<adapter>/golden.jsonl``: the golden set, one ``{"prompt", "completion",
 "system"?, "history"?, "tools_json"?, "system_name"?, "prompt_name"?,
-"response_format_json"?, "stop"?}`` object per line
+"response_format_json"?, "stop"?, "tool_choice_json"?}`` object per line
 (``history``: earlier turns as chat messages; the optional keys only when set).
 Registered once by the owner and frozen: it is never trained on (curation drops prompts
 that duplicate it) and is replaced only on explicit request.
@@ -32,7 +32,14 @@ from retrain.registry import Registry, _write_json
 TASK_FILE = "task.json"
 GOLDEN_FILE = "golden.jsonl"
 #: Golden-row keys written only when set, so older sets keep their bytes (and digest).
-_OPTIONAL = ("tools_json", "system_name", "prompt_name", "response_format_json", "stop")
+_OPTIONAL = (
+    "tools_json",
+    "system_name",
+    "prompt_name",
+    "response_format_json",
+    "stop",
+    "tool_choice_json",
+)
 
 
 class AdapterTask(BaseModel):

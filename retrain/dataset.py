@@ -195,6 +195,7 @@ class _Candidate:
             prompt_name=self.parts.prompt_name,
             response_format_json=self.parts.response_format_json,
             stop=self.parts.stop,
+            tool_choice_json=self.parts.tool_choice_json,
             weight=weight,
             tenant=self.record.tenant,
             request_id=self.record.request_id,

@@ -125,6 +125,9 @@ class VllmEngine:
         tools = example.tools()
         if tools is not None:
             request["tools"] = tools
+            tool_choice = example.tool_choice()
+            if tool_choice is not None:
+                request["tool_choice"] = tool_choice
         # What the served request constrained the answer with, sent again; the sampling
         # stays greedy (not the served temperature) so both versions are compared on one
         # reproducible answer each.

@@ -46,6 +46,8 @@ class ChatExample:
     #: the gate sends them again (they change the answer, not the rendered prompt).
     response_format_json: str | None = None
     stop: tuple[str, ...] = ()
+    #: The request's ``tool_choice`` (canonical JSON), as served: the gate sends it again.
+    tool_choice_json: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt:
@@ -63,6 +65,7 @@ class ChatExample:
             "prompt_name": self.prompt_name,
             "response_format_json": self.response_format_json,
             "stop": list(self.stop),
+            "tool_choice_json": self.tool_choice_json,
         }
         return {k: v for k, v in extras.items() if v not in (None, [])}
 
@@ -71,6 +74,13 @@ class ChatExample:
         if self.response_format_json is None:
             return None
         return dict(json.loads(self.response_format_json))
+
+    def tool_choice(self) -> str | dict[str, Any] | None:
+        """The request's ``tool_choice`` as sent."""
+        if self.tool_choice_json is None:
+            return None
+        choice: str | dict[str, Any] = json.loads(self.tool_choice_json)
+        return choice
 
     def tools(self) -> list[dict[str, Any]] | None:
         """The request's tools, as vLLM passes them to the chat template."""

@@ -24,6 +24,7 @@ class PromptParts:
     #: The request's ``response_format`` (canonical JSON) and ``stop`` strings, as served.
     response_format_json: str | None = None
     stop: tuple[str, ...] = ()
+    tool_choice_json: str | None = None
 
 
 def message_parts(messages: Sequence[RecordedMessage]) -> PromptParts | None:
@@ -72,6 +73,7 @@ def served_parts(served: ServedRequest) -> tuple[PromptParts | None, str]:
             tools_json=served.tools_json,
             response_format_json=served.response_format_json,
             stop=served.sampling.stop,
+            tool_choice_json=served.tool_choice_json,
         )
     return parts, "excluded_last_not_user"
 

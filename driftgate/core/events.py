@@ -43,6 +43,8 @@ MAX_TOOLS_CHARS = 16_000
 LOGPROB_FLOOR = -9999.0
 #: Longest ``response_format`` recorded as JSON; a longer one is kept by its type only.
 MAX_RESPONSE_FORMAT_CHARS = 16_000
+#: ``tool_choice`` as canonical JSON: a mode (``"auto"``) or a named function.
+MAX_TOOL_CHOICE_CHARS = 512
 
 
 def new_event_id() -> str:
@@ -132,6 +134,9 @@ class ServedRequest(BaseModel):
     #: The ``response_format`` object itself (canonical JSON, a JSON schema included) when
     #: it fits :data:`MAX_RESPONSE_FORMAT_CHARS`: the gate sends it again.
     response_format_json: str | None = Field(default=None, max_length=MAX_RESPONSE_FORMAT_CHARS)
+    #: ``tool_choice`` as canonical JSON (``"required"``, or the named function's object):
+    #: it changes the answer, so the gate sends it again.
+    tool_choice_json: str | None = Field(default=None, max_length=MAX_TOOL_CHOICE_CHARS)
     sampling: SamplingRecord = Field(default_factory=SamplingRecord)
     complete: bool = True
 

@@ -130,6 +130,10 @@ def assert_served(served: dict[str, Any], request: dict[str, Any]) -> None:
         if response_format
         else None
     )
+    tool_choice = request.get("tool_choice")
+    assert served["tool_choice_json"] == (
+        json.dumps(tool_choice, sort_keys=True, separators=(",", ":")) if tool_choice else None
+    )
     stop = request.get("stop") or []
     assert served["sampling"] == {
         "temperature": float(request["temperature"]),

@@ -95,6 +95,7 @@ def test_a_conversation_with_tools_is_recorded_as_sent() -> None:
     assert r.tool_names == ("get_weather",)
     assert r.response_format == "json_schema"
     assert r.response_format_json == '{"json_schema":{"name":"x","schema":{}},"type":"json_schema"}'
+    assert r.tool_choice_json == '"auto"'
     assert (r.sampling.temperature, r.sampling.top_p, r.sampling.max_tokens) == (0.3, 0.8, 32)
     assert r.sampling.stop == ("\n\n",)
     assert r.complete
@@ -121,7 +122,15 @@ def test_defaults_when_the_request_sets_nothing() -> None:
         "stop": (),
     }
     assert r.tool_names == () and r.response_format is None and r.complete
-    assert r.response_format_json is None
+    assert r.response_format_json is None and r.tool_choice_json is None
+
+
+def test_a_named_tool_choice_is_recorded_as_canonical_json() -> None:
+    choice = {"function": {"name": "get_weather"}, "type": "function"}
+    msgs = [{"role": "user", "content": "hi"}]
+    r = record({"messages": msgs, "tools": TOOLS, "tool_choice": choice})
+    assert r.tool_choice_json == '{"function":{"name":"get_weather"},"type":"function"}'
+    assert r.complete
 
 
 def test_max_completion_tokens_and_stop_lists() -> None:

@@ -631,6 +631,17 @@ def test_response_format_and_stop_travel_with_the_example_and_only_they_change_t
     assert plain.extras() == {} and dataset_hash([plain], []) != dataset_hash([example], [])
 
 
+def test_tool_choice_travels_with_the_example() -> None:
+    chosen = served(("user", "Printer jams on floor 2"), tool_choice_json='"none"')
+    ds = curate([served_rec(0, chosen, "Q-HW"), *distinct(5)], SMALL)
+    example = next(e for e in all_examples(ds) if e.request_id == "r100")
+    assert example.tool_choice() == "none"
+    assert example.extras() == {"tool_choice_json": '"none"'}
+    assert dataset_hash([replace(example, tool_choice_json=None)], []) != dataset_hash(
+        [example], []
+    )
+
+
 def test_kept_examples_are_counted_by_who_labelled_them() -> None:
     """Review queue labels stay training data of their own provenance."""
     records = [

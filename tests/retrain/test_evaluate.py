@@ -99,3 +99,25 @@ def test_the_gate_sends_the_served_response_format_and_stop_and_decodes_greedily
     assert sent[0]["response_format"] == fmt and sent[0]["stop"] == ["\n\n", "END"]
     assert sent[0]["temperature"] == 0.0  # greedy whatever was served
     assert "response_format" not in sent[1] and "stop" not in sent[1]
+
+
+def test_the_gate_sends_the_served_tool_choice_with_the_tools() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"message": {"content": "Q-HW"}}]})
+
+    named = {"type": "function", "function": {"name": "lookup"}}
+    example = ChatExample(
+        prompt="Printer jams",
+        completion="Q-HW",
+        tools_json='[{"function":{"name":"lookup","parameters":{}},"type":"function"}]',
+        tool_choice_json=json.dumps(named, sort_keys=True, separators=(",", ":")),
+    )
+    with VllmEngine("http://vllm:8000", transport=httpx.MockTransport(handler)) as engine:
+        engine.chat("support--v2", example)
+        engine.chat("support--v2", replace(example, tool_choice_json='"required"'))
+        engine.chat("support--v2", replace(example, tool_choice_json=None))
+    assert sent[0]["tool_choice"] == named and sent[1]["tool_choice"] == "required"
+    assert "tool_choice" not in sent[2] and sent[2]["tools"] == example.tools()
