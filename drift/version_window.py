@@ -14,6 +14,10 @@ What counts as a vote, so that no client can steer the judge alone:
 - no tenant supplies more than ``max_tenant_share`` of a version's counted votes: each
   tenant's votes are capped (:func:`cap_votes`); with a single voting tenant and a
   share below 1, nothing counts.
+
+Answer confidence needs no label: over the same routed window, the successful requests
+(status 200) that carry a ``mean_logprob`` (mean token logprob of the answer) are
+summarised by their count, mean and sample variance, computed in the query.
 """
 
 from __future__ import annotations
@@ -51,6 +55,12 @@ class VersionStats:
     #: Tenants that voted, and the votes the per-tenant cap left out.
     voters: int = 0
     capped: int = 0
+    #: Successful requests with an answer confidence (``mean_logprob``), their mean (nats
+    #: per token) and sample variance; None when there are none (the variance: fewer
+    #: than two).
+    confidence_requests: int = 0
+    confidence_mean: float | None = None
+    confidence_var: float | None = None
 
     @property
     def negative_rate(self) -> float | None:
@@ -69,7 +79,27 @@ class VersionStats:
             "latency_p50_ms": self.latency_p50_ms,
             "voters": self.voters,
             "capped": self.capped,
+            "confidence_requests": self.confidence_requests,
+            "confidence_mean": self.confidence_mean,
+            "confidence_var": self.confidence_var,
         }
+
+
+def mean_and_variance(n: int, mean: float, mean_square: float) -> tuple[float, float | None]:
+    """Mean and sample variance (n - 1) of ``n`` values from their mean and mean square.
+
+    The subtraction loses digits only when the spread is below about 1e-8 of the values'
+    size, far below what separates two adapters' confidences; it never goes negative.
+
+    >>> mean, var = mean_and_variance(3, -0.2, (0.1**2 + 0.2**2 + 0.3**2) / 3)
+    >>> mean, round(var, 12)  # of -0.1, -0.2, -0.3
+    (-0.2, 0.01)
+    >>> mean_and_variance(1, -0.5, 0.25)
+    (-0.5, None)
+    """
+    if n < 2:
+        return mean, None
+    return mean, max(0.0, mean_square - mean * mean) * n / (n - 1)
 
 
 def cap_votes(votes: Sequence[tuple[int, int]], max_share: float) -> tuple[int, int]:
@@ -125,7 +155,7 @@ def version_window(
     Only routed traffic counts (not pinned); feedback counts as votes as the module
     says, capped at ``max_tenant_share`` (in (0, 1]) per tenant. Errors are responses
     with status >= 500 (client errors and abandoned requests, 4xx and 499, say nothing
-    about the version).
+    about the version). Answer confidence summarises the successful requests that have one.
     """
     if not 0 < max_tenant_share <= 1:
         raise ValueError("max_tenant_share must be in (0, 1]")
@@ -159,7 +189,15 @@ def version_window(
         .where(*in_window)
         .group_by(requests.c.version, requests.c.tenant)
     )
-    out: dict[int, dict[str, int]] = {v: {} for v in wanted}
+    logprob = requests.c.mean_logprob
+    confidence = (
+        select(
+            requests.c.version, func.count(logprob), func.avg(logprob), func.avg(logprob * logprob)
+        )
+        .where(*in_window, requests.c.status_code == 200, logprob.is_not(None))
+        .group_by(requests.c.version)
+    )
+    out: dict[int, dict[str, Any]] = {v: {} for v in wanted}
     by_tenant: dict[int, list[tuple[int, int]]] = {v: [] for v in wanted}
     lat: dict[int, float | None] = {}
     with engine.connect() as conn:
@@ -171,6 +209,12 @@ def version_window(
             kept, negative = cap_votes(tenants, max_tenant_share)
             raw = sum(n for n, _ in tenants)
             out[v].update(feedback=kept, negative=negative, voters=len(tenants), capped=raw - kept)
+        for v, n, mean, mean_square in conn.execute(confidence):
+            if n:
+                m, var = mean_and_variance(int(n), float(mean), float(mean_square))
+                out[int(v)].update(
+                    confidence_requests=int(n), confidence_mean=m, confidence_var=var
+                )
         for v in wanted:
             q = (
                 select(requests.c.latency_ms)

@@ -248,6 +248,15 @@ def lifecycle() -> JSON:
         (timeseries("Rollout transitions by outcome", [(
             f"sum by (adapter, outcome) (driftgate_rollout_transitions_total{{{LC}}})",
             "{{adapter}} {{outcome}}")]), 24, 8),
+        # What the canary judge reads, per arm since the canary began.
+        (timeseries("Canary: requests and votes per version", [
+            (f"max by (adapter, version) (driftgate_rollout_requests{{{LC}}})",
+             "{{adapter}} v{{version}} requests"),
+            (f"max by (adapter, version, kind) (driftgate_rollout_feedback{{{LC}}})",
+             "{{adapter}} v{{version}} votes {{kind}}")], min_value=0), 12, 8),
+        (timeseries("Canary: answer confidence (mean token logprob, nats)", [(
+            f"max by (adapter, version) (driftgate_rollout_answer_confidence{{{LC}}})",
+            "{{adapter}} v{{version}}")], max_value=0), 12, 8),
     ]
     return dashboard(
         "driftgate-lifecycle", "driftgate / Adapter lifecycle",

@@ -38,6 +38,32 @@ def _call(args: argparse.Namespace, call: Call[Any]) -> Any:
         raise _error(f"{call.method} {call.path}: {exc}") from exc
 
 
+def _arm(stats: dict[str, Any]) -> str:
+    mean = stats.get("confidence_mean")
+    confidence = "-" if mean is None else f"{mean:.3f} ({stats.get('confidence_requests', 0)})"
+    return (
+        f"requests {stats.get('requests', 0)}, negative {stats.get('negative', 0)}/"
+        f"{stats.get('feedback', 0)}, confidence {confidence}"
+    )
+
+
+def judged_line(decision: dict[str, Any]) -> str | None:
+    """The signals a canary's decision was taken on, one line (None: not a judge's decision).
+
+    >>> line = judged_line({"verdict": "promote", "candidate": {"requests": 60, "feedback": 3,
+    ...     "confidence_mean": -0.2, "confidence_requests": 60}, "serving": {"requests": 61}})
+    >>> print(*line.split("; "), sep=chr(10))
+    judged: candidate requests 60, negative 0/3, confidence -0.200 (60)
+    serving requests 61, negative 0/0, confidence -
+    >>> judged_line({"manual": True}) is None
+    True
+    """
+    cand, serving = decision.get("candidate"), decision.get("serving")
+    if not isinstance(cand, dict) or not isinstance(serving, dict):
+        return None
+    return f"judged: candidate {_arm(cand)}; serving {_arm(serving)}"
+
+
 def _print(data: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -52,6 +78,9 @@ def _print(data: Any, as_json: bool) -> None:
         if r.get("outcome"):
             line += f" outcome={r['outcome']}"
         print(line + (f" - {r['reason']}" if r.get("reason") else ""))
+        judged = judged_line(r.get("decision") or {})
+        if judged:
+            print(f"    {judged}")
         for t in r.get("transitions", []):
             print(f"    {t['from'] or '':>12} -> {t['to']:<12} {t['reason']}")
 

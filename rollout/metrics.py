@@ -42,6 +42,12 @@ class RolloutMetrics:
             ["adapter", "version", "kind"],
             registry=r,
         )
+        self.answer_confidence = Gauge(
+            "driftgate_rollout_answer_confidence",
+            "Mean token logprob of the version's answers since the canary began (nats)",
+            ["adapter", "version"],
+            registry=r,
+        )
 
     def observe(self, r: Rollout) -> None:
         """Set the state gauges of one rollout (its candidate version, 0 until reserved)."""
@@ -66,3 +72,5 @@ class RolloutMetrics:
             self.requests.labels(adapter, str(v)).set(st.requests)
             self.feedback.labels(adapter, str(v), "all").set(st.feedback)
             self.feedback.labels(adapter, str(v), "negative").set(st.negative)
+            if st.confidence_mean is not None:
+                self.answer_confidence.labels(adapter, str(v)).set(st.confidence_mean)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from driftgate.core.settings import (
@@ -18,7 +18,7 @@ from driftgate.core.settings import (
     GatewayUrlSetting,
     StateUrlSetting,
 )
-from rollout.judge import JudgePolicy
+from rollout.judge import MIN_Z_SAMPLE, JudgePolicy
 from rollout.machine import Policy
 
 
@@ -54,6 +54,15 @@ class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting, Adapt
     #: out). Below 1, a single tenant's votes alone count for nothing: set 1.0 only where
     #: one tenant is all the traffic (the demo).
     max_tenant_vote_share: float = Field(default=0.5, gt=0, le=1)
+    #: Answer confidence (mean token logprob, no label needed) in the judgement: roll back
+    #: a candidate significantly less confident by more than ``confidence_max_drop``, and
+    #: where feedback is below ``min_feedback`` promote on confidence once both versions
+    #: have this many successful answers with one (and the feedback there is does not say
+    #: worse). 0, the default, judges on feedback alone: confidence is a proxy that an
+    #: adapter can game by being confidently wrong, so trusting it is an operator's choice.
+    confidence_min_requests: int = Field(default=0, ge=0)
+    #: Nats of mean token logprob the candidate may lose against the serving version.
+    confidence_max_drop: float = Field(default=0.1, ge=0, le=10)
 
     # loading and draining
     loading_timeout_s: float = Field(default=300.0, gt=0)
@@ -62,6 +71,13 @@ class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting, Adapt
     require_heartbeats: bool = False
     #: Heartbeats older than this are ignored (a gateway that went away).
     heartbeat_fresh_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("confidence_min_requests")
+    @classmethod
+    def _off_or_enough(cls, v: int) -> int:
+        if 0 < v < MIN_Z_SAMPLE:
+            raise ValueError(f"confidence_min_requests must be 0 (off) or >= {MIN_Z_SAMPLE}")
+        return v
 
     def policy(self) -> Policy:
         return Policy(
@@ -75,6 +91,8 @@ class RolloutSettings(StateUrlSetting, AdminKeySetting, GatewayUrlSetting, Adapt
                 timeout_s=self.canary_timeout_s,
                 on_timeout=self.on_timeout,
                 max_tenant_vote_share=self.max_tenant_vote_share,
+                confidence_min_requests=self.confidence_min_requests,
+                confidence_max_drop=self.confidence_max_drop,
             ),
             loading_timeout_s=self.loading_timeout_s,
             drain_timeout_s=self.drain_timeout_s,

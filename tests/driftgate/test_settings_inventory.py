@@ -74,7 +74,11 @@ def test_the_chart_sets_only_what_each_deployable_reads(values_file: str | None)
     from tests.sre.chart_render import CHART, find, load_values, manifests
 
     values = load_values(CHART / values_file if values_file else None)
-    values.setdefault("drift", {})["rolloutEnv"] = {"MIN_FEEDBACK": "100"}
+    values.setdefault("drift", {})["rolloutEnv"] = {
+        "MIN_FEEDBACK": "100",
+        "CONFIDENCE_MIN_REQUESTS": "200",
+        "CONFIDENCE_MAX_DROP": "0.1",
+    }
     docs = manifests(values)
     gateway = find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
     drift = find(docs, "Deployment", "-drift")["spec"]["template"]["spec"]["containers"][0]
@@ -84,8 +88,12 @@ def test_the_chart_sets_only_what_each_deployable_reads(values_file: str | None)
     assert _container_env(drift) - set(variables("drift_service")) == set()
     assert _container_env(retrain) - set(variables("retrain_job")) == set()
     assert {STATE_URL_ENV, DRIFT_URL_ENV} <= _container_env(gateway)
-    assert {STATE_URL_ENV, GATEWAY_URL_ENV, "DRIFTGATE_ROLLOUT_MIN_FEEDBACK"} <= _container_env(
-        drift
-    )
+    assert {
+        STATE_URL_ENV,
+        GATEWAY_URL_ENV,
+        "DRIFTGATE_ROLLOUT_MIN_FEEDBACK",
+        "DRIFTGATE_ROLLOUT_CONFIDENCE_MIN_REQUESTS",
+        "DRIFTGATE_ROLLOUT_CONFIDENCE_MAX_DROP",
+    } <= _container_env(drift)
     # the rollout controller presents the key the gateway checks (a generated one by default)
     assert ADMIN_KEY_ENV in _container_env(gateway) & _container_env(drift)

@@ -437,6 +437,39 @@ async def test_worse_feedback_rolls_back_automatically(make_env: Any) -> None:
     assert 'driftgate_rollout_feedback{adapter="support",kind="negative",version="2"}' in metrics
 
 
+async def test_without_feedback_the_canary_is_promoted_on_answer_confidence(
+    make_env: Any,
+) -> None:
+    """The whole path: the gateway asks the fake engine for logprobs, the drift store sums
+    up each version's answer confidence (the fake's is the same for both), and the
+    controller promotes on it with no vote at all."""
+    env: Env = await make_env(enabled=True, min_requests=10, confidence_min_requests=10)
+    await env.serve_v1()
+    created = await env.start_rollout(env.peft("v2"), canary_weight=0.5)
+    deadline = time.monotonic() + 20
+    while (await env.rollout(created["id"]))["state"] != "canary":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    deadline = time.monotonic() + 60
+    state = "canary"
+    while state == "canary":
+        assert time.monotonic() < deadline, "no decision"
+        for _ in range(4):
+            assert (await env.chat()).status_code == 200
+        state = (await env.rollout(created["id"]))["state"]
+    info = await env.rollout(created["id"])
+    assert info["outcome"] == "promoted", info
+    decision = info["decision"]
+    assert decision["verdict"] == "promote" and "too scarce" in decision["reason"]
+    for arm in ("candidate", "serving"):
+        assert decision[arm]["feedback"] == 0
+        assert decision[arm]["confidence_requests"] >= 10
+        assert decision[arm]["confidence_mean"] < 0
+    assert decision["p_confidence"] is not None
+    metrics = (await env.client.get(env.drift_url + "/metrics")).text
+    assert 'driftgate_rollout_answer_confidence{adapter="support",version="2"}' in metrics
+
+
 @pytest.mark.parametrize(
     ("name", "config", "reason"),
     [

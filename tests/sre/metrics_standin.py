@@ -90,6 +90,9 @@ def _drift() -> _Exporter:
     e.gauge("driftgate_retrain_eval_score", ["adapter", "version", "role"])
     e.gauge("driftgate_rollout_state", ["adapter", "version", "state"])
     e.gauge("driftgate_rollout_canary_weight", ["adapter", "version"])
+    e.gauge("driftgate_rollout_requests", ["adapter", "version"])
+    e.gauge("driftgate_rollout_feedback", ["adapter", "version", "kind"])
+    e.gauge("driftgate_rollout_answer_confidence", ["adapter", "version"])
     e.counter("driftgate_rollout_transitions_total", ["adapter", "outcome"])
     _loops(e)
     return e
@@ -150,6 +153,10 @@ def _tick(gw: _Exporter, dr: _Exporter, vl: _Exporter, rng: random.Random) -> No
         for role in ("candidate", "serving"):
             d["driftgate_retrain_eval_score"].labels("support", version, role).set(rng.random())
         d["driftgate_rollout_canary_weight"].labels("support", version).set(1 - share)
+        d["driftgate_rollout_requests"].labels("support", version).set(rng.randint(10, 90))
+        for kind in ("all", "negative"):
+            d["driftgate_rollout_feedback"].labels("support", version, kind).set(rng.randint(0, 9))
+        d["driftgate_rollout_answer_confidence"].labels("support", version).set(-rng.random())
         for state in ("canary", "serving"):
             d["driftgate_rollout_state"].labels("support", version, state).set(
                 int((state == "canary") == (version == "4"))

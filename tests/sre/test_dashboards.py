@@ -189,6 +189,7 @@ def test_every_metric_name_is_in_the_contract_or_vllm() -> None:
                 "driftgate_retrain_eval_score",
                 "driftgate_rollout_state",
                 "driftgate_rollout_canary_weight",
+                "driftgate_rollout_answer_confidence",
             },
         ),
         (
