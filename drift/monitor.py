@@ -161,8 +161,8 @@ class SignalMonitor:
             return
         # the detectors watch innovations: standardized, whitened values (mean 0, std 1)
         cal = self._calibration = NumericCalibration(ref)
-        k, h = cal.cusum_design(cfg.cusum_k, cfg.cusum_h)
-        self._streaming.append(("cusum", Cusum(0.0, 1.0, k, h)))
+        k, h_up, h_down = cal.cusum_design(cfg.cusum_k, cfg.cusum_h)
+        self._streaming.append(("cusum", Cusum(0.0, 1.0, k, h_up, h_low=h_down)))
         if cfg.use_adwin:
             self._streaming.append(("adwin", StandardizedADWIN(0.0, 1.0, cfg.adwin_delta)))
 

@@ -7,10 +7,13 @@ is fitted once on the reference and then maps each value in constant time (a bin
 search among the reference's distinct values, a few multiplications):
 
 - :class:`NumericCalibration`: a normal-score transform through the reference's
-  quantiles (continuous signals; heavy tails then weigh like Gaussian ones), and AR(1)
-  pre-whitening with ``phi`` estimated on the reference, so the streaming detectors see
-  nearly independent unit-variance innovations; ``ess_factor`` scales sample sizes for
-  the confirmation tests;
+  quantiles for heavy-tailed signals (heavy tails then weigh like Gaussian ones), else
+  mean/std standardization, with CUSUM thresholds corrected for the values' shape where
+  it departs from the normal
+  (:mod:`drift.detectors.siegmund`: a skewed signal keeps its power against a change of
+  scale, which normal scores blunt); and AR(1) pre-whitening with ``phi`` estimated on the
+  reference, so the streaming detectors see nearly independent unit-variance innovations;
+  ``ess_factor`` scales sample sizes for the confirmation tests;
 - :class:`RateCalibration`: the dispersion index of a 0/1 signal (variance of batch
   counts over the binomial variance), which scales the Bernoulli CUSUM's threshold and
   divides the chi-square statistic.
@@ -29,9 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from drift.detectors.siegmund import shape_thresholds
+
 #: A reference with fewer distinct values (binary scores, ratings) keeps mean/std
 #: standardization: normal scores of a few tied values would blunt the shifts that matter.
 MIN_DISTINCT_FOR_QUANTILES = 20
+#: Excess kurtosis above which a reference goes through normal scores: tails heavier than
+#: an exponential distribution's (6). Lighter tails keep their values, with a threshold
+#: corrected for their shape; heavier ones would need one so high that the CUSUM went deaf.
+HEAVY_TAIL_KURTOSIS = 6.0
 #: How far beyond the reference's extreme scores a value may go: a reference says little
 #: about its own tail, and one value must not push the CUSUM halfway to its threshold.
 TAIL_SPAN = 1.5
@@ -67,6 +76,34 @@ def lag1_autocorrelation(values: np.ndarray) -> float:
     centred = values - values.mean()
     denom = float(centred @ centred)
     return float(centred[1:] @ centred[:-1]) / denom if denom > 0 else 0.0
+
+
+def heavy_tailed(values: np.ndarray) -> bool:
+    """Whether the values' excess kurtosis exceeds :data:`HEAVY_TAIL_KURTOSIS`.
+
+    >>> rng = np.random.default_rng(0)
+    >>> heavy_tailed(np.exp(rng.normal(size=1000))), heavy_tailed(rng.exponential(size=1000) ** 0.5)
+    (True, False)
+    """
+    if values.size < 4 or float(values.std()) == 0.0:
+        return False
+    return float(stats.kurtosis(values)) > HEAVY_TAIL_KURTOSIS
+
+
+def non_normal(values: np.ndarray, ess_factor: float = 1.0) -> bool:
+    """Whether the values' skewness, or their excess kurtosis above 0, passes three
+    standard errors under normality (``sqrt(6 / n)`` and ``sqrt(24 / n)``, ``n`` the
+    effective sample size): below it a shape correction would fit noise.
+
+    >>> rng = np.random.default_rng(0)
+    >>> non_normal(rng.normal(size=1000)), non_normal(np.abs(rng.normal(size=1000)))
+    (False, True)
+    """
+    n = values.size * ess_factor
+    if n < 8 or float(values.std()) == 0.0:
+        return False
+    skew, kurtosis = float(stats.skew(values)), float(stats.kurtosis(values))
+    return abs(skew) > 3.0 * math.sqrt(6.0 / n) or kurtosis > 3.0 * math.sqrt(24.0 / n)
 
 
 def effective_sample_factor(phi: float) -> float:
@@ -147,9 +184,10 @@ class NumericCalibration:
         self._n = ref.size
         self.mean = float(ref.mean()) if ref.size else 0.0
         self.std = float(ref.std(ddof=1)) if ref.size > 1 else 0.0
-        distinct = np.unique(ref).size
-        self._scores = _Scores.fit(ref) if distinct >= MIN_DISTINCT_FOR_QUANTILES else None
         self._scale = 1.0 / max(self.std, 1e-9, 1e-6 * abs(self.mean))
+        continuous = np.unique(ref).size >= MIN_DISTINCT_FOR_QUANTILES
+        quantiles = continuous and heavy_tailed(ref)
+        self._scores = _Scores.fit(ref) if quantiles else None
         z = self._standardize(ref)
         phi = lag1_autocorrelation(z)
         # below two standard errors the reference cannot tell dependence from chance
@@ -158,12 +196,16 @@ class NumericCalibration:
         spread = float(innovations.std(ddof=1)) if innovations.size > 1 else 1.0
         self._innovation_scale = 1.0 / spread if self.phi > 0 and spread > 0 else 1.0
         self.ess_factor = effective_sample_factor(self.phi)
+        self._innovations = innovations * self._innovation_scale if self.phi > 0 else z
+        #: continuous values kept as they are, whose shape departs from the normal
+        self.shaped = continuous and not quantiles and non_normal(ref, self.ess_factor)
         self._prev = float(z[-1]) if z.size and self.phi > 0 else 0.0
         self._scanned: np.ndarray | None = None
 
     @property
     def quantiles(self) -> bool:
-        """Whether values go through the reference's normal scores (else mean/std)."""
+        """Whether values go through the reference's normal scores (heavy tails; else
+        mean/std)."""
         return self._scores is not None
 
     @property
@@ -173,26 +215,34 @@ class NumericCalibration:
         (:meth:`cusum_design`)."""
         return math.sqrt(self.ess_factor)
 
-    def cusum_design(self, k: float, h: float) -> tuple[float, float]:
-        """CUSUM slack and threshold in innovation units for a design ``(k, h)`` in signal
-        units: the slack shrinks with the shift (:attr:`shift_factor`), and the threshold
-        grows so that the reference's own error (the mean of its innovations, two standard
-        errors ``2 / sqrt(n)``) eats no more of ``k * h`` than it does for independent
-        values; independent values keep ``(k, h)``.
+    def cusum_design(self, k: float, h: float) -> tuple[float, float, float]:
+        """CUSUM slack and upper and lower thresholds in innovation units for a design
+        ``(k, h)`` in signal units: the slack shrinks with the shift (:attr:`shift_factor`),
+        and the threshold grows so that the reference's own error (the mean of its
+        innovations, two standard errors ``2 / sqrt(n)``) eats no more of ``k * h`` than it
+        does for independent values. Continuous light-tailed values whose skewness or
+        kurtosis departs from the normal's (:attr:`shaped`) then get each side's threshold
+        corrected for the shape of their innovations
+        (:func:`~drift.detectors.siegmund.shape_thresholds`, never lower); normal values
+        keep ``(k, h, h)``.
 
         >>> rng = np.random.default_rng(3)
-        >>> NumericCalibration(rng.normal(size=1000)).cusum_design(0.5, 11.0)
-        (0.5, 11.0)
+        >>> k, up, down = NumericCalibration(rng.normal(size=1000)).cusum_design(0.5, 11.0)
+        >>> k, up, down
+        (0.5, 11.0, 11.0)
         >>> x = np.repeat(rng.normal(size=250), 4)  # runs of 4: phi about 0.75
-        >>> k, h = NumericCalibration(x).cusum_design(0.5, 11.0)
-        >>> 0.15 < k < 0.25 and 30 < h < 50
+        >>> k, up, down = NumericCalibration(x).cusum_design(0.5, 11.0)
+        >>> 0.15 < k < 0.25 and 30 < min(up, down) < 50
         True
         """
         k_w = k * self.shift_factor
-        if self.phi == 0.0:
-            return k, h
-        margin = min(2.0 / math.sqrt(max(self._n, 1)), 0.5 * k_w)
-        return k_w, h * (k - margin) / (k_w - margin)
+        h_w = h
+        if self.phi > 0.0:
+            margin = min(2.0 / math.sqrt(max(self._n, 1)), 0.5 * k_w)
+            h_w = h * (k - margin) / (k_w - margin)
+        if not self.shaped or self._n < 2:
+            return k_w, h_w, h_w
+        return (k_w, *shape_thresholds(self._innovations, k_w, h_w))
 
     def _standardize(self, xs: np.ndarray) -> np.ndarray:
         scores = self._scores

@@ -34,6 +34,9 @@ class Cusum:
         Alarm threshold in standard deviations.
     clip
         Standardized values are clipped to this magnitude.
+    h_low
+        The downward sum's threshold, if not ``h`` (a skewed signal's short side alarms
+        less often at the same threshold: :mod:`drift.detectors.siegmund`).
 
     Examples
     --------
@@ -52,12 +55,19 @@ class Cusum:
     scan_peeks: ClassVar[bool] = True
 
     def __init__(
-        self, mean: float, std: float, k: float = 0.5, h: float = 11.0, clip: float = 6.0
+        self,
+        mean: float,
+        std: float,
+        k: float = 0.5,
+        h: float = 11.0,
+        clip: float = 6.0,
+        h_low: float | None = None,
     ) -> None:
         self.mean = mean
         self.std = std
         self.k = k
         self.h = h
+        self.h_low = h if h_low is None else h_low
         self.clip = clip
         self._scale = 1.0 / max(std, 1e-9, 1e-6 * abs(mean))
         self._reset()
@@ -81,7 +91,7 @@ class Cusum:
 
     @property
     def score(self) -> float:
-        return max(self._hi, self._lo) / self.h
+        return max(self._hi / self.h, self._lo / self.h_low)
 
     @property
     def change_start(self) -> int:
@@ -110,7 +120,7 @@ class Cusum:
         self._hi = hi
         self._lo = lo
         self._n += 1
-        if hi > self.h or lo > self.h:
+        if hi > self.h or lo > self.h_low:
             self._drift = True
             self._change_start = self._hi_start if hi > self.h else self._lo_start
         return self._drift
@@ -132,7 +142,7 @@ class Cusum:
         hi, hi_reset = lindley(0.0 if fresh else self._hi, z - self.k)
         lo, lo_reset = lindley(0.0 if fresh else self._lo, -z - self.k)
         self._scanned = (hi, lo, hi_reset, lo_reset)
-        over = np.flatnonzero((hi > self.h) | (lo > self.h))
+        over = np.flatnonzero((hi > self.h) | (lo > self.h_low))
         return int(over[0]) if over.size else -1
 
     def advance_scanned(self, count: int) -> bool:
@@ -155,7 +165,7 @@ class Cusum:
         self._hi = float(hi[last])
         self._lo = float(lo[last])
         self._n = n0 + count
-        if self._hi > self.h or self._lo > self.h:
+        if self._hi > self.h or self._lo > self.h_low:
             self._drift = True
             self._change_start = self._hi_start if self._hi > self.h else self._lo_start
         return self._drift

@@ -93,6 +93,12 @@ def test_stable_bursty_stream_raises_no_confirmed_alarm() -> None:
     times the default (34.5), so that the chance is computable and small. Without the
     dispersion this stream alarms every few hundred values.
 
+    After the first 100 values the alarms come from the CUSUM of the bursts fitted to the
+    reference (:mod:`drift.detectors.bursts`): its restarts begin likelihood ratios that
+    pass e^34.5 with chance at most e^-34.5 each under the fitted model (Ville), 1e-10 over
+    1e5 values; a fit within the EM's tolerances (tests/drift/detectors/test_drift_bursts.py)
+    cannot make up 23 orders of magnitude. Before that, the Bernoulli CUSUM:
+
     Spurious failure, with Siegmund's approximation of the CUSUM's average run length
     ``exp(theta h) / (theta |mu|)`` for increments of drift ``mu`` and long-run variance
     ``s2`` (``theta = 2 |mu| / s2``): the design's increments ln 2 and ln(0.8/0.9) have
@@ -116,9 +122,10 @@ def test_a_rise_on_a_bursty_stream_is_still_confirmed() -> None:
     """Both rates of the bursty stream times 3 (mean 0.30) right after a 5,000-value
     reference, default settings: negative feedback confirmed within 8,000 values.
 
-    Spurious failure: over 300 seeds (a further 1,000 stable values before the rise) the
-    delay had median 400, 90th percentile 900, 99th 1,500 and maximum 2,000: its tail fell
-    tenfold per 600 values, which puts 8,000 values below 1e-8.
+    Spurious failure: over 80 seeds (a further 1,000 stable values before the rise; the
+    fitted bursts' CUSUM alarms) the delay had median 150, 90th percentile 355, 99th 560
+    and maximum 600: its tail falls tenfold per about 200 values, which puts 8,000 values
+    far below 1e-8 (the Bernoulli CUSUM alone, over 300 seeds: median 400, maximum 2,000).
     """
     rng = np.random.default_rng(25)
     mon = SignalMonitor("negative_feedback", MonitorConfig(), reference=bursty(rng, 5000).tolist())
