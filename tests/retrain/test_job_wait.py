@@ -25,8 +25,10 @@ def test_usable_counts_approved_and_corrected_in_the_window_only() -> None:
         record(2, 160.0, score=0.0, correction="Q-NOVA"),  # corrected
         record(3, 170.0, score=0.0),  # negative, nothing to learn
         record(4, 180.0),  # unrated
+        record(5, 190.0, label="Q-NOVA"),  # a reviewer's label: the target
     ]
-    assert usable_in_window(records, since=100.0) == 2
+    assert usable_in_window(records, since=100.0) == 3
+    assert usable_in_window(records, since=100.0, label_is_target=False) == 2
 
 
 class _Ctx:
