@@ -172,6 +172,7 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
             round_size=cfg.review_round,
             embedder=None if embeddings is None else embeddings.embedder,
             centroid=None if embeddings is None else embeddings.reference_centroid,
+            reference=None if embeddings is None else embeddings.reference_sample,
         )
         service = DriftService(cfg, store, metrics, trigger, embeddings, review)
         replayed = await asyncio.to_thread(service.rebuild)

@@ -4,8 +4,10 @@ reviewers (blocking methods: run them in a thread).
 The candidates are the version's newest routed, successful requests with prompt text and
 no label or correction yet (:meth:`drift.review_store.ReviewStore.candidates`). With an
 embedder they are embedded and picked by :func:`drift.review_selection.select_for_review`
-against the version's reference centroid and the earlier rounds' picks; without one,
-newest first with near-duplicate prompts (word trigrams) skipped.
+away from what is already known: the version's reference prompts (its centroid, and its
+sampled reference embeddings when given, so requests like the reference's come last and
+the labels go to the new region) and the earlier rounds' picks; without one, newest first
+with near-duplicate prompts (word trigrams) skipped.
 
 The budget is spent in rounds: a fill tops the version's open (unlabelled) items up to
 ``round_size``, never past ``budget`` items in all, labelled or not (the labels a
@@ -39,6 +41,8 @@ CANDIDATES_PER_SLOT = 10
 MAX_CANDIDATES = 2000
 
 Centroid = Callable[[str, int], np.ndarray | None]
+#: The version's reference prompts' embeddings, one per row (``None`` when unknown).
+ReferencePoints = Callable[[str, int], np.ndarray | None]
 #: How sure the model was of a candidate's answer (higher = surer), from its stored row;
 #: ``None`` when unknown.
 Confidence = Callable[[dict[str, Any]], float | None]
@@ -71,6 +75,7 @@ class ReviewQueue:
         round_size: int | None = None,
         embedder: Embedder | None = None,
         centroid: Centroid | None = None,
+        reference: ReferencePoints | None = None,
         confidence: Confidence = stored_confidence,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -79,6 +84,7 @@ class ReviewQueue:
         self.round_size = budget if round_size is None else round_size
         self.embedder = embedder
         self.centroid = centroid
+        self.reference = reference
         self.confidence = confidence
         self.clock = clock
 
@@ -95,10 +101,17 @@ class ReviewQueue:
         return 0 < queued < self.budget and reviews.open_count(adapter, version) == 0
 
     def _covered(self, adapter: str, version: int) -> np.ndarray | None:
-        """Embeddings of the earlier rounds' picks (``None`` in the first round)."""
+        """Embeddings of what is known already: the reference sample and the earlier
+        rounds' picks (``None`` when neither is)."""
         assert self.embedder is not None
+        parts = []
+        known = self.reference(adapter, version) if self.reference is not None else None
+        if known is not None and len(known):
+            parts.append(np.asarray(known, dtype=np.float64))
         earlier = self.store.reviews.queued_prompts(adapter, version)
-        return self.embedder.encode(earlier) if earlier else None
+        if earlier:
+            parts.append(np.asarray(self.embedder.encode(earlier), dtype=np.float64))
+        return np.concatenate(parts) if parts else None
 
     def fill(self, adapter: str, version: int) -> int:
         """Queue one round for ``(adapter, version)``: its open items topped up to

@@ -119,12 +119,19 @@ def usable_in_window(
 ) -> int:
     """Requests since ``since`` whose feedback makes them training data (approved,
     corrected, or labelled where a label is the target, as a reviewer's is); the rest
-    (unrated, negative without correction) cannot teach anything."""
+    (unrated, negative without correction) cannot teach anything.
+
+    A review label given since ``since`` counts whatever its request's time: the drift
+    service picked the request from the drifted version's traffic when drift was
+    confirmed, and detection lags the shift, so many picks predate the first alarm."""
     n = 0
     for r in records:
-        if r.ts < since or not r.feedback:
+        if not r.feedback:
             continue
         last = max(r.feedback, key=lambda f: f.ts)
+        reviewed = r.feedback_source == "review" and last.ts >= since
+        if r.ts < since and not reviewed:
+            continue
         if (
             last.correction is not None
             or (label_is_target and last.label is not None)

@@ -90,10 +90,9 @@ def demo_env(settings: DemoSettings) -> dict[str, str]:
         **SPARSE_ENV,
         "DRIFTGATE_DRIFT_REVIEW_BUDGET": str(budget),
         "DRIFTGATE_DRIFT_REVIEW_ROUND": str(min(settings.review_round, max(budget, 1))),
-        # Train once the reviewer's labels are in: all but about a round, as the first round
-        # is picked when drift is confirmed, partly from requests older than the drifted
-        # window's start (the earliest alarm), which the wait does not count.
-        "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": str(max(0, budget - settings.review_round)),
+        # Train once the reviewer's labels are in (every answer is a usable example; client
+        # feedback in the drifted window adds a few).
+        "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": str(budget),
     }
 
 

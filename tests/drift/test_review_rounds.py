@@ -121,3 +121,34 @@ def test_answering_a_round_over_the_api_queues_the_next_until_the_budget_is_spen
         time.sleep(0.3)  # a fill, were one started, would have queued by now
         assert c.get("/v1/review/items").json()["data"] == []
     assert len(set(labelled)) == 5
+
+
+def test_requests_like_the_reference_prompts_come_last(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """The drifted window mixes tickets like the reference's (printer) with a new topic (vpn)
+    that happens to lie nearer the centroid: seeded with the reference sample, the pick goes
+    to the new topic; by the centroid alone it would not."""
+    embedder = TopicEmbedder()
+    reference = embedder.encode(["printer jam", "printer toner"])
+    events = [
+        request_factory(prompt_text="vpn trouble number 0"),
+        *(request_factory(prompt_text=f"printer trouble number {i}") for i in range(6)),
+    ]
+    store.insert_requests(rows(events))
+    by_centroid = ReviewQueue(store, 1, embedder=embedder, centroid=lambda a, v: _reference())
+    assert by_centroid.room("support", 1) == 1
+    cands = store.reviews.candidates("support", 1, 10)
+    vectors = embedder.encode([c["prompt_text"] for c in cands])
+    centre = _reference()
+    farthest = max(range(len(cands)), key=lambda i: 1.0 - float(vectors[i] @ centre))
+    assert cands[farthest]["prompt_text"].startswith("printer")
+    queue = ReviewQueue(
+        store,
+        1,
+        embedder=embedder,
+        centroid=lambda a, v: _reference(),
+        reference=lambda a, v: reference,
+    )
+    assert queue.fill("support", 1) == 1
+    assert [i["prompt"] for i in queue.items("support", None, 10)] == ["vpn trouble number 0"]

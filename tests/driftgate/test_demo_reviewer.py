@@ -126,7 +126,7 @@ def test_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     env = demo_env(sparse)
     assert env["DRIFTGATE_DRIFT_REVIEW_BUDGET"] == "40"
     assert env["DRIFTGATE_DRIFT_REVIEW_ROUND"] == "10"
-    assert env["DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES"] == "30"
+    assert env["DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES"] == "40"
     assert "mean_logprob" in json.loads(env["DRIFTGATE_DRIFT_TRIGGER_SIGNALS"])
     monkeypatch.setenv("DRIFTGATE_DEMO_PROFILE", "dense")
     dense = DemoSettings()
