@@ -169,8 +169,10 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
         review = ReviewQueue(
             store,
             cfg.review_budget,
+            round_size=cfg.review_round,
             embedder=None if embeddings is None else embeddings.embedder,
             centroid=None if embeddings is None else embeddings.reference_centroid,
+            reference=None if embeddings is None else embeddings.reference_sample,
         )
         service = DriftService(cfg, store, metrics, trigger, embeddings, review)
         replayed = await asyncio.to_thread(service.rebuild)
@@ -275,11 +277,8 @@ def create_app(settings: DriftSettings | None = None) -> FastAPI:
             answer = ReviewLabel.model_validate_json(body)
         except ValidationError as exc:
             raise _invalid(exc, metrics) from None
-        review = service_of(request).review
-        if review is None:
-            raise Unavailable("the review queue is off", code="review_off")
-        stored = await asyncio.to_thread(
-            review.label, int(item_id), answer.tenant, answer.label, answer.correction
+        stored = await service_of(request).label_review(
+            int(item_id), answer.tenant, answer.label, answer.correction
         )
         metrics.ingested.labels("review_label").inc()
         return _json(stored, status_code=202)

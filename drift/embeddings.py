@@ -144,6 +144,12 @@ class EmbeddingMonitor:
         st = self._state.get((adapter, version))
         return None if st is None else st.ref_centroid
 
+    def reference_sample(self, adapter: str, version: int) -> np.ndarray | None:
+        """The version's reference prompts' embeddings as the test samples them, one per row
+        (``None`` while its reference is collected)."""
+        st = self._state.get((adapter, version))
+        return None if st is None else st.ref_sample
+
     def test_status(self, adapter: str, version: int) -> dict[str, Any] | None:
         """The embedding test's state for the drift status (``None`` before any prompt)."""
         st = self._state.get((adapter, version))

@@ -1,14 +1,19 @@
 """The review queue: filled when a version's drift is confirmed, read and labelled by
 reviewers (blocking methods: run them in a thread).
 
-Filling when a version's drift is confirmed (blocking: run in a thread).
-
 The candidates are the version's newest routed, successful requests with prompt text and
 no label or correction yet (:meth:`drift.review_store.ReviewStore.candidates`). With an
 embedder they are embedded and picked by :func:`drift.review_selection.select_for_review`
-against the version's reference centroid; without one, newest first with near-duplicate
-prompts (word trigrams) skipped. A version's queue never holds more than ``budget`` items
-in all, labelled or not: the budget is the labels a confirmed drift may cost.
+away from what is already known: the version's reference prompts (its centroid, and its
+sampled reference embeddings when given, so requests like the reference's come last and
+the labels go to the new region) and the earlier rounds' picks; without one, newest first
+with near-duplicate prompts (word trigrams) skipped.
+
+The budget is spent in rounds: a fill tops the version's open (unlabelled) items up to
+``round_size``, never past ``budget`` items in all, labelled or not (the labels a
+confirmed drift may cost). The service fills on each confirmed alarm and once a round is
+all answered (:meth:`ReviewQueue.round_answered`), so each round picks among the newest
+requests, away from what reviewers already labelled.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ CANDIDATES_PER_SLOT = 10
 MAX_CANDIDATES = 2000
 
 Centroid = Callable[[str, int], np.ndarray | None]
+#: The version's reference prompts' embeddings, one per row (``None`` when unknown).
+ReferencePoints = Callable[[str, int], np.ndarray | None]
 #: How sure the model was of a candidate's answer (higher = surer), from its stored row;
 #: ``None`` when unknown.
 Confidence = Callable[[dict[str, Any]], float | None]
@@ -57,30 +64,62 @@ def _not_found() -> NotFound:
 
 
 class ReviewQueue:
-    """Fills a version's review queue up to ``budget`` items; serves and labels items."""
+    """Fills a version's review queue in rounds up to ``budget`` items; serves and labels
+    items. ``round_size``: most open items at once (default: the whole budget)."""
 
     def __init__(
         self,
         store: DriftStore,
         budget: int,
         *,
+        round_size: int | None = None,
         embedder: Embedder | None = None,
         centroid: Centroid | None = None,
+        reference: ReferencePoints | None = None,
         confidence: Confidence = stored_confidence,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.budget = budget
+        self.round_size = budget if round_size is None else round_size
         self.embedder = embedder
         self.centroid = centroid
+        self.reference = reference
         self.confidence = confidence
         self.clock = clock
 
+    def room(self, adapter: str, version: int) -> int:
+        """Items a fill would add now: the round's open slots, within the budget left."""
+        reviews = self.store.reviews
+        left = self.budget - reviews.count(adapter, version)
+        return max(0, min(left, self.round_size - reviews.open_count(adapter, version)))
+
+    def round_answered(self, adapter: str, version: int) -> bool:
+        """Every queued item of the version is labelled and budget is left: time for a round."""
+        reviews = self.store.reviews
+        queued = reviews.count(adapter, version)
+        return 0 < queued < self.budget and reviews.open_count(adapter, version) == 0
+
+    def _covered(self, adapter: str, version: int) -> np.ndarray | None:
+        """Embeddings of what is known already: the reference sample and the earlier
+        rounds' picks (``None`` when neither is)."""
+        assert self.embedder is not None
+        parts = []
+        known = self.reference(adapter, version) if self.reference is not None else None
+        if known is not None and len(known):
+            parts.append(np.asarray(known, dtype=np.float64))
+        earlier = self.store.reviews.queued_prompts(adapter, version)
+        if earlier:
+            parts.append(np.asarray(self.embedder.encode(earlier), dtype=np.float64))
+        return np.concatenate(parts) if parts else None
+
     def fill(self, adapter: str, version: int) -> int:
-        """Queue up to the budget's remainder for ``(adapter, version)``; how many were added."""
-        room = self.budget - self.store.reviews.count(adapter, version)
+        """Queue one round for ``(adapter, version)``: its open items topped up to
+        ``round_size`` within the budget's remainder; how many were added."""
+        room = self.room(adapter, version)
         if room <= 0:
             return 0
+        queued_before = self.store.reviews.count(adapter, version)
         rows = self.store.reviews.candidates(
             adapter, version, min(MAX_CANDIDATES, room * CANDIDATES_PER_SLOT)
         )
@@ -94,7 +133,8 @@ class ReviewQueue:
                 for r, v in zip(rows, vectors, strict=True)
             ]
             centre = self.centroid(adapter, version) if self.centroid is not None else None
-            picked = select_for_review(cands, centre, room)
+            covered = self._covered(adapter, version)
+            picked = select_for_review(cands, centre, room, covered=covered)
         else:
             cands = [
                 Candidate(r["request_id"], r["tenant"], text=t)
@@ -111,7 +151,7 @@ class ReviewQueue:
                     request_id=s.candidate.request_id,
                     created_ts=now,
                     rank=s.rank,
-                    reasons={**s.reasons, "candidates": len(rows)},
+                    reasons={**s.reasons, "candidates": len(rows), "queued_before": queued_before},
                 )
                 for s in picked
             ]

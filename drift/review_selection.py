@@ -11,7 +11,9 @@ centroid and a budget ``k``:
    spread over the new region of the embedding space instead of piling onto its
    densest cluster. With confidences given (higher = surer), each distance is weighted
    by the uncertainty ``1 - confidence`` (clipped to ``[min_uncertainty, 1]``), so
-   among equally new requests the ones the model is least sure of come first.
+   among equally new requests the ones the model is least sure of come first. Points
+   already ``covered`` (earlier rounds' picks) count as picks: a later round spreads
+   away from them too.
 
 Without embeddings, :func:`select_by_text` keeps the newest requests whose prompts are
 not near-duplicates by word shingles.
@@ -89,11 +91,14 @@ def select_for_review(
     *,
     duplicate_cosine: float = DEFAULT_DUPLICATE_COSINE,
     min_uncertainty: float = 0.05,
+    covered: np.ndarray | None = None,
 ) -> list[Selection]:
     """Up to ``k`` candidates, near-duplicates dropped, picked farthest-first.
 
     ``reference_centroid`` is the version's reference centroid (``None``: the first
-    pick is the most uncertain candidate, ties to the earliest). Confidences are used
+    pick is the most uncertain candidate, ties to the earliest). ``covered``: unit
+    vectors (one per row) of points already labelled or queued, which the picks spread
+    away from as from each other. Confidences are used
     only when every kept candidate has one; mixing weighted and unweighted distances
     would favour whichever kind lacks them.
 
@@ -101,6 +106,8 @@ def select_for_review(
     >>> cands = [Candidate("a", "t", e[0]), Candidate("b", "t", e[0]), Candidate("c", "t", e[1])]
     >>> [s.candidate.request_id for s in select_for_review(cands, e[2], 5)]
     ['a', 'c']
+    >>> [s.candidate.request_id for s in select_for_review(cands, e[2], 1, covered=e[:1])]
+    ['c']
     """
     if k <= 0 or not candidates:
         return []
@@ -118,6 +125,9 @@ def select_for_review(
         nearest = 1.0 - points @ centre  # cosine distance to the nearest "covered" point
     else:
         nearest = np.ones(len(kept))
+    if covered is not None and len(covered):
+        done = np.asarray(covered, dtype=np.float64).reshape(len(covered), -1)
+        nearest = np.minimum(nearest, (1.0 - points @ done.T).min(axis=1))
     picked: list[Selection] = []
     available = np.ones(len(kept), dtype=bool)
     for rank in range(min(k, len(kept))):

@@ -87,6 +87,37 @@ class ReviewStore:
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def open_count(self, adapter: str, version: int) -> int:
+        """Items of a version queued and not labelled yet: its round still open."""
+        stmt = select(func.count()).where(
+            review_items.c.adapter == adapter,
+            review_items.c.version == version,
+            review_items.c.labelled_ts.is_(None),
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def queued_prompts(self, adapter: str, version: int) -> list[str]:
+        """The prompts of every item queued for a version so far (earlier rounds' picks)."""
+        stmt = (
+            select(requests.c.prompt_text)
+            .join(
+                review_items,
+                and_(
+                    requests.c.request_id == review_items.c.request_id,
+                    requests.c.tenant == review_items.c.tenant,
+                ),
+            )
+            .where(
+                review_items.c.adapter == adapter,
+                review_items.c.version == version,
+                requests.c.prompt_text.is_not(None),
+            )
+            .order_by(review_items.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [str(r.prompt_text) for r in conn.execute(stmt)]
+
     def add(self, items: Sequence[NewReviewItem]) -> None:
         if not items:
             return

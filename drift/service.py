@@ -28,7 +28,7 @@ from drift.trigger import TriggerManager
 from drift.version_window import feedback_rows_between, request_rows_between
 from drift.versions import DriftMonitor, VersionMonitor
 from driftgate.core.adapters import BASE_LABEL
-from driftgate.core.errors import InvalidRequest, NotFound
+from driftgate.core.errors import InvalidRequest, NotFound, Unavailable
 from driftgate.core.events import EventBatch, FeedbackEvent, RequestEvent
 
 log = logging.getLogger(__name__)
@@ -315,6 +315,22 @@ class DriftService:
         task = asyncio.create_task(asyncio.to_thread(self.review.fill, adapter, version))
         self._review_fills[(adapter, version)] = task
         task.add_done_callback(_log_fill_failure)
+
+    async def label_review(
+        self, item_id: int, tenant: str | None, label: str | None, correction: str | None
+    ) -> dict[str, Any]:
+        """Store a reviewer's answer to one item; when it closed its version's round and
+        budget is left, queue the next round (from the newest requests)."""
+        review = self.review
+        if review is None:
+            raise Unavailable("the review queue is off", code="review_off")
+        stored = await asyncio.to_thread(review.label, item_id, tenant, label, correction)
+        item = await asyncio.to_thread(review.store.reviews.get, item_id)
+        if item is not None and await asyncio.to_thread(
+            review.round_answered, item["adapter"], item["version"]
+        ):
+            self._fill_review_queue(item["adapter"], item["version"])
+        return stored
 
     async def review_fills_done(self) -> None:
         """Wait for the review queue fills started so far (tests, shutdown)."""

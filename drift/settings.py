@@ -93,6 +93,11 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
     #: embeddings when ``embeddings`` is on, else newest first; near-duplicates skipped.
     #: 0 turns the queue off.
     review_budget: int = Field(default=40, ge=0)
+    #: The budget is spent in rounds of at most this many items: a fill tops the version's
+    #: open items up to a round on each confirmed alarm, and a new round is queued once every
+    #: open item is answered, until the budget is spent. A later round picks among the newest
+    #: requests and spreads away from the earlier picks, so the labels keep covering the drift.
+    review_round: int = Field(default=10, ge=1)
 
     # --- retrain trigger ----------------------------------------------------------------
     trigger_mode: TriggerMode = "subprocess"
@@ -128,6 +133,14 @@ class DriftSettings(StateUrlSetting, AdminKeySetting, IngestKeySetting):
                 f"embedding_permutations={self.embedding_permutations} cannot reach a p-value "
                 f"of embedding_alpha={self.embedding_alpha}: the smallest is "
                 "1 / (1 + permutations)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _review_round_fits_the_budget(self) -> DriftSettings:
+        if self.review_budget > 0 and self.review_round > self.review_budget:
+            raise ValueError(
+                f"review_round={self.review_round} exceeds review_budget={self.review_budget}"
             )
         return self
 

@@ -114,15 +114,29 @@ def run_retrain(
         log.info("retrain run %s took %.1f s", run_id, time.perf_counter() - t0)
 
 
-def usable_in_window(records: Iterable[TrafficRecord], since: float) -> int:
-    """Requests since ``since`` whose feedback makes them training data (approved or
-    corrected); the rest (unrated, negative without correction) cannot teach anything."""
+def usable_in_window(
+    records: Iterable[TrafficRecord], since: float, *, label_is_target: bool = True
+) -> int:
+    """Requests since ``since`` whose feedback makes them training data (approved,
+    corrected, or labelled where a label is the target, as a reviewer's is); the rest
+    (unrated, negative without correction) cannot teach anything.
+
+    A review label given since ``since`` counts whatever its request's time: the drift
+    service picked the request from the drifted version's traffic when drift was
+    confirmed, and detection lags the shift, so many picks predate the first alarm."""
     n = 0
     for r in records:
-        if r.ts < since or not r.feedback:
+        if not r.feedback:
             continue
         last = max(r.feedback, key=lambda f: f.ts)
-        if last.correction is not None or (last.score is not None and last.score >= 0.5):
+        reviewed = r.feedback_source == "review" and last.ts >= since
+        if r.ts < since and not reviewed:
+            continue
+        if (
+            last.correction is not None
+            or (label_is_target and last.label is not None)
+            or (last.score is not None and last.score >= 0.5)
+        ):
             n += 1
     return n
 

@@ -1,11 +1,14 @@
-"""What the demo configures before the stack starts: a detector profile sized for a demo,
-and the ticket-routing adapter's task (metric, gate thresholds, frozen golden set)."""
+"""What the demo configures before the stack starts: a detector profile sized for a demo (per
+feedback profile, ``DemoSettings.profile``), and the ticket-routing adapter's task (metric,
+gate thresholds, frozen golden set)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+from driftgate.demo.settings import DemoSettings
 from driftgate.demo.tickets import ALL_QUEUES, SYSTEM_PROMPT, TicketGenerator
 
 #: Production defaults watch 1,000-event reference windows; a 15-minute demo sends a few
@@ -17,7 +20,6 @@ DEMO_ENV = {
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",
     # A label-free signal: the prompts' embeddings against the reference (MiniLM, MMD test).
     "DRIFTGATE_DRIFT_EMBEDDINGS": "true",
-    "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "12",
     "DRIFTGATE_ROLLOUT_MIN_REQUESTS": "12",
     "DRIFTGATE_ROLLOUT_CANARY_TIMEOUT_S": "240",
     # The demo has one tenant: under the default share cap (0.5) its votes alone would
@@ -32,15 +34,6 @@ DEMO_ENV = {
     "DRIFTGATE_ROLLOUT_CONFIDENCE_MIN_REQUESTS": "24",
     "DRIFTGATE_ROLLOUT_CONFIDENCE_MAX_DROP": "0.03",
     "DRIFTGATE_RETRAIN_CANARY_WEIGHT": "0.5",
-    # Wait for enough labelled examples of the new traffic before training on it: about a
-    # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.
-    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "80",
-    "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
-    # A candidate trained on 80 drifted examples is sometimes too weak to pass the gate
-    # (held-out 0.82 against serving 0.77, golden 0.81): train again on 80 fresher ones,
-    # twice at most (tests/e2e/test_demo.py: the chance that all three are rejected).
-    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "3",
-    "DRIFTGATE_RETRAIN_RETRY_NEW_EXAMPLES": "80",
     # Early stopping ends the run once the validation split stops improving; the cap only
     # bounds it. At 4, one CI run was still improving at the cap (validation exact match
     # 0.47 -> 0.73 -> 0.87 -> 0.93) and its v2 still sent 6 of 64 Nova tickets to Q-ACC.
@@ -57,11 +50,64 @@ DEMO_ENV = {
     "DRIFTGATE_RETRAIN_EVAL_MAX_TOKENS": "8",
 }
 
+#: Feedback on 80% of requests: the feedback signals confirm drift, and the retrain waits
+#: for labelled examples of the new traffic from users alone.
+DENSE_ENV = {
+    "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "12",
+    # Wait for enough labelled examples of the new traffic before training on it: about a
+    # third concern the new product, whose 20 topic/phrasing pairs v2 must cover.
+    "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": "80",
+    "DRIFTGATE_RETRAIN_DATA_WAIT_S": "300",
+    # A candidate trained on 80 drifted examples is sometimes too weak to pass the gate
+    # (held-out 0.82 against serving 0.77, golden 0.81): train again on 80 fresher ones,
+    # twice at most (tests/e2e/test_demo.py: the chance that all three are rejected).
+    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "3",
+    "DRIFTGATE_RETRAIN_RETRY_NEW_EXAMPLES": "80",
+}
 
-def apply_demo_env() -> dict[str, str]:
+#: Signals whose confirmed drift retrains in the sparse profile: the defaults plus answer
+#: confidence, which needs no label (feedback on 5% of requests fills no reference soon).
+SPARSE_TRIGGER_SIGNALS = [
+    "feedback_score", "negative_feedback", "empty_output", "refusal", "finish_length",
+    "finish_reason", "completion_tokens", "prompt_tokens", "prompt_embedding",
+    "mean_logprob", "first_token_margin",
+]  # fmt: skip
+
+#: Feedback on 5% of requests: drift is confirmed from label-free signals, and the labels
+#: to train on come mostly from the review queue (``sparse_env`` adds its budget).
+SPARSE_ENV = {
+    "DRIFTGATE_DRIFT_TRIGGER_SIGNALS": json.dumps(SPARSE_TRIGGER_SIGNALS),
+    # A canary half the traffic gets ~0.6 votes per round of 24 requests: a few votes
+    # must do (the judge still refuses a version clearly worse on them).
+    "DRIFTGATE_ROLLOUT_MIN_FEEDBACK": "4",
+    # Too little feedback for a retry to wait on many fresher labels: the budget is spent.
+    "DRIFTGATE_RETRAIN_DATA_WAIT_S": "120",
+    "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "3",
+    "DRIFTGATE_RETRAIN_RETRY_NEW_EXAMPLES": "6",
+}
+
+
+def demo_env(settings: DemoSettings) -> dict[str, str]:
+    """The environment of the stack for the settings' profile: the shared windows and
+    retrain shape, then the profile's own (the sparse one sized to its review budget)."""
+    if settings.profile == "dense":
+        return {**DEMO_ENV, **DENSE_ENV}
+    budget = settings.review_budget
+    return {
+        **DEMO_ENV,
+        **SPARSE_ENV,
+        "DRIFTGATE_DRIFT_REVIEW_BUDGET": str(budget),
+        "DRIFTGATE_DRIFT_REVIEW_ROUND": str(min(settings.review_round, max(budget, 1))),
+        # Train once the reviewer's labels are in (every answer is a usable example; client
+        # feedback in the drifted window adds a few).
+        "DRIFTGATE_RETRAIN_MIN_DRIFT_EXAMPLES": str(budget),
+    }
+
+
+def apply_demo_env(settings: DemoSettings) -> dict[str, str]:
     """Set the demo profile in this process's environment (inherited by the stack)."""
     applied = {}
-    for key, value in DEMO_ENV.items():
+    for key, value in demo_env(settings).items():
         if key not in os.environ:
             os.environ[key] = value
             applied[key] = value

@@ -119,6 +119,13 @@ def _tenants(counts: object) -> str:
     return ", ".join(f"{t}: {n} examples" for t, n in counts.items())
 
 
+def _provenance(stats: object) -> str:
+    """``12 client, 38 review``: kept examples by who labelled them."""
+    if not isinstance(stats, dict):
+        return "n/a"
+    return f"{stats.get('feedback_client', 0)} client, {stats.get('feedback_review', 0)} review"
+
+
 def _since(timeline: Timeline, later: str, earlier: str) -> str:
     a, b = timeline.first(later), timeline.first(earlier)
     return "-" if a is None or b is None else f"{a.t - b.t:.0f} s"
@@ -136,11 +143,36 @@ def _by_signal(timeline: Timeline) -> str:
     return ", ".join(f"{sig} {delay:.0f} s" for delay, sig in after) or "-"
 
 
+def labels_spent(facts: dict[str, Any]) -> str:
+    """``review 40 of 40 (31 corrections, 9 approvals); client feedback 23 (5% of
+    requests)``: the labels the loop cost, by who gave them.
+
+    >>> labels_spent({"review": {"labelled": 3, "budget": 4, "corrected": 2, "approved": 1},
+    ...               "feedback_sent": 5, "feedback_share": 0.05})
+    'review 3 of 4 (2 corrections, 1 approvals); client feedback 5 (on 5% of requests)'
+    """
+    client = (
+        f"client feedback {facts.get('feedback_sent', 0)} "
+        f"(on {_pct(facts.get('feedback_share')).replace('.0%', '%')} of requests)"
+    )
+    review = facts.get("review")
+    if not isinstance(review, dict):
+        return f"no reviewer; {client}"
+    return (
+        f"review {review['labelled']} of {review['budget']} ({review['corrected']} corrections, "
+        f"{review['approved']} approvals); {client}"
+    )
+
+
 def _loop_rows(timeline: Timeline) -> list[str]:
     """The loop's own figures: how fast drift was caught, what the retrain did, the gate."""
     rows = [
         f"| drift confirmed after the shift | {_since(timeline, 'drift confirmed', 'shift')} |",
         f"| drift confirmed after the shift, by signal | {_by_signal(timeline)} |",
+        f"| labels spent (profile {timeline.facts.get('profile', '?')}) | "
+        f"{labels_spent(timeline.facts)} |",
+        f"| review budget spent after the shift | "
+        f"{_since(timeline, 'review budget spent', 'shift')} |",
         f"| shift to promotion of the new version | {_since(timeline, 'promoted', 'shift')} |",
     ]
     r = timeline.facts.get("retrain")
@@ -153,7 +185,7 @@ def _loop_rows(timeline: Timeline) -> list[str]:
         rows += [
             f"| retrain data (v{r['version']} from v{r['parent_version']}) | "
             f"{r['train_examples']} train / {r['validation_examples']} validation examples "
-            "(curated from traffic and feedback) |",
+            f"(curated from traffic and feedback: {_provenance(r.get('dataset_stats'))}) |",
             f"| retrain data by tenant (opted in: {', '.join(r.get('training_tenants') or [])})"
             f" | {_tenants(r.get('tenants'))} |",
             f"| retrain training | {r['epochs_run']} epochs, best epoch {r['best_epoch']}, "

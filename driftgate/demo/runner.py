@@ -35,6 +35,7 @@ from driftgate.demo.observe import (
 from driftgate.demo.profile import apply_demo_env, register_task, register_v1_in_registry
 from driftgate.demo.recovery import verdict
 from driftgate.demo.report import retrain_facts, write_report
+from driftgate.demo.reviewer import SimulatedReviewer
 from driftgate.demo.settings import DemoSettings
 from driftgate.demo.tickets import TicketGenerator
 from driftgate.demo.timeline import Sample, Timeline
@@ -146,6 +147,7 @@ def run_scenario(
         FeedbackPolicy(settings.feedback_share, settings.feedback_noise, settings.correction_share),
         seed=settings.seed,
     )
+    reviewer = _reviewer(settings, gateway_url, api_key)
     try:
         timeline.mark(
             "phase",
@@ -195,6 +197,8 @@ def run_scenario(
         def on_outcome(o: Outcome) -> None:
             outcomes.append(o)
             feedback.maybe_send(o)
+            if reviewer is not None:
+                reviewer.remember(o)
 
         timeline.mark(
             "phase",
@@ -216,6 +220,14 @@ def run_scenario(
         timeline.mark(
             "shift", f"a new product line (Nova) now makes ~{settings.shift_share:.0%} of tickets"
         )
+        if reviewer is not None:
+            reviewer.start()
+            timeline.mark(
+                "phase",
+                f"a reviewer answers the review queue as drift fills it (at most "
+                f"{reviewer.budget} labels, from the tickets' truth, noise "
+                f"{settings.feedback_noise:.0%})",
+            )
         retrain_log = RetrainLogTail(home / "logs", adapter)
         deadline = time.monotonic() + settings.loop_timeout_s
         promoted_to: int | None = None
@@ -261,6 +273,12 @@ def run_scenario(
                 timeline.mark("drift confirmed", summary.detail)
             if summary.retrain_started and timeline.first("retrain triggered") is None:
                 timeline.mark("retrain triggered", summary.retrain_detail)
+            if (
+                reviewer is not None
+                and reviewer.tally.labelled >= reviewer.budget
+                and timeline.first("review budget spent") is None
+            ):
+                timeline.mark("review budget spent", f"{reviewer.tally.as_dict()}")
             weights = obs.route()
             if len(weights) > 1 and timeline.first("canary") is None:
                 timeline.mark("canary", f"route {weights}")
@@ -307,7 +325,28 @@ def run_scenario(
         feedback.close()
         timeline.facts["feedback_sent"] = feedback.sent
         timeline.facts["feedback_failed"] = feedback.failed
+        timeline.facts["feedback_share"] = settings.feedback_share
+        timeline.facts["profile"] = settings.profile
+        if reviewer is not None:
+            reviewer.close()
+            timeline.facts["review"] = {**reviewer.tally.as_dict(), "budget": reviewer.budget}
         obs.close()
+
+
+def _reviewer(settings: DemoSettings, gateway_url: str, api_key: str) -> SimulatedReviewer | None:
+    """The simulated reviewer of the sparse profile (none without a review budget)."""
+    if settings.review_budget <= 0:
+        return None
+    return SimulatedReviewer(
+        gateway_url,
+        api_key,
+        settings.adapter,
+        budget=settings.review_budget,
+        noise=settings.feedback_noise,
+        seed=settings.seed + 4000,
+        poll_s=settings.review_poll_s,
+        label_delay_s=settings.review_label_delay_s,
+    )
 
 
 def _score_recovery(
@@ -365,7 +404,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _run_demo(settings: DemoSettings, out_dir: Path, run_home: Path) -> int:
     timeline = Timeline()
     timeline.mark("start", f"results will be written to {out_dir}")
-    timeline.facts["demo_env"] = apply_demo_env()
+    timeline.facts["demo_env"] = apply_demo_env(settings)
     outcomes: list[Outcome] = []
     code = 1
     try:

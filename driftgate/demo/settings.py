@@ -1,16 +1,33 @@
-"""Settings of the demo scenario (``DRIFTGATE_DEMO_``); ``quick`` shrinks it for CI."""
+"""Settings of the demo scenario (``DRIFTGATE_DEMO_``); ``quick`` shrinks it for CI.
+
+Two feedback profiles (``DRIFTGATE_DEMO_PROFILE``): ``sparse`` (the default), explicit
+client feedback on 5% of requests as real apps see, drift confirmed from label-free
+signals and a simulated reviewer answering the review queue within a budget; ``dense``,
+feedback on 80% of requests with the right queue on 80% of thumbs-down, no reviewer. A
+field the user sets keeps its value whatever the profile.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["sparse", "dense"]
+
+#: What each profile changes of the scenario (fields not set by the user).
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sparse": {"feedback_share": 0.05, "correction_share": 0.5, "review_budget": 40},
+    "dense": {"feedback_share": 0.8, "correction_share": 0.8, "review_budget": 0},
+}
 
 
 class DemoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTGATE_DEMO_", extra="ignore")
 
+    profile: Profile = "sparse"
     seed: int = 7
     #: The logical adapter the demo's ticket router is served as.
     adapter: str = "support"
@@ -19,8 +36,10 @@ class DemoSettings(BaseSettings):
     v1_epochs: int = 4
     #: Held-out tickets to score the base model and v1 before traffic starts.
     eval_tickets: int = 24
-    #: At least the drift reference (``DRIFTGATE_DRIFT_REFERENCE_SIZE`` in the demo profile)
-    #: divided by ``feedback_share``, so feedback's reference is all pre-shift traffic.
+    #: At least the drift reference (``DRIFTGATE_DRIFT_REFERENCE_SIZE`` in the demo profile),
+    #: so the request signals' references are pre-shift traffic (divided by the dense
+    #: profile's ``feedback_share``, feedback's too; the sparse profile's feedback is too
+    #: thin to fill a reference: its drift is confirmed without it).
     stable_requests: int = 110
     #: Requests per round of shifted traffic while waiting for drift, retrain and rollout.
     shift_round: int = 32
@@ -46,13 +65,30 @@ class DemoSettings(BaseSettings):
     #: v1 is also scored on the first this many of the drifted set (the shift's premise).
     v1_drifted_set_tickets: int = Field(default=100, ge=1)
     shift_share: float = Field(default=0.4, gt=0, lt=1)
-    feedback_share: float = Field(default=0.8, ge=0, le=1)
+    #: Share of answers with explicit client feedback, and of thumbs-down with the right
+    #: queue attached (profile defaults).
+    feedback_share: float = Field(default=0.05, ge=0, le=1)
     feedback_noise: float = Field(default=0.03, ge=0, lt=0.5)
-    correction_share: float = Field(default=0.8, ge=0, le=1)
+    correction_share: float = Field(default=0.5, ge=0, le=1)
+    #: Labels the simulated reviewer may give (the drift service's review budget in the
+    #: sparse profile); 0: no reviewer.
+    review_budget: int = Field(default=40, ge=0)
+    #: Items the drift service queues per round (``DRIFTGATE_DRIFT_REVIEW_ROUND``).
+    review_round: int = Field(default=10, ge=1)
+    #: The reviewer polls the queue this often and spends this long on each item.
+    review_poll_s: float = Field(default=1.0, gt=0)
+    review_label_delay_s: float = Field(default=0.2, ge=0)
     results_dir: Path = Path("results")
     engine_port: int = 8000
     gateway_port: int = 8080
     drift_port: int = 8090
+
+    @model_validator(mode="after")
+    def _profile_defaults(self) -> DemoSettings:
+        for name, value in PROFILE_DEFAULTS[self.profile].items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self
 
     def quick(self) -> DemoSettings:
         """A shortened scenario (fewer requests) for the end-to-end test in CI."""

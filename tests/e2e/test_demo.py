@@ -1,26 +1,28 @@
-"""The closed loop, shortened: drift caught and fixed on the real stack, in order, watched
-by a real Prometheus.
+"""The closed loop, shortened: drift caught and fixed on the real stack, in order, watched by
+a real Prometheus.
 
-The same scenario as ``make demo`` (``driftgate.demo``) with fewer requests, on the
-session's shared vLLM, with a real drift service (its trigger starts the real retrain
-job as a subprocess) and a real gateway. The adapter is named ``helpdesk`` so its vLLM
-LoRA names cannot collide with the other tests' adapters on the shared engine.
+The same scenario as ``make demo`` (``driftgate.demo``, its default ``sparse`` profile:
+client feedback on 5% of requests, a simulated reviewer answering the review queue within
+its budget) with fewer requests, on the session's shared vLLM, with a real drift service
+(its trigger starts the real retrain job as a subprocess) and a real gateway. The adapter
+is named ``helpdesk`` so its vLLM LoRA names cannot collide with the other tests' adapters
+on the shared engine.
 
 A real Prometheus (Debian's package) scrapes the gateway, the drift service and vLLM for
 the whole loop; afterwards every dashboard panel's query must return data, the drift and
 lifecycle dashboards included (they need a detector alarm, a retrain run and a rollout,
-which only this loop produces).
-"""
+which only this loop produces)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
-from driftgate.demo.profile import DEMO_ENV
+from driftgate.demo.profile import demo_env
 from driftgate.demo.report import write_report
 from driftgate.demo.runner import run_scenario
 from driftgate.demo.settings import DemoSettings
@@ -35,20 +37,34 @@ from tests.sre.sre_helpers import ALERTS, DASHBOARDS, require_binary
 # The loop trains v2 for up to 6 epochs on 2 shared cores: longer than the suite default.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 
-#: The demo profile (prompt-embedding drift on, off by default: the drift dashboard has a
-#: panel for it).
-LOOP_ENV = {**DEMO_ENV}
-assert LOOP_ENV["DRIFTGATE_DRIFT_EMBEDDINGS"] == "true"
+#: Signals that need no label: drift confirmed on them is drift caught without feedback.
+LABEL_FREE = {"prompt_embedding", "mean_logprob", "first_token_margin", "prompt_tokens",
+              "completion_tokens"}  # fmt: skip
+
+
+def loop_settings(results: Path) -> DemoSettings:
+    settings = DemoSettings(adapter="helpdesk", results_dir=results, profile="sparse").quick()
+    assert settings.feedback_share == 0.05 and settings.review_budget > 0
+    return settings
 
 
 #: The variables an SRE would pick after this loop: the adapter under watch, the signal that
-#: drifted (other signals' alarm series do not exist), and on the gateway dashboard the
-#: version serving at the end (the one that also streamed).
+#: drifted (other signals' alarm series do not exist: the scenario replaces it with the first
+#: numeric signal the run confirmed), and on the gateway dashboard the version serving at
+#: the end (the one that also streamed).
 WATCHED = {
     "adapter": "helpdesk",
-    "signal": "feedback_score",
+    "signal": "mean_logprob",
     "driftgate-gateway.version": "2",
 }
+
+
+def watched_signal(confirmed: object, default: str) -> str:
+    """The first signal confirmed that has streaming series (not the embedding test)."""
+    if not isinstance(confirmed, dict):
+        return default
+    numeric = sorted((ts, s) for s, ts in confirmed.items() if s != "prompt_embedding")
+    return numeric[0][1] if numeric else default
 
 
 @dataclass
@@ -78,10 +94,14 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
     prometheus = require_binary("prometheus")
     root = tmp_path_factory.mktemp("closed-loop")
     home = root / "home"
-    stack, config = start_services([engine.base_url], home, env=LOOP_ENV)
+    settings = loop_settings(root / "results")
+    env = demo_env(settings)
+    # prompt-embedding drift is on (off by default: the drift dashboard has a panel for it)
+    assert env["DRIFTGATE_DRIFT_EMBEDDINGS"] == "true"
+    stack, config = start_services([engine.base_url], home, env=env)
     timeline = Timeline()
     outcomes: list[Outcome] = []
-    settings = DemoSettings(adapter="helpdesk", results_dir=root / "results").quick()
+    prefer = dict(WATCHED)
     dashboards = [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
     targets = {"gateway": config.urls.gateway, "drift": config.urls.drift, "vllm": engine.base_url}
 
@@ -97,6 +117,9 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
         )
         # The demo's client does not stream; the time-to-first-token panels need some.
         _stream(config.urls.gateway, config.admin_key, "helpdesk", n=4)
+        prefer["signal"] = watched_signal(
+            timeline.facts.get("confirmed_by_signal"), prefer["signal"]
+        )
 
     try:
         report = check_live(
@@ -108,7 +131,7 @@ def loop_run(engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory) ->
             range_="1h",
             settle_s=5.0,
             during=scenario,
-            prefer=WATCHED,
+            prefer=prefer,
         )
     finally:
         stack.stop()
@@ -137,12 +160,19 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     probability below 8.8e-4 + 6e-6.
 
     The loop can also fail to promote: the gate rejects a candidate trained on unlucky data
-    (one of the 13 recorded runs: held-out 0.82 against serving 0.77, golden 0.81). The job
-    then trains again on 80 fresher drifted examples (``retrain.attempts``), up to three
-    attempts, so the loop fails only when all three are rejected: about 0.08^3 = 5e-4 if
-    the attempts are independent and a later one, on more data, is no worse. That rate per
-    attempt rests on 13 runs (1 rejection), so the figure is an estimate, not a bound; the
-    test fails with the loop's milestones when no version was promoted.
+    (with dense feedback, one of 13 recorded runs: held-out 0.82 against serving 0.77,
+    golden 0.81). The job then trains again once a few fresher labelled drifted examples
+    arrived (``retrain.attempts``), up to three attempts, so the loop fails only when all
+    three are rejected: about 0.08^3 = 5e-4 if the attempts are independent and the sparse
+    profile's reviewed labels are no worse than dense feedback. That rate per attempt is an
+    estimate from dense runs, not a bound; the test fails with the loop's milestones when
+    no version was promoted.
+
+    Sparse feedback: drift is confirmed after the shift on a signal that needs no label
+    (the prompt-embedding test and answer confidence watch every request; feedback on 5% of
+    requests fills no reference in this run), the review queue was filled and answered, and
+    the labels spent never exceed the budget: checked on the reviewer's count and on the
+    examples the retrain kept with review provenance.
     """
     facts = loop_run.timeline.facts
     # The scenario: the base model cannot route to invented queues, v1 can, the shift hurts.
@@ -162,6 +192,13 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     times = [server[k] for k in order]
     assert loop_run.timeline.start + shift.t <= times[0], (shift, server)
     assert times == sorted(times), server
+    # Sparse feedback: caught without labels, labels bought within the budget.
+    assert facts["profile"] == "sparse" and facts["feedback_share"] == 0.05, facts
+    at = loop_run.timeline.start + shift.t
+    after = {s for s, ts in facts["confirmed_by_signal"].items() if ts >= at}
+    assert after & LABEL_FREE, facts["confirmed_by_signal"]
+    review = facts["review"]
+    assert 0 < review["labelled"] <= review["budget"] and review["failed"] == 0, review
     # Recovery, with power (see the docstring).
     recovery = facts["recovery"]
     assert facts["promoted_version"] >= 2
@@ -173,6 +210,8 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     assert retrain["training_tenants"] == ["demo-app"], retrain
     assert set(retrain["tenants"]) == {"demo-app"} and retrain["tenants"]["demo-app"] > 0, retrain
     assert retrain["golden"]["examples"] > 0, retrain
+    kept_review = retrain["dataset_stats"]["feedback_review"]
+    assert 0 < kept_review <= review["budget"], retrain["dataset_stats"]
     # No request failed at any point, the swap included, and no feedback was lost.
     assert [o for o in loop_run.outcomes if not o.ok] == []
     assert facts["feedback_failed"] == 0 and facts["feedback_sent"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from driftgate.core.events import FeedbackEvent
@@ -25,8 +26,22 @@ def test_usable_counts_approved_and_corrected_in_the_window_only() -> None:
         record(2, 160.0, score=0.0, correction="Q-NOVA"),  # corrected
         record(3, 170.0, score=0.0),  # negative, nothing to learn
         record(4, 180.0),  # unrated
+        record(5, 190.0, label="Q-NOVA"),  # a reviewer's label: the target
     ]
-    assert usable_in_window(records, since=100.0) == 2
+    assert usable_in_window(records, since=100.0) == 3
+    assert usable_in_window(records, since=100.0, label_is_target=False) == 2
+
+
+def test_a_review_label_given_in_the_window_counts_for_an_earlier_request() -> None:
+    """Detection lags the shift: the review queue picks drifted requests from before the
+    first alarm; their labels, given since, are the window's labels. Older labels are not."""
+    reviewed = [
+        replace(record(0, 50.0, label="Q-NOVA"), feedback_source="review"),  # label at 51
+        replace(record(1, 60.0, correction="Q-NOVA"), feedback_source="review"),
+        record(2, 52.0, score=1.0),  # a client's approval before the window
+    ]
+    assert usable_in_window(reviewed, since=55.0) == 1
+    assert usable_in_window(reviewed, since=40.0) == 3
 
 
 class _Ctx:
