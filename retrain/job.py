@@ -85,6 +85,7 @@ def train_config(s: RetrainSettings) -> TrainConfig:
         min_delta=s.min_delta,
         seed=s.seed,
         device=s.device,
+        share_prefix=s.share_prefix,
     )
 
 

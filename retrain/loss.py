@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.base_model import LoadedBase
 from retrain.encoding import EncodedExample
+from retrain.shared_prefix import shared_prefix_hidden, shared_prefix_len
 
 if TYPE_CHECKING:
     import torch
@@ -35,25 +36,31 @@ def batches(
 
 
 def _completion_logits(
-    model: Any, batch: list[EncodedExample], loaded: LoadedBase
+    model: Any, batch: list[EncodedExample], loaded: LoadedBase, share_prefix: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(logits, target ids, example row, completion-token mask) of a padded batch, only at
-    the positions that predict completion tokens."""
+    """(logits, target ids, example row, completion-token mask) of a batch, only at the
+    positions that predict completion tokens. With ``share_prefix`` the batch's common
+    prefix runs once (:mod:`retrain.shared_prefix`); positions then count from its end."""
     import torch
 
     dev = loaded.device
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), loaded.pad_token_id, dtype=torch.long)
-    attn = torch.zeros((len(batch), width), dtype=torch.long)
-    target = torch.zeros((len(batch), width), dtype=torch.bool)
-    for i, e in enumerate(batch):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids, dtype=torch.long)
-        attn[i, :n] = 1
-        target[i, e.n_prompt : n] = True
-    ids, attn, target = ids.to(dev), attn.to(dev), target.to(dev)
     causal_lm = model.get_base_model()
-    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=attn, use_cache=False)[0]
+    prefix = shared_prefix_len(batch) if share_prefix and len(batch) > 1 else 0
+    if prefix:
+        hidden, ids = shared_prefix_hidden(causal_lm, batch, prefix, loaded.pad_token_id, dev)
+    else:
+        width = max(len(e.input_ids) for e in batch)
+        ids = torch.full((len(batch), width), loaded.pad_token_id, dtype=torch.long)
+        attn = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, e in enumerate(batch):
+            ids[i, : len(e.input_ids)] = torch.tensor(e.input_ids, dtype=torch.long)
+            attn[i, : len(e.input_ids)] = 1
+        ids, attn = ids.to(dev), attn.to(dev)
+        hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=attn, use_cache=False)[0]
+    target = torch.zeros(ids.shape, dtype=torch.bool)
+    for i, e in enumerate(batch):
+        target[i, e.n_prompt - prefix : len(e.input_ids) - prefix] = True
+    target = target.to(dev)
     sel = target[:, 1:]  # position t predicts token t+1
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][sel])
     rows = torch.arange(len(batch), device=dev).unsqueeze(1).expand_as(sel)[sel]
@@ -61,13 +68,18 @@ def _completion_logits(
 
 
 def batch_loss(
-    model: Any, batch: list[EncodedExample], loaded: LoadedBase, *, weighted: bool
+    model: Any,
+    batch: list[EncodedExample],
+    loaded: LoadedBase,
+    *,
+    weighted: bool,
+    share_prefix: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(weighted mean of per-example completion losses, summed token loss, token count)."""
     import torch
     import torch.nn.functional as F
 
-    logits, targets, rows, sel = _completion_logits(model, batch, loaded)
+    logits, targets, rows, sel = _completion_logits(model, batch, loaded, share_prefix)
     dev = logits.device
     tok_loss = F.cross_entropy(logits.float(), targets, reduction="none")
     per_ex = torch.zeros(len(batch), device=dev).index_add_(0, rows, tok_loss)
@@ -95,7 +107,12 @@ class ValidationScore:
 
 
 def validation_score(
-    model: Any, data: list[EncodedExample], loaded: LoadedBase, bs: int
+    model: Any,
+    data: list[EncodedExample],
+    loaded: LoadedBase,
+    bs: int,
+    *,
+    share_prefix: bool = False,
 ) -> ValidationScore:
     """Loss and teacher-forced exact match over ``data`` (unweighted), in one pass."""
     import torch
@@ -107,7 +124,7 @@ def validation_score(
     with torch.no_grad():
         for i in range(0, len(ordered), bs):
             batch = ordered[i : i + bs]
-            logits, targets, rows, sel = _completion_logits(model, batch, loaded)
+            logits, targets, rows, sel = _completion_logits(model, batch, loaded, share_prefix)
             total += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
             count += int(sel.sum())
             missed = (logits.argmax(dim=-1) != targets).float()

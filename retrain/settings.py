@@ -42,6 +42,8 @@ class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
     #: A validation loss must improve by more than this to count as better (early stopping).
     min_delta: float = Field(default=0.0, ge=0)
     seed: int = 0
+    #: Run each training batch's common prompt prefix once (same loss, less compute).
+    share_prefix: bool = True
     #: Usable (approved or corrected) examples wanted from the drifted window before
     #: training; the job waits for them up to ``data_wait_s``. 0: train on what is there.
     min_drift_examples: int = Field(default=0, ge=0)

@@ -151,8 +151,8 @@ def test_keeps_a_higher_loss_epoch_that_answers_more_validation_examples(
     scripted_exact = iter([0.5, 0.75, 0.5])
     real_loss: list[float] = []
 
-    def scripted(*args: Any) -> ValidationScore:
-        real_loss.append(measure(*args).loss)
+    def scripted(*args: Any, **kwargs: Any) -> ValidationScore:
+        real_loss.append(measure(*args, **kwargs).loss)
         penalty = 1.0 if len(real_loss) == 2 else 0.0
         return ValidationScore(loss=real_loss[-1] + penalty, exact=next(scripted_exact))
 
@@ -183,8 +183,8 @@ def test_epochs_before_min_epochs_are_never_kept(
         real_loss: list[float] = []
         losses = iter([0.1, 0.5, 0.6, 0.2, 0.3, 0.3])  # epoch 1 lowest, then epoch 4
 
-        def scripted(*args: Any) -> ValidationScore:
-            real_loss.append(measure(*args).loss)
+        def scripted(*args: Any, **kwargs: Any) -> ValidationScore:
+            real_loss.append(measure(*args, **kwargs).loss)
             return ValidationScore(loss=next(losses), exact=1.0)
 
         monkeypatch.setattr(training, "validation_score", scripted)
