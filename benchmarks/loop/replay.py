@@ -38,6 +38,8 @@ from retrain.dataset import TrafficRecord
 
 TENANT = "acme"
 STRATEGIES = ("selection", "random", "feedback80")
+#: Strategies only the coverage table shows (no training): a diagnostic variant.
+DIAGNOSTIC_STRATEGIES = ("nearest",)
 #: Seconds between recorded requests in the replayed store (one request a second).
 SPACING_S = 1.0
 T0 = 1_800_000_000.0
@@ -156,6 +158,44 @@ def select_indices(
     return [int(s.candidate.request_id.split("-")[1]) for s in picked]
 
 
+def select_from_nearest_reference(
+    window: Window,
+    candidates: Sequence[int],
+    embeddings: np.ndarray,
+    budget: int,
+    *,
+    duplicate_cosine: float = 0.95,
+    min_uncertainty: float = 0.05,
+) -> list[int]:
+    """A diagnostic variant of the queue's selection (coverage table only): the same
+    near-duplicate rule, weights and farthest-first picks, but a candidate's starting
+    distance is to its *nearest* reference prompt (the pre-shift requests) instead of to
+    the reference centroid, so traffic like the old stays covered."""
+    rows = window.rows
+    conf = np.array(
+        [stored_confidence({"mean_logprob": rows[i].mean_logprob}) or 0.0 for i in candidates]
+    )
+    points = embeddings[list(candidates)]
+    similar = points @ points.T >= duplicate_cosine
+    kept = np.zeros(len(candidates), dtype=bool)
+    for j in np.argsort(conf, kind="stable"):
+        if not similar[j, kept].any():
+            kept[j] = True
+    idx = np.flatnonzero(kept)
+    pts = points[idx]
+    reference = embeddings[: window.shift_index]
+    nearest = 1.0 - (pts @ reference.T).max(axis=1)
+    weights = np.clip(1.0 - conf[idx], min_uncertainty, 1.0)
+    available = np.ones(len(idx), dtype=bool)
+    picked: list[int] = []
+    for _ in range(min(budget, len(idx))):
+        j = int(np.argmax(np.where(available, nearest * weights, -np.inf)))
+        available[j] = False
+        picked.append(candidates[int(idx[j])])
+        nearest = np.minimum(nearest, 1.0 - pts @ pts[j])
+    return picked
+
+
 def traffic(
     window: Window, feedback: dict[int, FeedbackEvent], labelled: dict[int, FeedbackEvent]
 ) -> list[TrafficRecord]:
@@ -210,6 +250,10 @@ def draw(
             if embeddings is None or centroid is None:
                 raise ValueError("the selection strategy needs embeddings and a centroid")
             picked = select_indices(window, cands, embeddings, centroid, budget)
+        elif strategy == "nearest":
+            if embeddings is None:
+                raise ValueError("the nearest strategy needs embeddings")
+            picked = select_from_nearest_reference(window, cands, embeddings, budget)
         elif strategy == "random":
             picked = random.Random(f"random-{seed}").sample(cands, min(budget, len(cands)))
         else:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.loop.replay import STRATEGIES
+from benchmarks.loop.replay import DIAGNOSTIC_STRATEGIES, STRATEGIES
 from benchmarks.suite.contract import figure
 
 GOAL = 0.95
@@ -15,6 +15,7 @@ LABELS = {
     "selection": "(a) budget by the review queue's selection",
     "random": "(b) same budget, random drifted requests",
     "feedback80": "(c) today's 80% feedback, no labels",
+    "nearest": "(a') diagnostic: (a) from the nearest reference prompt, not the centroid",
 }
 
 
@@ -120,7 +121,11 @@ def trials_table(trials: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def details(trials: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
+def details(
+    trials: Sequence[dict[str, Any]],
+    meta: dict[str, Any],
+    coverage: Sequence[dict[str, Any]] = (),
+) -> str:
     s = summary(trials)
     lines = [
         "Recovery = the trained candidate's accuracy on "
@@ -146,7 +151,42 @@ def details(trials: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{_pct(s['median_a_minus_b'])}.",
         "",
         trials_table(trials),
+        "",
+        coverage_md(coverage),
     ]
+    return "\n".join(lines)
+
+
+def coverage_md(rows: Sequence[dict[str, Any]]) -> str:
+    """Per strategy over every seed: what its draw gives the training set (no training)."""
+    if not rows:
+        return ""
+    seeds = sorted({int(r["seed"]) for r in rows})
+    lines = [
+        f"What each strategy's draw gives the curated training set, over seeds {seeds} "
+        "(computed for every seed, no training): medians, and the new product's ticket "
+        f"templates (topic and phrasing) covered, of {rows[0]['nova_templates_in_window']} in "
+        "the window.",
+        "",
+        "| strategy | feedback | labels | labels on the new product | labels where v1 was "
+        "wrong | train examples | from the drifted window | of the new product | its "
+        "templates covered (min-max) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for st in (*STRATEGIES, *DIAGNOSTIC_STRATEGIES):
+        xs = [r for r in rows if r["strategy"] == st]
+        if not xs:
+            continue
+
+        def med(key: str, xs: list[dict[str, Any]] = xs) -> str:
+            return f"{statistics.median(r[key] for r in xs):g}"
+
+        tpl = [r["nova_templates"] for r in xs]
+        lines.append(
+            f"| {LABELS[st]} | {med('feedback')} | {med('labels')} | {med('labelled_nova')} | "
+            f"{med('labelled_v1_wrong')} | {med('train_examples')} | {med('train_drifted')} | "
+            f"{med('train_nova')} | {med('nova_templates')} ({min(tpl)}-{max(tpl)}) |"
+        )
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loop import report
-from benchmarks.loop.replay import STRATEGIES, window_of
+from benchmarks.loop.replay import DIAGNOSTIC_STRATEGIES, STRATEGIES, window_of
 from benchmarks.loop.window import DATA_DIR, WINDOW_FILE, load_window
 from benchmarks.suite.cli import AreaRun, area_parser
 from benchmarks.suite.contract import cpu_model, loadavg
@@ -40,6 +40,7 @@ from benchmarks.suite.engine import add_engine_flag, engine_url
 
 HERE = Path(__file__).parent
 TRIALS_FILE = DATA_DIR / "trials.jsonl"
+COVERAGE_FILE = DATA_DIR / "coverage.json"
 RESULTS_MD = HERE / "RESULTS.md"
 PLOT = "recovery.png"
 TITLE = "Loop: recovery after a drift, by how the labelling budget is spent"
@@ -72,21 +73,31 @@ def window_meta(window_path: Path, pre_shift: int) -> dict[str, Any]:
     }
 
 
+def read_coverage(path: Path = COVERAGE_FILE) -> list[dict[str, Any]]:
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def write_outputs(
     run: AreaRun, trials: list[dict[str, Any]], meta: dict[str, Any], seeds: int
 ) -> dict[str, Any]:
+    coverage = read_coverage()
     plots: list[str] = []
     if trials:
         path = run.plot_path(PLOT)
         report.plot(trials, path)
         plots.append(path.name)
-    details = report.details(trials, meta) if trials else "No trial has run yet."
+    details = report.details(trials, meta, coverage) if trials else "No trial has run yet."
     doc = run.write(
         title=TITLE,
         figures=report.figures(trials, seeds),
         details_md=details,
         plots=plots,
-        extra={"meta": meta, "summary": report.summary(trials), "trials": trials},
+        extra={
+            "meta": meta,
+            "summary": report.summary(trials),
+            "trials": trials,
+            "coverage": coverage,
+        },
     )
     if not run.quick:
         RESULTS_MD.write_text(results_md(doc, trials))
@@ -150,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[loop] {len(trials)} trials recorded, {len(todo)} to run: {todo}", flush=True)
         if todo:
             bench = open_bench(stack, args, tmp)
+            if not args.smoke:
+                write_coverage(bench)
             for seed, st in todo:
                 row = run_trial(bench, seed, st) | {"loadavg_at_end": loadavg()}
                 append_trial(trials_file, row)
@@ -185,6 +198,17 @@ def open_bench(stack: ExitStack, args: Any, tmp: Path) -> Any:
     if args.smoke:
         bench.settings = bench.settings.model_copy(update={"max_epochs": 1, "min_epochs": 1})
     return bench
+
+
+def write_coverage(bench: Any) -> None:
+    """Every seed's draw, curated (cheap: no training), for the coverage table."""
+    from benchmarks.loop.trial import coverage
+
+    rows = [
+        coverage(bench, seed, st) for seed in SEEDS for st in (*STRATEGIES, *DIAGNOSTIC_STRATEGIES)
+    ]
+    COVERAGE_FILE.write_text(json.dumps(rows, indent=1) + "\n")
+    print(report.coverage_md(rows), flush=True)
 
 
 def run_trial(bench: Any, seed: int, strategy: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ divided by v1's accuracy on the recorded stable stretch.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -23,15 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.loop.replay import Window, draw
+from benchmarks.loop.replay import Draw, Window, draw
 from benchmarks.loop.window import ServedRow
 from driftgate.core.adapters import lora_name
 from driftgate.demo.profile import DEMO_ENV, register_task, register_v1_in_registry
 from driftgate.demo.ticket_examples import ticket_example
-from driftgate.demo.tickets import extract_queue
+from driftgate.demo.tickets import ALL_QUEUES, FOLLOW_UP_PREFIX, extract_queue
 from retrain.adapter_task import load_golden, load_task
 from retrain.base_model import LoadedBase, load_base
-from retrain.dataset import CurationConfig, curate
+from retrain.dataset import CuratedDataset, CurationConfig, curate
 from retrain.evaluate import VllmEngine, evaluate_model
 from retrain.examples import ChatExample
 from retrain.gate import decide
@@ -42,6 +43,8 @@ from retrain.settings import RetrainSettings
 from retrain.training import Progress, default_threads, train_lora
 
 ADAPTER = "support"
+#: The new product's queue (the last of the demo's queues).
+NEW_QUEUE = ALL_QUEUES[-1]
 DEMO_SEED = 7
 
 
@@ -155,9 +158,8 @@ def accuracy(answers: list[str], rows: list[ServedRow]) -> float:
     return sum(extract_queue(a) == r.queue for a, r in zip(answers, rows, strict=True)) / len(rows)
 
 
-def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
-    """One (seed, strategy): the job's curation, training and gate; then recovery."""
-    t0 = time.monotonic()
+def curated(bench: Bench, seed: int, strategy: str) -> tuple[Draw, CuratedDataset]:
+    """The seed's draw for ``strategy`` and what the job's curation makes of it."""
     s = bench.settings
     d = draw(
         bench.window,
@@ -179,11 +181,51 @@ def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
         target_pattern=task.target_pattern,
         default_system=task.system_prompt,
     )
-    data = curate(d.records, cfg, golden=golden, drift_start=bench.window.drift_start)
-    drifted_train = sum(
-        e.request_id is not None and int(e.request_id.split("-")[1]) >= bench.window.shift_index
-        for e in data.train
-    )
+    return d, curate(d.records, cfg, golden=golden, drift_start=bench.window.drift_start)
+
+
+def coverage(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
+    """What the draw gives the training set, without training: examples from the drifted
+    window, of the new product, and how many of its ticket templates (topic and phrasing)
+    they cover."""
+    d, data = curated(bench, seed, strategy)
+    rows = bench.window.rows
+    drifted = [rows[i] for i in _indices(data.train) if i >= bench.window.shift_index]
+    nova = [r for r in drifted if r.queue == NEW_QUEUE]
+    all_nova = {template(r.text) for r in rows if r.queue == NEW_QUEUE}
+    return {
+        "seed": seed,
+        "strategy": strategy,
+        "feedback": d.feedback,
+        "labels": d.labels,
+        "labelled_nova": d.labelled_nova,
+        "labelled_v1_wrong": d.labelled_v1_wrong,
+        "train_examples": len(data.train),
+        "train_drifted": len(drifted),
+        "train_nova": len(nova),
+        "nova_templates": len({template(r.text) for r in nova}),
+        "nova_templates_in_window": len(all_nova),
+    }
+
+
+def _indices(examples: Sequence[ChatExample]) -> list[int]:
+    return [int(e.request_id.split("-")[1]) for e in examples if e.request_id is not None]
+
+
+def template(text: str) -> str:
+    """A ticket's topic and phrasing: its text without the follow-up prefix and order."""
+    text = text.removeprefix(FOLLOW_UP_PREFIX)
+    return re.sub(r" Order \d+\.$", "", text).lower()
+
+
+def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
+    """One (seed, strategy): the job's curation, training and gate; then recovery."""
+    t0 = time.monotonic()
+    s = bench.settings
+    d, data = curated(bench, seed, strategy)
+    task = load_task(bench.registry, ADAPTER)
+    golden = load_golden(bench.registry, ADAPTER)
+    drifted_train = sum(i >= bench.window.shift_index for i in _indices(data.train))
     log(
         f"seed {seed} {strategy}: {d.feedback} feedback, {d.labels} labels "
         f"({d.labelled_nova} Nova, {d.labelled_v1_wrong} v1 wrong) -> {len(data.train)} train "

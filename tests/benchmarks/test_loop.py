@@ -50,6 +50,14 @@ def test_selection_and_random_share_the_feedback_draw_and_spend_the_budget() -> 
     assert all(int(r.request_id.split("-")[1]) >= window.shift_index for r in labelled)
 
 
+def test_nearest_reference_variant_spends_the_budget_on_drifted_requests() -> None:
+    window, emb, _ = _window()
+    d = draw(window, "nearest", 4, budget=10, embeddings=emb)
+    labelled = [r for r in d.records if r.feedback_source == "review"]
+    assert d.labels == len(labelled) == 10
+    assert all(int(r.request_id.split("-")[1]) >= window.shift_index for r in labelled)
+
+
 def test_dense_feedback_rates_most_requests_and_labels_none() -> None:
     """120 requests, each rated with chance 0.8 (seeded: the same draw every run); a draw
     outside [70, 118] has chance below 1e-6 for any seed."""
