@@ -131,8 +131,11 @@ def details(
         "Recovery = the trained candidate's accuracy on "
         f"{meta['heldout_n']} held-out drifted tickets (vLLM, candidate loaded, greedy) / "
         f"v1's accuracy on the {meta['stable_n']} recorded stable requests "
-        f"({meta['stable_accuracy']:.1%}); v1 itself: {meta['v1_heldout_accuracy']:.1%} on the "
-        "held-out drifted tickets. Goal: >= 95%.",
+        f"({meta['stable_accuracy']:.1%}); v1 itself: {meta['v1_drifted_accuracy']:.1%} on the "
+        f"{meta['drifted']} recorded drifted requests. The replayed window: the last "
+        f"{meta['pre_shift']} stable requests, then the {meta['drifted']} drifted ones; "
+        f"budget {meta['budget']} labels for (a) and (b), 5% feedback; (c) 80% feedback. "
+        "Goal: >= 95%.",
         "",
         "| strategy | seeds run | median recovery | seeds >= 95% | gate promoted | "
         "median feedback + labels |",

@@ -61,15 +61,15 @@ def append_trial(path: Path, row: dict[str, Any]) -> None:
 
 def window_meta(window_path: Path, pre_shift: int) -> dict[str, Any]:
     w = load_window(window_path)
-    stable, heldout = w.rows("stable"), w.rows("heldout")
+    stable, drifted, heldout = w.rows("stable"), w.rows("drifted"), w.rows("heldout")
     return {
         "window": w.meta,
         "pre_shift": pre_shift,
-        "drifted": len(w.rows("drifted")),
+        "drifted": len(drifted),
         "stable_n": len(stable),
         "stable_accuracy": sum(r.correct for r in stable) / len(stable),
         "heldout_n": len(heldout),
-        "v1_heldout_accuracy": sum(r.correct for r in heldout) / len(heldout),
+        "v1_drifted_accuracy": sum(r.correct for r in drifted) / len(drifted),
     }
 
 

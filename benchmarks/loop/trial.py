@@ -264,7 +264,8 @@ def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
         gen.unload_lora(name)
     decision = decide(cand, serv, task.policy(require_golden=True))
     heldout_acc = accuracy(answers, bench.heldout)
-    v1_heldout = accuracy([r.answer for r in bench.heldout], bench.heldout)
+    drifted = [bench.window.rows[i] for i in bench.window.drifted()]
+    v1_drifted = accuracy([r.answer for r in drifted], drifted)
     row = {
         "seed": seed,
         "strategy": strategy,
@@ -285,7 +286,7 @@ def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
         "heldout_accuracy": heldout_acc,
         "stable_accuracy_v1": bench.stable_accuracy,
         "recovery": heldout_acc / bench.stable_accuracy,
-        "recovery_after_gate": (heldout_acc if decision.promote else v1_heldout)
+        "recovery_after_gate": (heldout_acc if decision.promote else v1_drifted)
         / bench.stable_accuracy,
         "train_s": round(train_s, 1),
         "eval_s": round(time.monotonic() - t_eval, 1),
