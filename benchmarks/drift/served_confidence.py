@@ -60,6 +60,12 @@ SECTION_START = "<!-- served-confidence:start -->"
 SECTION_END = "<!-- served-confidence:end -->"
 SIGNALS = ("mean_logprob", "first_token_margin")
 HORIZON = 3000
+FIRST_TOKEN_NOTE = (
+    "For this task the first generated token of every answer is `Q` (every queue code "
+    "starts `Q-`), so the first-token margin cannot tell one queue from another: it "
+    "barely moves and most trials miss the shift; the mean token logprob carries it. "
+    "Both are label-free: the feedback share does not enter these numbers."
+)
 CHANGE = "shift (recorded)"
 
 FULL = Budget(stable=1_000_000, river_stable=200_000, trials=200)
@@ -146,6 +152,8 @@ def section(doc: dict[str, Any], table: str) -> str:
     lines += [
         "",
         table.strip(),
+        "",
+        FIRST_TOKEN_NOTE,
         "",
         f"Command: `{doc['command']}`; {doc['wall_s']:.0f} s on {doc['machine']['cpu']} "
         f"({doc['machine']['cores']} cores, load average {doc['machine']['loadavg_before']} "
