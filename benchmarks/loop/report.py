@@ -201,15 +201,19 @@ def plot(trials: Sequence[dict[str, Any]], path: Path) -> None:
 
     table = by_strategy(trials)
     fig, ax = plt.subplots(figsize=(7, 4))
+    colors = {"selection": "tab:blue", "random": "tab:orange", "feedback80": "tab:green"}
     for j, st in enumerate(STRATEGIES):
         rows = table[st]
-        xs = [k + (j - 1) * 0.2 for k in sorted(rows)]
+        if not rows:
+            continue
+        xs = [k + (j - 1) * 0.25 for k in sorted(rows)]
         ys = [100 * rows[k]["recovery"] for k in sorted(rows)]
-        ax.bar(xs, ys, width=0.2, label=LABELS[st])
+        ax.bar(xs, ys, width=0.25, label=LABELS[st], color=colors[st])
+    ax.set_xticks(sorted({int(t["seed"]) for t in trials}))
     ax.axhline(100 * GOAL, color="k", linestyle="--", linewidth=1, label="goal 95%")
     ax.set_xlabel("seed (feedback draw, labels, training seed)")
     ax.set_ylabel("recovery (% of pre-drift accuracy)")
-    ax.set_ylim(50, 105)
+    ax.set_ylim(50, 115)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Retrain-gate part of the loop on one recorded drifted window")
     fig.tight_layout()
