@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-AREAS = ("gateway", "drift", "serving", "swap", "retrain")
+AREAS = ("gateway", "drift", "serving", "swap", "retrain", "loop")
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "area": str,
