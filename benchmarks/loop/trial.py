@@ -184,6 +184,19 @@ def curated(bench: Bench, seed: int, strategy: str) -> tuple[Draw, CuratedDatase
     return d, curate(d.records, cfg, golden=golden, drift_start=bench.window.drift_start)
 
 
+def _draw_fields(seed: int, strategy: str, d: Draw, data: CuratedDataset) -> dict[str, Any]:
+    """What a seed's draw gave, in every row (coverage and trial)."""
+    return {
+        "seed": seed,
+        "strategy": strategy,
+        "feedback": d.feedback,
+        "labels": d.labels,
+        "labelled_nova": d.labelled_nova,
+        "labelled_v1_wrong": d.labelled_v1_wrong,
+        "train_examples": len(data.train),
+    }
+
+
 def coverage(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
     """What the draw gives the training set, without training: examples from the drifted
     window, of the new product, and how many of its ticket templates (topic and phrasing)
@@ -194,13 +207,7 @@ def coverage(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
     nova = [r for r in drifted if r.queue == NEW_QUEUE]
     all_nova = {template(r.text) for r in rows if r.queue == NEW_QUEUE}
     return {
-        "seed": seed,
-        "strategy": strategy,
-        "feedback": d.feedback,
-        "labels": d.labels,
-        "labelled_nova": d.labelled_nova,
-        "labelled_v1_wrong": d.labelled_v1_wrong,
-        "train_examples": len(data.train),
+        **_draw_fields(seed, strategy, d, data),
         "train_drifted": len(drifted),
         "train_nova": len(nova),
         "nova_templates": len({template(r.text) for r in nova}),
@@ -267,13 +274,7 @@ def run_trial(bench: Bench, seed: int, strategy: str) -> dict[str, Any]:
     drifted = [bench.window.rows[i] for i in bench.window.drifted()]
     v1_drifted = accuracy([r.answer for r in drifted], drifted)
     row = {
-        "seed": seed,
-        "strategy": strategy,
-        "feedback": d.feedback,
-        "labels": d.labels,
-        "labelled_nova": d.labelled_nova,
-        "labelled_v1_wrong": d.labelled_v1_wrong,
-        "train_examples": len(data.train),
+        **_draw_fields(seed, strategy, d, data),
         "train_drifted": drifted_train,
         "validation_examples": len(data.validation),
         "curation": data.stats,
