@@ -121,6 +121,8 @@ def test_a_refused_poll_is_counted_and_retried_later() -> None:
 
 def test_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DRIFTGATE_DEMO_PROFILE", raising=False)
+    assert DemoSettings().profile == "dense"  # the default until sparse recovers reliably
+    monkeypatch.setenv("DRIFTGATE_DEMO_PROFILE", "sparse")
     sparse = DemoSettings()
     assert (sparse.profile, sparse.feedback_share, sparse.review_budget) == ("sparse", 0.05, 40)
     env = demo_env(sparse)
