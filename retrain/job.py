@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.core.adapters import is_valid_adapter_name, lora_name
-from retrain.adapter_task import GOLDEN_FILE, golden_digest, load_golden, load_task
+from retrain.adapter_task import (
+    GOLDEN_FILE,
+    AdapterTask,
+    golden_digest,
+    load_golden,
+    load_task,
+)
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import CuratedDataset, CurationConfig, TrafficRecord, curate
 from retrain.errors import GoldenSetRequired, NoTrainingTenants, RetrainError, UnknownAdapter
@@ -205,6 +211,24 @@ def golden_evidence(ctx: JobContext, adapter: str, golden: Sequence[ChatExample]
     return {"examples": 0, "allow_no_golden": True}
 
 
+def curation_config(
+    s: RetrainSettings, task: AdapterTask, *, tool_call_targets: bool = False
+) -> CurationConfig:
+    """How the job curates for ``task`` under ``s`` (``tool_call_targets``: the base
+    model's template renders tool calls)."""
+    return CurationConfig(
+        min_train=s.min_train,
+        min_validation=s.min_validation,
+        validation_fraction=s.validation_fraction,
+        max_examples=s.max_examples,
+        max_tenant_share=s.max_tenant_share,
+        label_is_target=task.label_is_target,
+        target_pattern=task.target_pattern,
+        default_system=task.system_prompt,
+        tool_call_targets=tool_call_targets,
+    )
+
+
 def tenant_line(counts: Mapping[str, int]) -> str:
     """``acme=40, globex=40``: the examples each tenant supplied (log and report)."""
     return ", ".join(f"{t}={n}" for t, n in counts.items()) or "none"
@@ -225,17 +249,7 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
             "the base model's chat template does not render tool calls: tool-call "
             "answers are left out of training"
         )
-    cur_cfg = CurationConfig(
-        min_train=s.min_train,
-        min_validation=s.min_validation,
-        validation_fraction=s.validation_fraction,
-        max_examples=s.max_examples,
-        max_tenant_share=s.max_tenant_share,
-        label_is_target=task.label_is_target,
-        target_pattern=task.target_pattern,
-        default_system=task.system_prompt,
-        tool_call_targets=tool_call_targets,
-    )
+    cur_cfg = curation_config(s, task, tool_call_targets=tool_call_targets)
     drift_start = ctx.drift_start(adapter)
     records = wait_for_drift_data(ctx, adapter, drift_start, tenants, want=want)
     drift_examples = None if drift_start is None else usable_in_window(records, drift_start)

@@ -32,11 +32,11 @@ from driftgate.demo.ticket_examples import ticket_example
 from driftgate.demo.tickets import ALL_QUEUES, FOLLOW_UP_PREFIX, extract_queue
 from retrain.adapter_task import load_golden, load_task
 from retrain.base_model import LoadedBase, load_base
-from retrain.dataset import CuratedDataset, CurationConfig, curate
+from retrain.dataset import CuratedDataset, curate
 from retrain.evaluate import VllmEngine, evaluate_model
 from retrain.examples import ChatExample
 from retrain.gate import decide
-from retrain.job import train_config
+from retrain.job import curation_config, train_config
 from retrain.metrics_task import build_metric
 from retrain.registry import Registry
 from retrain.settings import RetrainSettings
@@ -171,16 +171,7 @@ def curated(bench: Bench, seed: int, strategy: str) -> tuple[Draw, CuratedDatase
     )
     task = load_task(bench.registry, ADAPTER)
     golden = load_golden(bench.registry, ADAPTER)
-    cfg = CurationConfig(
-        min_train=s.min_train,
-        min_validation=s.min_validation,
-        validation_fraction=s.validation_fraction,
-        max_examples=s.max_examples,
-        max_tenant_share=s.max_tenant_share,
-        label_is_target=task.label_is_target,
-        target_pattern=task.target_pattern,
-        default_system=task.system_prompt,
-    )
+    cfg = curation_config(s, task)
     return d, curate(d.records, cfg, golden=golden, drift_start=bench.window.drift_start)
 
 
