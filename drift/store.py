@@ -23,7 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from drift.review_store import ReviewStore
-from drift.training_data import LabeledExample, requests_with_feedback
+from drift.training_data import (
+    ConfidentAnswer,
+    LabeledExample,
+    confident_answers,
+    requests_with_feedback,
+)
 from drift.version_window import VOTE_JOIN, VersionStats, plain_row, version_window
 from driftgate.core.state.engine import make_engine
 from driftgate.core.state.migrate import upgrade
@@ -45,6 +50,7 @@ __all__ = [
     "BASE_VERSION",
     "FEEDBACK_CLIENT",
     "FEEDBACK_REVIEW",
+    "ConfidentAnswer",
     "DriftStore",
     "FeedbackWrite",
     "LabeledExample",
@@ -436,3 +442,24 @@ class DriftStore:
     ) -> list[LabeledExample]:
         """The retrain job's data (:func:`drift.training_data.requests_with_feedback`)."""
         return requests_with_feedback(self.engine, adapter, since, limit, tenants=tenants)
+
+    def confident_answers(
+        self,
+        adapter: str,
+        version: int | None,
+        *,
+        before: float,
+        min_mean_logprob: float,
+        tenants: Collection[str],
+        limit: int = 2000,
+    ) -> list[ConfidentAnswer]:
+        """The retrain job's anchors (:func:`drift.training_data.confident_answers`)."""
+        return confident_answers(
+            self.engine,
+            adapter,
+            version,
+            before=before,
+            min_mean_logprob=min_mean_logprob,
+            tenants=tenants,
+            limit=limit,
+        )

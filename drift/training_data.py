@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 
 from drift.version_window import VOTE_JOIN
 from driftgate.core.events import ServedRequest
@@ -114,6 +114,90 @@ def requests_with_feedback(
                     else None
                 ),
                 source=r.source,
+            )
+            for r in conn.execute(stmt)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidentAnswer:
+    """A request nobody rated that one version answered confidently: a candidate anchor,
+    an example of what the serving version already does well (its answer is the target)."""
+
+    request_id: str
+    tenant: str
+    version: int | None
+    ts: float
+    prompt: str | None
+    completion: str | None
+    mean_logprob: float
+    finish_reason: str | None = None
+    served: ServedRequest | None = None
+
+
+def confident_answers(
+    engine: Engine,
+    adapter: str,
+    version: int | None,
+    *,
+    before: float,
+    min_mean_logprob: float,
+    tenants: Collection[str],
+    limit: int = 2000,
+) -> list[ConfidentAnswer]:
+    """Successful chat requests of ``adapter`` at ``version`` (``None``: the base model)
+    made before ``before``, answered with a mean token logprob of at least
+    ``min_mean_logprob``, that their tenant gave no feedback on; only ``tenants``' requests
+    (``[]`` returns nothing), newest first, at most ``limit``.
+
+    Unrated on purpose: a rated request is already training data with its vote, and a
+    request its tenant voted down is no anchor whatever the model's confidence.
+    """
+    if not tenants:
+        return []
+    logprob = requests.c.mean_logprob
+    rated = exists().where(VOTE_JOIN)
+    stmt = (
+        select(
+            requests.c.request_id,
+            requests.c.tenant,
+            requests.c.version,
+            requests.c.ts,
+            requests.c.prompt_text,
+            requests.c.completion_text,
+            requests.c.finish_reason,
+            requests.c.served_json,
+            logprob,
+        )
+        .where(
+            requests.c.adapter == adapter,
+            requests.c.version == (BASE_VERSION if version is None else version),
+            requests.c.ts < before,
+            requests.c.endpoint == "chat",
+            requests.c.status_code == 200,
+            logprob >= min_mean_logprob,
+            requests.c.tenant.in_(sorted(set(tenants))),
+            ~rated,
+        )
+        .order_by(requests.c.ts.desc(), requests.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [
+            ConfidentAnswer(
+                request_id=r.request_id,
+                tenant=r.tenant,
+                version=None if r.version == BASE_VERSION else r.version,
+                ts=r.ts,
+                prompt=r.prompt_text,
+                completion=r.completion_text,
+                mean_logprob=r.mean_logprob,
+                finish_reason=r.finish_reason,
+                served=(
+                    ServedRequest.model_validate_json(r.served_json)
+                    if r.served_json is not None
+                    else None
+                ),
             )
             for r in conn.execute(stmt)
         ]

@@ -25,8 +25,16 @@ here. Rules, in order:
 5. No tenant supplies more than ``max_tenant_share`` of the examples kept when two or
    more tenants are opted in (:mod:`retrain.tenant_share`; a tenant over it loses its
    oldest examples). Every example keeps its tenant and request id.
-6. Weights favour the drifted window; older traffic decays with a half-life.
-7. A deterministic split by a hash of the prompt; too little data raises
+6. Anchors against forgetting (``anchor_ratio`` > 0, a drifted window known): unrated
+   requests answered before the drift began with a mean token logprob of at least
+   ``anchor_min_logprob`` keep the answer as the target: what the serving version already
+   did well, so that learning the drifted traffic does not unlearn the rest. Real examples
+   (feedback, review) win deduplication over them; at most ``anchor_ratio`` anchors per
+   real example, spread over the distinct answers, the most confident first; they train
+   and are never held out (the gate judges on what people said). A tenant chooses the
+   prompt of an anchor, never its target, and the share cap counts anchors.
+7. Weights favour the drifted window; older traffic decays with a half-life.
+8. A deterministic split by a hash of the prompt; too little data raises
    :class:`~retrain.errors.InsufficientData` with the counts.
 """
 
@@ -69,6 +77,9 @@ class TrafficRecord:
     #: Who gave the feedback: ``client`` (the tenant's app) or ``review`` (the review
     #: queue); curation counts kept examples by it (``feedback_<source>``).
     feedback_source: str = "client"
+    #: The answer's mean token logprob as the gateway measured it (``None``: not
+    #: measured); an unrated pre-drift answer this confident can be an anchor.
+    mean_logprob: float | None = None
 
     @classmethod
     def from_events(
@@ -84,6 +95,7 @@ class TrafficRecord:
             status_code=request.status_code,
             finish_reason=request.finish_reason,
             served=request.served,
+            mean_logprob=request.mean_logprob,
             feedback=tuple(
                 f
                 for f in feedback
@@ -124,6 +136,9 @@ class CurationConfig:
     #: (:func:`retrain.template_probe.renders_tool_calls`): only then is a tool-call answer
     #: a target; otherwise the target would be an empty turn.
     tool_call_targets: bool = False
+    #: Anchors (rule 6): at most this many per real example; 0 keeps none.
+    anchor_ratio: float = 0.0
+    anchor_min_logprob: float = -0.05
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -134,6 +149,8 @@ class CurationConfig:
             raise ValueError("weights: half_life_s, window_weight > 0 and min_weight in (0, 1]")
         if not 0.0 < self.max_tenant_share <= 1.0:
             raise ValueError("max_tenant_share must be in (0, 1]")
+        if self.anchor_ratio < 0 or self.anchor_min_logprob > 0:
+            raise ValueError("anchor_ratio must be >= 0 and anchor_min_logprob <= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +219,29 @@ class _Candidate:
         )
 
 
-def _target(rec: TrafficRecord, cfg: CurationConfig) -> tuple[str | None, str]:
+#: The counter key (and stratum) of anchors.
+KEPT_ANCHOR = "kept_anchor"
+
+
+def _target(
+    rec: TrafficRecord, cfg: CurationConfig, drift_start: float | None
+) -> tuple[str | None, str]:
     """(target text or None, counter key) for one record."""
     if rec.endpoint != "chat":
         return None, "excluded_not_chat"
     if rec.status_code != 200 or rec.prompt_text is None:
         return None, "excluded_failed"
     if not rec.feedback:
+        if (
+            cfg.anchor_ratio > 0
+            and drift_start is not None
+            and rec.ts < drift_start
+            and rec.mean_logprob is not None
+            and rec.mean_logprob >= cfg.anchor_min_logprob
+            and rec.completion_text
+            and rec.finish_reason != "length"
+        ):
+            return rec.completion_text, KEPT_ANCHOR
         if cfg.include_unrated and rec.completion_text and rec.finish_reason != "length":
             return rec.completion_text, "kept_unrated"
         return None, "excluded_unrated"
@@ -296,7 +329,7 @@ def curate(
             stats["excluded_tenant_not_opted_in"] += 1
             continue
         seen_tenants.add(rec.tenant)
-        target, key = _target(rec, cfg)
+        target, key = _target(rec, cfg, drift_start)
         if target is None:
             stats[key] += 1
             continue
@@ -325,8 +358,8 @@ def curate(
             continue
         candidates.append(_Candidate(rec, system, parts, target, key))
 
-    # Newest first: the newest of duplicates is kept.
-    candidates.sort(key=lambda c: (-c.record.ts, c.record.request_id))
+    # Newest first: the newest of duplicates is kept; anchors after every real example.
+    candidates.sort(key=lambda c: (c.source == KEPT_ANCHOR, -c.record.ts, c.record.request_id))
     # The golden set is judged on the user prompt alone: served system prompts vary (dates,
     # user context) and a conversation may end with a golden prompt; neither may train on it.
     golden_index = NearDuplicateIndex(threshold=cfg.near_dup_threshold, k=cfg.shingle_k)
@@ -348,9 +381,14 @@ def curate(
             continue
         idx.add(f"req:{len(kept)}", c.prompt)
         kept.append(c)
+    anchors = [c for c in kept if c.source == KEPT_ANCHOR]
+    kept = [c for c in kept if c.source != KEPT_ANCHOR]
     if cfg.max_examples is not None and len(kept) > cfg.max_examples:
         stats["excluded_over_cap"] += len(kept) - cfg.max_examples
         kept = kept[: cfg.max_examples]
+    chosen = pick_anchors(anchors, int(cfg.anchor_ratio * len(kept)))
+    stats["excluded_anchor_over_ratio"] += len(anchors) - len(chosen)
+    kept += chosen
     # Last, so the share holds on exactly what is trained. One opted-in tenant has nobody
     # to share with: the owner chose it alone (docs/SECURITY.md).
     capped = len(allowed if allowed is not None else seen_tenants) >= 2
@@ -359,13 +397,16 @@ def curate(
         if dropped:
             stats["excluded_tenant_share"] += sum(dropped.values())
 
-    anchor = (
+    reference_ts = (
         drift_start if drift_start is not None else max((c.record.ts for c in kept), default=0.0)
     )
     examples = [
         c.example(
             _weight(
-                c.record.ts, anchor, drift_start is not None and c.record.ts >= drift_start, cfg
+                c.record.ts,
+                reference_ts,
+                drift_start is not None and c.record.ts >= drift_start,
+                cfg,
             )
         )
         for c in kept
@@ -375,10 +416,13 @@ def curate(
     # Stratify by where an example comes from (a correction of a wrong answer or an approved
     # one) and whether it is from the drifted window: corrections are few and they are what
     # the gate must see, or the serving version looks perfect on its own approved answers.
-    strata = [(c.source, drift_start is not None and c.record.ts >= drift_start) for c in kept]
-    train, validation = _split(examples, cfg, strata)
+    real = [(e, c) for e, c in zip(examples, kept, strict=True) if c.source != KEPT_ANCHOR]
+    strata = [(c.source, drift_start is not None and c.record.ts >= drift_start) for _, c in real]
+    train, validation = _split([e for e, _ in real], cfg, strata)
+    real_train = len(train)
+    train += [e for e, c in zip(examples, kept, strict=True) if c.source == KEPT_ANCHOR]
     stats["train"], stats["validation"] = len(train), len(validation)
-    if len(train) < cfg.min_train or len(validation) < cfg.min_validation:
+    if real_train < cfg.min_train or len(validation) < cfg.min_validation:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v)
         hint = ""
         if stats["excluded_tenant_share"]:
@@ -387,7 +431,7 @@ def curate(
                 "examples while two or more are opted in"
             )
         raise InsufficientData(
-            f"too little usable data: {len(examples)} curated examples, need at least "
+            f"too little usable data: {len(real)} curated examples (anchors aside), need at least "
             f"{cfg.min_train} to train and {cfg.min_validation} to validate ({detail}){hint}"
         )
     return CuratedDataset(
@@ -399,6 +443,21 @@ def curate(
         share_capped=capped,
         max_tenant_share=cfg.max_tenant_share if capped else 1.0,
     )
+
+
+def pick_anchors(anchors: Sequence[_Candidate], n: int) -> list[_Candidate]:
+    """At most ``n`` of ``anchors``: one per distinct answer in turn (so every answer the
+    serving version gives confidently is rehearsed), each answer's most confident first."""
+    by_target: dict[str, list[_Candidate]] = {}
+    for c in sorted(anchors, key=lambda c: (-(c.record.mean_logprob or 0.0), c.record.request_id)):
+        by_target.setdefault(c.target, []).append(c)
+    queues = [by_target[t] for t in sorted(by_target)]
+    out: list[_Candidate] = []
+    depth = 0
+    while len(out) < n and any(depth < len(q) for q in queues):
+        out += [q[depth] for q in queues if depth < len(q)][: n - len(out)]
+        depth += 1
+    return out
 
 
 def _filter(

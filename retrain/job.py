@@ -29,7 +29,7 @@ from retrain.adapter_task import (
     load_task,
 )
 from retrain.base_model import LoadedBase, load_base
-from retrain.dataset import CuratedDataset, CurationConfig, TrafficRecord, curate
+from retrain.dataset import KEPT_ANCHOR, CuratedDataset, CurationConfig, TrafficRecord, curate
 from retrain.errors import GoldenSetRequired, NoTrainingTenants, RetrainError, UnknownAdapter
 from retrain.evaluate import Generator, evaluate_model
 from retrain.examples import ChatExample
@@ -74,6 +74,12 @@ class JobContext:
     drift_start: Callable[[str], float | None] = lambda _a: None
     #: adapter -> the tenants opted in to train it (none: the run refuses)
     tenants: Callable[[str], Collection[str]] = lambda _a: ()
+    #: (adapter, serving version or None, drift start, opted-in tenants) -> those tenants'
+    #: unrated requests that version answered confidently before the drift: anchors
+    #: (``retrain.dataset``, rule 6)
+    anchors: Callable[[str, int | None, float, Collection[str]], Iterable[TrafficRecord]] = (
+        lambda *_: ()
+    )
     base: LoadedBase | None = None
     progress: ProgressFn | None = None
 
@@ -226,6 +232,8 @@ def curation_config(
         target_pattern=task.target_pattern,
         default_system=task.system_prompt,
         tool_call_targets=tool_call_targets,
+        anchor_ratio=s.anchor_ratio,
+        anchor_min_logprob=s.anchor_min_logprob,
     )
 
 
@@ -253,16 +261,20 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
     drift_start = ctx.drift_start(adapter)
     records = wait_for_drift_data(ctx, adapter, drift_start, tenants, want=want)
     drift_examples = None if drift_start is None else usable_in_window(records, drift_start)
+    serving, known_versions = ctx.serving(adapter)
+    if drift_start is not None and s.anchor_ratio > 0:
+        records += ctx.anchors(adapter, serving, drift_start, tenants)
     data: CuratedDataset = curate(
         records, cur_cfg, golden=golden, drift_start=drift_start, tenants=tenants
     )
     log.info(
-        "training on %d curated examples (%d held out for validation); by tenant: %s",
+        "training on %d curated examples (%d of them anchors; %d held out for validation); "
+        "by tenant: %s",
         len(data.train),
+        data.stats.get(KEPT_ANCHOR, 0),
         len(data.validation),
         tenant_line(data.tenants),
     )
-    serving, known_versions = ctx.serving(adapter)
     init_dir = None
     if s.init_from_serving and serving is not None:
         parent = ctx.registry.path(adapter, serving)

@@ -56,6 +56,12 @@ class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
     min_validation: int = Field(default=4, ge=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     max_examples: int | None = Field(default=1000, ge=1)
+    #: Anchors against forgetting: unrated requests that the serving version answered
+    #: before the drift began with a mean token logprob of at least
+    #: ``anchor_min_logprob`` train with its own answer as the target, at most
+    #: ``anchor_ratio`` per example from feedback or review (train split only). 0: none.
+    anchor_ratio: float = Field(default=1.0, ge=0)
+    anchor_min_logprob: float = Field(default=-0.05, le=0)
     #: Most of a training set one tenant may supply, when two or more tenants are opted
     #: in to train the adapter (with one, the owner chose that tenant alone).
     max_tenant_share: float = Field(default=0.5, gt=0, le=1)

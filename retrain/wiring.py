@@ -76,6 +76,43 @@ def read_traffic(
     return out
 
 
+def read_anchors(
+    state_url: str,
+    adapter: str,
+    version: int | None,
+    before: float,
+    tenants: Collection[str],
+    *,
+    min_mean_logprob: float,
+) -> list[TrafficRecord]:
+    """Unrated requests of ``tenants`` that ``version`` answered with a mean token logprob
+    of at least ``min_mean_logprob`` before ``before`` (the drift's start): the job's
+    anchor candidates, with their tenant and request id."""
+    from drift.store import DriftStore
+
+    store = DriftStore.from_url(state_url)
+    try:
+        store.create_all()
+        rows = store.confident_answers(
+            adapter, version, before=before, min_mean_logprob=min_mean_logprob, tenants=tenants
+        )
+    finally:
+        store.close()
+    return [
+        TrafficRecord(
+            request_id=r.request_id,
+            ts=r.ts,
+            prompt_text=r.prompt,
+            completion_text=r.completion,
+            tenant=r.tenant,
+            finish_reason=r.finish_reason,
+            served=r.served,
+            mean_logprob=r.mean_logprob,
+        )
+        for r in rows
+    ]
+
+
 def drift_start(
     state_url: str, adapter: str, signals: Collection[str] | None = None
 ) -> float | None:
@@ -218,6 +255,9 @@ def build_context(settings: RetrainSettings) -> JobContext:
         registry=registry,
         runs=runs,
         source=lambda a, tenants: read_traffic(url, a, tenants),
+        anchors=lambda a, version, before, tenants: read_anchors(
+            url, a, version, before, tenants, min_mean_logprob=settings.anchor_min_logprob
+        ),
         tenants=lambda a: training_tenants(url, a),
         serving=lambda a: serving_versions(url, a),
         known=lambda a: adapter_known(url, registry, a),

@@ -212,6 +212,7 @@ def traffic(
             tenant=TENANT,
             finish_reason="stop",
             served=served(row),
+            mean_logprob=row.mean_logprob,
         )
         if i in labelled:
             rec = replace(rec, feedback=(labelled[i],), feedback_source="review")

@@ -114,8 +114,9 @@ def trials_table(trials: Sequence[dict[str, Any]]) -> str:
             cells.append(
                 f"{_pct(r['recovery'])} ({r['heldout_accuracy']:.1%} of {r['heldout_n']}; "
                 f"{r['feedback']} fb + {r['labels']} labels -> {r['train_drifted']}/"
-                f"{r['train_examples']} drifted train; best epoch {r['best_epoch']}/"
-                f"{r['epochs']}; {gate}; train {r['train_s']:.0f} s)"
+                f"{r['train_examples']} drifted train, "
+                f"{r.get('curation', {}).get('kept_anchor', 0)} anchors; "
+                f"best epoch {r['best_epoch']}/{r['epochs']}; {gate}; train {r['train_s']:.0f} s)"
             )
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -127,6 +127,8 @@ def register_task(registry_root: Path, adapter: str, seed: int) -> Path:
         metric=MetricSpec(kind="label_accuracy", labels=ALL_QUEUES),
         margin=0.05,
         golden_floor=0.6,
+        # 16 tickets: one more miss than the serving version is noise, two are forgetting.
+        golden_max_drop=0.1,
         system_prompt=SYSTEM_PROMPT,
         target_pattern=r"^Q-[A-Z]+$",
     )

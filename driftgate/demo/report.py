@@ -120,10 +120,14 @@ def _tenants(counts: object) -> str:
 
 
 def _provenance(stats: object) -> str:
-    """``12 client, 38 review``: kept examples by who labelled them."""
+    """``12 client, 38 review, 50 anchors``: kept examples by who labelled them (anchors:
+    the serving version's confident pre-drift answers)."""
     if not isinstance(stats, dict):
         return "n/a"
-    return f"{stats.get('feedback_client', 0)} client, {stats.get('feedback_review', 0)} review"
+    return (
+        f"{stats.get('feedback_client', 0)} client, {stats.get('feedback_review', 0)} review, "
+        f"{stats.get('kept_anchor', 0)} anchors"
+    )
 
 
 def _since(timeline: Timeline, later: str, earlier: str) -> str:

@@ -1,13 +1,10 @@
 """Settings of the demo scenario (``DRIFTGATE_DEMO_``); ``quick`` shrinks it for CI.
 
-Two feedback profiles (``DRIFTGATE_DEMO_PROFILE``): ``dense`` (the default), feedback on
-80% of requests with the right queue on 80% of thumbs-down, no reviewer; ``sparse``,
-explicit client feedback on 5% of requests as real apps see, drift confirmed from
-label-free signals and a simulated reviewer answering the review queue within a budget.
-The sparse loop confirms drift and promotes within minutes, but its v2, trained on ~33
-examples with little original traffic, does not yet recover reliably (one run 393/400,
-the next 350/400: original queues forgotten), so it is not the default yet. A field the
-user sets keeps its value whatever the profile.
+Two feedback profiles (``DRIFTGATE_DEMO_PROFILE``): ``sparse`` (the default), explicit
+client feedback on 5% of requests as real apps see, drift confirmed from label-free
+signals and a simulated reviewer answering the review queue within a budget; ``dense``,
+feedback on 80% of requests with the right queue on 80% of thumbs-down, no reviewer. A
+field the user sets keeps its value whatever the profile.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 class DemoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTGATE_DEMO_", extra="ignore")
 
-    profile: Profile = "dense"
+    profile: Profile = "sparse"
     seed: int = 7
     #: The logical adapter the demo's ticket router is served as.
     adapter: str = "support"

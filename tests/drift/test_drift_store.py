@@ -77,6 +77,55 @@ def test_feedback_joins_only_a_request_of_its_own_tenant(
     assert store.requests_with_feedback("support", tenants=[]) == []
 
 
+def test_confident_answers_are_unrated_pre_drift_answers_of_one_version(
+    store: DriftStore, request_factory: Callable[..., RequestEvent]
+) -> None:
+    """The retrain job's anchor candidates: the version asked, before the drift, confident
+    enough, of the opted-in tenants, and never a request its own tenant rated."""
+    t0 = time.time()
+    keep = request_factory(mean_logprob=-0.01, ts=t0 - 100)
+    newer = request_factory(mean_logprob=0.0, ts=t0 - 50)
+    unsure = request_factory(mean_logprob=-0.5, ts=t0 - 100)
+    after = request_factory(mean_logprob=-0.01, ts=t0 + 10)
+    other_version = request_factory(mean_logprob=-0.01, ts=t0 - 100, version=2)
+    rated = request_factory(mean_logprob=-0.01, ts=t0 - 100)
+    failed = request_factory(mean_logprob=-0.01, ts=t0 - 100, status_code=500)
+    unmeasured = request_factory(ts=t0 - 100)
+    globex = request_factory(mean_logprob=-0.01, ts=t0 - 100, tenant="globex")
+    # globex's vote on acme's request id labels nothing of acme's.
+    same_id = request_factory(mean_logprob=-0.02, ts=t0 - 120, request_id=globex.request_id)
+    events = [keep, newer, unsure, after, other_version, rated, failed, unmeasured, globex]
+    store.insert_requests(rows([*events, same_id]))
+    for e in (rated, globex):
+        store.write_feedback(
+            feedback_row(FeedbackEvent(request_id=e.request_id, tenant=e.tenant, score=1.0))
+        )
+
+    def ids(**kw: object) -> list[str]:
+        got = store.confident_answers(
+            "support",
+            1,
+            before=t0,
+            min_mean_logprob=-0.05,
+            **kw,  # type: ignore[arg-type]
+        )
+        return [x.request_id for x in got]
+
+    assert ids(tenants=["acme"]) == [newer.request_id, keep.request_id, same_id.request_id]
+    assert ids(tenants=["globex"]) == []
+    assert ids(tenants=[]) == []
+    assert ids(tenants=["acme"], limit=1) == [newer.request_id]
+    (one,) = store.confident_answers(
+        "support", 2, before=t0, min_mean_logprob=-0.05, tenants=["acme"]
+    )
+    assert (one.request_id, one.version, one.mean_logprob) == (
+        other_version.request_id,
+        2,
+        -0.01,
+    )
+    assert one.completion == "It ships tomorrow." and one.tenant == "acme"
+
+
 def test_privacy_policy_hash_and_drop_keep_features(
     store: DriftStore, request_factory: Callable[..., RequestEvent]
 ) -> None:

@@ -121,9 +121,7 @@ def test_a_refused_poll_is_counted_and_retried_later() -> None:
 
 def test_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DRIFTGATE_DEMO_PROFILE", raising=False)
-    assert DemoSettings().profile == "dense"  # the default until sparse recovers reliably
-    monkeypatch.setenv("DRIFTGATE_DEMO_PROFILE", "sparse")
-    sparse = DemoSettings()
+    sparse = DemoSettings()  # the default: the feedback real apps get
     assert (sparse.profile, sparse.feedback_share, sparse.review_budget) == ("sparse", 0.05, 40)
     env = demo_env(sparse)
     assert env["DRIFTGATE_DRIFT_REVIEW_BUDGET"] == "40"

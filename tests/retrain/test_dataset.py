@@ -656,3 +656,77 @@ def test_kept_examples_are_counted_by_who_labelled_them() -> None:
     assert ds.stats["feedback_client"] == 4
     assert ds.stats["feedback_review"] == 3
     assert ds.metadata()["stats"]["feedback_review"] == 3
+
+
+def anchor(i: int, answer: str, mean_logprob: float | None, ts: float, **kw: Any) -> TrafficRecord:
+    """An unrated request answered with ``answer`` at confidence ``mean_logprob``."""
+    return rec(
+        1000 + i,
+        prompt=f"Anchor {i}: {TOPICS[i % 30]} problem code {i * 104729}",
+        completion=answer,
+        ts=ts,
+        fb=[],
+        mean_logprob=mean_logprob,
+        **kw,
+    )
+
+
+ANCHORED = CurationConfig(min_train=2, min_validation=1, anchor_ratio=1.0)
+
+
+def test_anchors_are_confident_pre_drift_answers_kept_for_training_only() -> None:
+    """Unrated answers from before the drift, confident enough, train with the serving
+    version's answer as the target; the held-out split stays what people said."""
+    drift_start = 5000.0
+    real = distinct(10, ts=6000.0)
+    pre = [anchor(i, f"Q-{i % 2}", -0.01, 4000.0 + i) for i in range(6)]
+    not_anchors = [
+        anchor(10, "Q-X", -0.5, 4000.0),  # unsure
+        anchor(11, "Q-X", None, 4000.0),  # not measured
+        anchor(12, "Q-X", -0.01, 5500.0),  # in the drifted window
+        anchor(13, "Q-X", -0.01, 4000.0, finish_reason="length"),
+        anchor(14, "Q-X", -0.01, 4000.0, status_code=500),
+    ]
+    ds = curate([*real, *pre, *not_anchors], ANCHORED, drift_start=drift_start)
+    assert ds.stats["kept_anchor"] == 6
+    anchors = {e.request_id: e for e in ds.train if e.request_id in {r.request_id for r in pre}}
+    assert len(anchors) == 6
+    assert {e.completion for e in anchors.values()} == {"Q-0", "Q-1"}
+    assert all(e.tenant == "t" for e in anchors.values())
+    assert not {e.request_id for e in ds.validation} & set(anchors)
+    assert "Q-X" not in {e.completion for e in all_examples(ds)}
+    # Without a drifted window there is no "before": no anchors; nor with the ratio at 0.
+    assert "kept_anchor" not in curate([*real, *pre], ANCHORED).stats
+    assert "kept_anchor" not in curate([*real, *pre], SMALL, drift_start=drift_start).stats
+
+
+def test_anchors_are_capped_per_real_example_and_spread_over_answers() -> None:
+    """At most ``anchor_ratio`` per real example, one per distinct answer in turn, the most
+    confident of each first: a rare answer is rehearsed as much as a common one."""
+    real = distinct(8, ts=6000.0)
+    common = [anchor(i, "Q-COMMON", -0.001 * i, 4000.0 + i) for i in range(20)]
+    rare = [anchor(100 + i, "Q-RARE", -0.04 + 0.001 * i, 4000.0) for i in range(3)]
+    cfg = replace(ANCHORED, anchor_ratio=0.5)
+    ds = curate([*real, *common, *rare], cfg, drift_start=5000.0)
+    kept = [e for e in ds.train if e.completion.startswith("Q-")]
+    assert len(kept) == 4 and ds.stats["excluded_anchor_over_ratio"] == 19
+    assert sorted(e.completion for e in kept) == ["Q-COMMON", "Q-COMMON", "Q-RARE", "Q-RARE"]
+    by_answer = {
+        a: {e.request_id for e in kept if e.completion == a} for a in ("Q-COMMON", "Q-RARE")
+    }
+    assert by_answer["Q-COMMON"] == {common[0].request_id, common[1].request_id}
+    assert by_answer["Q-RARE"] == {rare[2].request_id, rare[1].request_id}
+
+
+def test_real_examples_win_deduplication_over_anchors_and_alone_count_for_min_train() -> None:
+    """An anchor never displaces a person's answer on the same prompt, and anchors cannot
+    make a dataset big enough to train on their own."""
+    prompt = "My printer on floor 3 jams every morning"
+    voted = rec(101, prompt, "Q-HW", ts=3000.0, fb=[{"label": "Q-HW"}])
+    confident = rec(102, prompt, "Q-ACC", ts=4000.0, fb=[], mean_logprob=0.0)
+    ds = curate([*distinct(6, ts=6000.0), voted, confident], ANCHORED, drift_start=5000.0)
+    targets = {e.request_id: e.completion for e in all_examples(ds)}
+    assert targets["r101"] == "Q-HW" and "r102" not in targets
+    many = [anchor(i, "Q-A", -0.01, 4000.0 + i) for i in range(30)]
+    with pytest.raises(InsufficientData, match="anchors aside"):
+        curate([*distinct(2, ts=6000.0), *many], replace(ANCHORED, min_train=4), drift_start=5000.0)

@@ -4,6 +4,7 @@ for vLLM (the gate through real vLLM is in the e2e tests)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,47 @@ def test_only_opted_in_tenants_train_and_the_version_says_who(
     assert m.dataset["tenants"] == {"t": 14}
     assert m.golden["examples"] == len(GOLDEN) and m.golden["hash"].startswith("sha256:")
     assert rec.details is not None and rec.details["tenants"] == {"t": 14}
+
+
+def test_anchors_are_read_for_the_serving_version_before_the_drift_and_train(
+    tmp_path: Path, tiny: LoadedBase
+) -> None:
+    """The job asks its anchors edge for the serving version's confident answers before
+    the drift's start, of the opted-in tenants only, and trains on them (never holds them
+    out); with ``anchor_ratio`` 0 it does not ask."""
+    asked: list[tuple[str, int | None, float, tuple[str, ...]]] = []
+    confident = [
+        TrafficRecord(
+            request_id=f"a{i}",
+            ts=500.0 + i,
+            prompt_text=f"older ticket {i}: the scanner number {i * 15485863} is jammed",
+            completion_text="Q-ACC",
+            tenant="t",
+            mean_logprob=-0.01,
+        )
+        for i in range(5)
+    ]
+
+    def anchors(
+        adapter: str, version: int | None, before: float, opted: Collection[str]
+    ) -> list[TrafficRecord]:
+        asked.append((adapter, version, before, tuple(opted)))
+        return confident
+
+    ctx, _ = context(tmp_path, tiny, traffic(14))
+    ctx.anchors, ctx.drift_start = anchors, lambda a: 900.0
+    rec = run_retrain(ctx, "support", "drift")
+    assert rec.outcome == "rejected", rec.message
+    assert asked == [("support", None, 900.0, ("t",))]
+    m = ctx.registry.read("support", 1)
+    assert m.dataset["stats"]["kept_anchor"] == 5
+    assert m.dataset["train"] + m.dataset["validation"] == 19
+    asked.clear()
+    (tmp_path / "off").mkdir()
+    ctx, _ = context(tmp_path / "off", tiny, traffic(14), anchor_ratio=0.0)
+    ctx.anchors, ctx.drift_start = anchors, lambda a: 900.0
+    assert run_retrain(ctx, "support", "drift").outcome == "rejected"
+    assert asked == []
 
 
 def test_no_golden_set_refuses_before_training(tmp_path: Path, tiny: LoadedBase) -> None:
