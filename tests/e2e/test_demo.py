@@ -169,7 +169,8 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     arrived (``retrain.attempts``), up to three attempts, so the loop fails only when all
     three are rejected: about 0.08^3 = 5e-4 if the attempts are independent and the sparse
     profile's reviewed labels are no worse than dense feedback. That rate per attempt is an
-    estimate from dense runs, not a bound; the test fails with the loop's milestones when
+    estimate from dense runs (the sparse profile with anchors promoted at its first attempt
+    in both runs recorded so far), not a bound; the test fails with the loop's milestones when
     no version was promoted.
 
     With the sparse profile (``LOOP_PROFILE``), also: drift is confirmed after the shift on a
