@@ -145,13 +145,15 @@ def confident_answers(
     tenants: Collection[str],
     limit: int = 2000,
 ) -> list[ConfidentAnswer]:
-    """Successful chat requests of ``adapter`` at ``version`` (``None``: the base model)
-    made before ``before``, answered with a mean token logprob of at least
+    """Successful chat requests of ``adapter`` routed to ``version`` (``None``: the base
+    model) before ``before``, answered with a mean token logprob of at least
     ``min_mean_logprob``, that their tenant gave no feedback on; only ``tenants``' requests
     (``[]`` returns nothing), newest first, at most ``limit``.
 
     Unrated on purpose: a rated request is already training data with its vote, and a
-    request its tenant voted down is no anchor whatever the model's confidence.
+    request its tenant voted down is no anchor whatever the model's confidence. Routed
+    only: a request pinned to a version (``support@1``) is a client testing that version
+    on prompts of its choosing, not the traffic the version serves.
     """
     if not tenants:
         return []
@@ -175,6 +177,7 @@ def confident_answers(
             requests.c.ts < before,
             requests.c.endpoint == "chat",
             requests.c.status_code == 200,
+            requests.c.pinned.is_(False),
             logprob >= min_mean_logprob,
             requests.c.tenant.in_(sorted(set(tenants))),
             ~rated,

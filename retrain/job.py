@@ -74,9 +74,9 @@ class JobContext:
     drift_start: Callable[[str], float | None] = lambda _a: None
     #: adapter -> the tenants opted in to train it (none: the run refuses)
     tenants: Callable[[str], Collection[str]] = lambda _a: ()
-    #: (adapter, serving version or None, drift start, opted-in tenants) -> those tenants'
-    #: unrated requests that version answered confidently before the drift: anchors
-    #: (``retrain.dataset``, rule 6)
+    #: (adapter, serving version or None, a time, opted-in tenants) -> those tenants'
+    #: unrated requests routed to that version and answered confidently before that time
+    #: (the drift's start less ``anchor_margin_s``): anchors (``retrain.dataset``, rule 6)
     anchors: Callable[[str, int | None, float, Collection[str]], Iterable[TrafficRecord]] = (
         lambda *_: ()
     )
@@ -263,7 +263,7 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
     drift_examples = None if drift_start is None else usable_in_window(records, drift_start)
     serving, known_versions = ctx.serving(adapter)
     if drift_start is not None and s.anchor_ratio > 0:
-        records += ctx.anchors(adapter, serving, drift_start, tenants)
+        records += ctx.anchors(adapter, serving, drift_start - s.anchor_margin_s, tenants)
     data: CuratedDataset = curate(
         records, cur_cfg, golden=golden, drift_start=drift_start, tenants=tenants
     )

@@ -62,6 +62,10 @@ class RetrainSettings(StateUrlSetting, EngineApiKeySetting):
     #: ``anchor_ratio`` per example from feedback or review (train split only). 0: none.
     anchor_ratio: float = Field(default=1.0, ge=0)
     anchor_min_logprob: float = Field(default=-0.05, le=0)
+    #: Anchors come from before the drift's start less this margin: drift is confirmed some
+    #: time after it began, and the serving version's confident answers on drifted traffic
+    #: are where it is confidently wrong. Set it to at least the detection delay.
+    anchor_margin_s: float = Field(default=300.0, ge=0)
     #: Most of a training set one tenant may supply, when two or more tenants are opted
     #: in to train the adapter (with one, the owner chose that tenant alone).
     max_tenant_share: float = Field(default=0.5, gt=0, le=1)

@@ -99,6 +99,8 @@ class Bench:
             timeout_s=settings.eval_timeout_s,
             api_key=key,
         )
+        # The gate asks v1 for the golden set's answers (traffic's are recorded).
+        engine.load_lora(lora_name(ADAPTER, 1), v1_path)
         t0 = time.monotonic()
         vectors = MiniLMEmbedder().encode([r.text for r in window.rows])
         centroid = vectors[: window.shift_index].mean(axis=0)

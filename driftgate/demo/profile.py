@@ -84,6 +84,9 @@ SPARSE_ENV = {
     # closed-loop test's v2 reached its best validation loss at epoch 5 of 6 (0.0020, the
     # same at 6), which is most of the 5 minutes from shift to promotion.
     "DRIFTGATE_RETRAIN_MAX_EPOCHS": "5",
+    # Anchors from before the shift: drift is confirmed within a minute of it here (the
+    # production default, 300 s, would leave none of the demo's 70 s of stable traffic).
+    "DRIFTGATE_RETRAIN_ANCHOR_MARGIN_S": "60",
     # Too little feedback for a retry to wait on many fresher labels: the budget is spent.
     "DRIFTGATE_RETRAIN_DATA_WAIT_S": "120",
     "DRIFTGATE_RETRAIN_MAX_ATTEMPTS": "3",

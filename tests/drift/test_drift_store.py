@@ -80,8 +80,9 @@ def test_feedback_joins_only_a_request_of_its_own_tenant(
 def test_confident_answers_are_unrated_pre_drift_answers_of_one_version(
     store: DriftStore, request_factory: Callable[..., RequestEvent]
 ) -> None:
-    """The retrain job's anchor candidates: the version asked, before the drift, confident
-    enough, of the opted-in tenants, and never a request its own tenant rated."""
+    """The retrain job's anchor candidates: routed to the version asked (a pinned request
+    is a client's test), before the drift, confident enough, of the opted-in tenants, and
+    never a request its own tenant rated."""
     t0 = time.time()
     keep = request_factory(mean_logprob=-0.01, ts=t0 - 100)
     newer = request_factory(mean_logprob=0.0, ts=t0 - 50)
@@ -91,10 +92,11 @@ def test_confident_answers_are_unrated_pre_drift_answers_of_one_version(
     rated = request_factory(mean_logprob=-0.01, ts=t0 - 100)
     failed = request_factory(mean_logprob=-0.01, ts=t0 - 100, status_code=500)
     unmeasured = request_factory(ts=t0 - 100)
+    pinned = request_factory(mean_logprob=-0.01, ts=t0 - 100, pinned=True)
     globex = request_factory(mean_logprob=-0.01, ts=t0 - 100, tenant="globex")
     # globex's vote on acme's request id labels nothing of acme's.
     same_id = request_factory(mean_logprob=-0.02, ts=t0 - 120, request_id=globex.request_id)
-    events = [keep, newer, unsure, after, other_version, rated, failed, unmeasured, globex]
+    events = [keep, newer, unsure, after, other_version, rated, failed, unmeasured, pinned, globex]
     store.insert_requests(rows([*events, same_id]))
     for e in (rated, globex):
         store.write_feedback(

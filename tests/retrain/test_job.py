@@ -235,8 +235,8 @@ def test_anchors_are_read_for_the_serving_version_before_the_drift_and_train(
     tmp_path: Path, tiny: LoadedBase
 ) -> None:
     """The job asks its anchors edge for the serving version's confident answers before
-    the drift's start, of the opted-in tenants only, and trains on them (never holds them
-    out); with ``anchor_ratio`` 0 it does not ask."""
+    the drift's start less ``anchor_margin_s``, of the opted-in tenants only, and trains
+    on them (never holds them out); with ``anchor_ratio`` 0 it does not ask."""
     asked: list[tuple[str, int | None, float, tuple[str, ...]]] = []
     confident = [
         TrafficRecord(
@@ -260,7 +260,8 @@ def test_anchors_are_read_for_the_serving_version_before_the_drift_and_train(
     ctx.anchors, ctx.drift_start = anchors, lambda a: 900.0
     rec = run_retrain(ctx, "support", "drift")
     assert rec.outcome == "rejected", rec.message
-    assert asked == [("support", None, 900.0, ("t",))]
+    # The drift's start less the margin (300 s by default): detection lags the drift.
+    assert asked == [("support", None, 600.0, ("t",))]
     m = ctx.registry.read("support", 1)
     assert m.dataset["stats"]["kept_anchor"] == 5
     assert m.dataset["train"] + m.dataset["validation"] == 19
