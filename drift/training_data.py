@@ -108,11 +108,7 @@ def requests_with_feedback(
                 endpoint=r.endpoint,
                 status_code=r.status_code,
                 finish_reason=r.finish_reason,
-                served=(
-                    ServedRequest.model_validate_json(r.served_json)
-                    if r.served_json is not None
-                    else None
-                ),
+                served=_served(r.served_json),
                 source=r.source,
             )
             for r in conn.execute(stmt)
@@ -196,11 +192,12 @@ def confident_answers(
                 completion=r.completion_text,
                 mean_logprob=r.mean_logprob,
                 finish_reason=r.finish_reason,
-                served=(
-                    ServedRequest.model_validate_json(r.served_json)
-                    if r.served_json is not None
-                    else None
-                ),
+                served=_served(r.served_json),
             )
             for r in conn.execute(stmt)
         ]
+
+
+def _served(served_json: str | None) -> ServedRequest | None:
+    """The served request a row recorded (``None`` for rows from older gateways)."""
+    return ServedRequest.model_validate_json(served_json) if served_json is not None else None

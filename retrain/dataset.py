@@ -30,7 +30,8 @@ here. Rules, in order:
    ``anchor_min_logprob`` keep the answer as the target: what the serving version already
    did well, so that learning the drifted traffic does not unlearn the rest. Real examples
    (feedback, review) win deduplication over them; at most ``anchor_ratio`` anchors per
-   real example, spread over the distinct answers, the most confident first; they train
+   real example, spread over the distinct answers and, within one, over the prompts (the
+   most confident first, then farthest-first); they train
    and are never held out (the gate judges on what people said). A tenant chooses the
    prompt of an anchor, never its target, and the share cap counts anchors.
 7. Weights favour the drifted window; older traffic decays with a half-life.
@@ -53,6 +54,7 @@ from retrain.dedup import NearDuplicateIndex, normalize_for_dedup
 from retrain.errors import InsufficientData
 from retrain.examples import ChatExample
 from retrain.served_prompt import PromptParts, history_key, served_parts, split_prompt
+from retrain.spread import farthest_first
 from retrain.tenant_share import cap_by_tenant
 from retrain.tool_answer import is_tool_call_answer, parse_tool_call_answer
 
@@ -447,11 +449,16 @@ def curate(
 
 def pick_anchors(anchors: Sequence[_Candidate], n: int) -> list[_Candidate]:
     """At most ``n`` of ``anchors``: one per distinct answer in turn (so every answer the
-    serving version gives confidently is rehearsed), each answer's most confident first."""
+    serving version gives confidently is rehearsed); within an answer the most confident
+    first, then farthest-first over the prompts (:mod:`retrain.spread`), so the anchors
+    span what the version answers that way rather than repeat its easiest prompts."""
     by_target: dict[str, list[_Candidate]] = {}
     for c in sorted(anchors, key=lambda c: (-(c.record.mean_logprob or 0.0), c.record.request_id)):
         by_target.setdefault(c.target, []).append(c)
-    queues = [by_target[t] for t in sorted(by_target)]
+    queues = []
+    for t in sorted(by_target):
+        pool = by_target[t]
+        queues.append([pool[i] for i in farthest_first([c.prompt for c in pool], n)])
     out: list[_Candidate] = []
     depth = 0
     while len(out) < n and any(depth < len(q) for q in queues):

@@ -8,7 +8,7 @@ never receives traffic. The serving version (or the base model) is already loade
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +29,13 @@ class Generator(Protocol):
     A candidate is made servable under its LoRA name with :meth:`load_lora` before it is
     evaluated and removed with :meth:`unload_lora` after, so a generator that cannot load
     adapters cannot silently evaluate the wrong model.
+
+    ``beside_training``: whether it generates outside the training process (a serving
+    engine), so the job may score the serving version while it trains the candidate; a
+    generator over the very model being trained must not.
     """
+
+    beside_training: bool
 
     def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]: ...
 
@@ -40,6 +46,8 @@ class Generator(Protocol):
 
 class VllmEngine:
     """A small synchronous client of one vLLM replica's OpenAI-compatible API."""
+
+    beside_training = True
 
     def __init__(
         self,
@@ -186,3 +194,26 @@ def evaluate_model(
     if golden:
         gold, answers["golden"] = score_split(generator, model, golden, metric)
     return EvalReport(heldout=held, golden=gold), answers
+
+
+def evaluate_ahead(
+    generator: Generator,
+    model: str,
+    heldout: Sequence[ChatExample],
+    golden: Sequence[ChatExample],
+    metric: MetricFn,
+) -> Callable[[], tuple[EvalReport, dict[str, list[str]]]]:
+    """:func:`evaluate_model`, started now in a thread when ``generator`` may run beside
+    training (the job scores the serving version while it trains the candidate); the
+    returned call waits for the scores, or raises what scoring raised. Otherwise the call
+    scores then."""
+
+    def score() -> tuple[EvalReport, dict[str, list[str]]]:
+        return evaluate_model(generator, model, heldout, golden, metric)
+
+    if not generator.beside_training:
+        return score
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serving-eval")
+    future = pool.submit(score)
+    pool.shutdown(wait=False)  # the thread ends with its one task, collected or not
+    return future.result

@@ -31,7 +31,7 @@ from retrain.adapter_task import (
 from retrain.base_model import LoadedBase, load_base
 from retrain.dataset import KEPT_ANCHOR, CuratedDataset, CurationConfig, TrafficRecord, curate
 from retrain.errors import GoldenSetRequired, NoTrainingTenants, RetrainError, UnknownAdapter
-from retrain.evaluate import Generator, evaluate_model
+from retrain.evaluate import Generator, evaluate_ahead, evaluate_model
 from retrain.examples import ChatExample
 from retrain.gate import GateDecision, decide
 from retrain.metrics_task import build_metric
@@ -275,6 +275,8 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
         len(data.validation),
         tenant_line(data.tenants),
     )
+    serving_model = lora_name(adapter, serving) if serving is not None else s.served_model_name
+    serving_scores = evaluate_ahead(ctx.generator, serving_model, data.validation, golden, metric)
     init_dir = None
     if s.init_from_serving and serving is not None:
         parent = ctx.registry.path(adapter, serving)
@@ -306,14 +308,13 @@ def _run(ctx: JobContext, adapter: str, reason: str, run_id: str, want: int) -> 
         meta = ctx.registry.commit(staging, meta, reserved=known_versions)
     version, path = meta.version, ctx.registry.path(adapter, meta.version)
     name = lora_name(adapter, version)
-    serving_model = lora_name(adapter, serving) if serving is not None else s.served_model_name
     try:
         ctx.generator.load_lora(name, path)
         try:
             cand, cand_answers = evaluate_model(
                 ctx.generator, name, data.validation, golden, metric
             )
-            serv, _ = evaluate_model(ctx.generator, serving_model, data.validation, golden, metric)
+            serv, _ = serving_scores()
         finally:
             ctx.generator.unload_lora(name)
     except RetrainError as exc:  # kept for inspection, never served

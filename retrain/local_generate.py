@@ -57,7 +57,10 @@ def greedy_answers(
 
 class LocalGenerator:
     """The :class:`retrain.evaluate.Generator` protocol over transformers (no engine):
-    ``base_name`` is the base model; names given to :meth:`load_lora` are adapters."""
+    ``base_name`` is the base model; names given to :meth:`load_lora` are adapters. It
+    generates with the loaded base, which training wraps: never beside training."""
+
+    beside_training = False
 
     def __init__(self, loaded: LoadedBase, base_name: str, max_new_tokens: int = 32) -> None:
         self.loaded = loaded

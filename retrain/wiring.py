@@ -86,8 +86,8 @@ def read_anchors(
     min_mean_logprob: float,
 ) -> list[TrafficRecord]:
     """Unrated requests of ``tenants`` that ``version`` answered with a mean token logprob
-    of at least ``min_mean_logprob`` before ``before`` (the drift's start): the job's
-    anchor candidates, with their tenant and request id."""
+    of at least ``min_mean_logprob`` before ``before`` (the job passes the drift's start
+    less ``anchor_margin_s``): its anchor candidates, with their tenant and request id."""
     from drift.store import DriftStore
 
     store = DriftStore.from_url(state_url)

@@ -126,6 +126,8 @@ class RecordedServing:
     deterministically, from its recorded answers (a traffic example's answer is the one
     recorded for its request) or from its first vLLM answer (the golden set)."""
 
+    beside_training = True
+
     def __init__(self, engine: VllmEngine, serving: str, window: Window) -> None:
         self.engine = engine
         self.serving = serving

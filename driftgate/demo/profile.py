@@ -14,7 +14,7 @@ from driftgate.demo.tickets import ALL_QUEUES, SYSTEM_PROMPT, TicketGenerator
 #: Production defaults watch 1,000-event reference windows; a 15-minute demo sends a few
 #: hundred requests, so the windows are smaller. Only set where the user set nothing.
 DEMO_ENV = {
-    "DRIFTGATE_DRIFT_REFERENCE_SIZE": "80",
+    "DRIFTGATE_DRIFT_REFERENCE_SIZE": "150",
     "DRIFTGATE_DRIFT_WINDOW_SIZE": "60",
     "DRIFTGATE_DRIFT_TEST_EVERY": "20",
     "DRIFTGATE_DRIFT_TRIGGER_COOLDOWN_S": "600",

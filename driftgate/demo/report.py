@@ -221,7 +221,7 @@ def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome])
     failed = sum(not o.ok for o in outcomes)
     pre = f.get("stable_accuracy")
     post = f.get("recovered_accuracy")
-    stable_set = f.get("stable_set") or {}
+    stable = f.get("stable") or {}
     recovery = f.get("recovery") or {}
     v1_drifted = f.get("v1_drifted_set") or {}
     promoted = f.get("promoted_version", "?")
@@ -231,9 +231,8 @@ def write_report(out_dir: Path, timeline: Timeline, outcomes: Sequence[Outcome])
         "| what | value |",
         "|---|---|",
         f"| base model accuracy (held-out original tickets) | {_pct(f.get('base_accuracy'))} |",
-        f"| v1 accuracy, fixed set of {stable_set.get('n', '?')} held-out original tickets | "
-        f"{_pct(f.get('v1_eval_accuracy'))} |",
-        f"| v1 accuracy, live traffic before the shift | {_pct(pre)} |",
+        f"| v1 accuracy before the shift ({stable.get('n', '?')} seeded original tickets of "
+        f"live traffic) | {_pct(pre)} |",
         f"| v1 accuracy, first round after the shift | {_pct(f.get('shifted_accuracy'))} |",
         f"| live accuracy after recovery (v{promoted}) | {_pct(post)} |",
         f"| fixed set of held-out drifted tickets: v1 (first {v1_drifted.get('n', '?')}) vs "

@@ -74,6 +74,7 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
     ]
     timeline.facts.update(
         stable_accuracy=0.9,
+        stable={"n": 200, "correct": 180},
         shifted_accuracy=0.55,
         recovered_accuracy=0.88,
         promoted_version=2,
@@ -91,6 +92,10 @@ def test_report_states_detection_time_retrain_gate_and_recovery(tmp_path: Path) 
     outcomes = [Outcome(0.0, "recovered", ticket, ticket.queue, True, "r1", "support@2", True)]
     report = write_report(tmp_path / "out", timeline, outcomes).read_text()
     assert "| drift confirmed after the shift | 31 s |" in report
+    assert (
+        "| v1 accuracy before the shift (200 seeded original tickets of live traffic) | 90.0% |"
+        in report
+    )
     assert (
         "| drift confirmed after the shift, by signal | feedback_score 27 s, "
         "prompt_embedding 42 s |"

@@ -46,7 +46,9 @@ LOOP_PROFILE = "sparse"
 
 
 def loop_settings(results: Path) -> DemoSettings:
-    settings = DemoSettings(adapter="helpdesk", results_dir=results, profile=LOOP_PROFILE)
+    settings = DemoSettings(
+        adapter="helpdesk", results_dir=results, profile=LOOP_PROFILE, recovery_set_tickets=400
+    )
     settings = settings.quick()
     assert settings.profile == DemoSettings().profile
     return settings
@@ -156,12 +158,12 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     P(Bin(400, 0.90) >= 371) = 3.6%, at 92% 33%. The recorded run prints the count and the
     99.9% Clopper-Pearson lower bound (``recovery`` in the report's facts).
 
-    The scenario's premises, on fixed sets too: v1 is right on >= 90% of 200 original
-    tickets (v1 is near 98%: P(Bin(200, 0.98) < 180) < 1e-8) and on <= 80% of the first
-    100 drifted ones (the 40% new-product tickets are new to it, so it is near 0.6 x 0.98 =
-    59%: P(Bin(100, 0.6) > 80) = 6e-6). The base model cannot know the invented codes. All
-    told, a sound loop that promotes a version at the goal fails this test by chance with
-    probability below 8.8e-4 + 6e-6.
+    The scenario's premises, on fixed sets too: v1 is right on >= 87.5% of the 200 seeded
+    original tickets of the stable phase (recorded runs: 95.5%; P(Bin(200, 0.95) < 175) =
+    9e-6) and on <= 80% of the first 100 drifted ones (the 40% new-product tickets are new
+    to it, so it is near 0.6 x 0.96 = 58%: P(Bin(100, 0.6) > 80) = 6e-6). The base model
+    cannot know the invented codes. All told, a sound loop that promotes a version at the
+    goal fails this test by chance with probability below 8.8e-4 + 2e-5.
 
     The loop can also fail to promote: the gate rejects a candidate trained on unlucky data
     (with dense feedback, one of 13 recorded runs: held-out 0.82 against serving 0.77,
@@ -170,8 +172,8 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     three are rejected: about 0.08^3 = 5e-4 if the attempts are independent and the sparse
     profile's reviewed labels are no worse than dense feedback. That rate per attempt is an
     estimate from dense runs (the sparse profile with anchors promoted at its first attempt
-    in both runs recorded so far), not a bound; the test fails with the loop's milestones when
-    no version was promoted.
+    in each of its recorded closed-loop runs), not a bound; the test fails with the loop's
+    milestones when no version was promoted.
 
     With the sparse profile (``LOOP_PROFILE``), also: drift is confirmed after the shift on a
     signal that needs no label
@@ -183,7 +185,7 @@ def test_closed_loop_catches_drift_and_recovers(loop_run: LoopRun) -> None:
     facts = loop_run.timeline.facts
     # The scenario: the base model cannot route to invented queues, v1 can, the shift hurts.
     assert facts["base_accuracy"] <= 0.2
-    assert facts["stable_set"]["n"] == 200 and facts["v1_eval_accuracy"] >= 0.9, facts
+    assert facts["stable"]["n"] == 200 and facts["stable"]["correct"] >= 175, facts
     assert facts["v1_drifted_set"]["n"] == 100, facts
     assert facts["v1_drifted_set"]["accuracy"] <= 0.8, facts
     # The loop's order, from the services' own records: the confirmed alarm, the retrain it

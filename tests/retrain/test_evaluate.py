@@ -5,6 +5,8 @@ was loaded from the candidate's path (an httpx mock transport stands in for vLLM
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,9 @@ import pytest
 
 from driftgate.core.events import RecordedMessage, RecordedToolCall
 from retrain.errors import EvaluationError
-from retrain.evaluate import VllmEngine
+from retrain.evaluate import VllmEngine, evaluate_ahead
 from retrain.examples import ChatExample
+from retrain.metrics_task import exact_match
 
 
 def engine_holding(name: str, root: str) -> VllmEngine:
@@ -121,3 +124,47 @@ def test_the_gate_sends_the_served_tool_choice_with_the_tools() -> None:
         engine.chat("support--v2", replace(example, tool_choice_json=None))
     assert sent[0]["tool_choice"] == named and sent[1]["tool_choice"] == "required"
     assert "tool_choice" not in sent[2] and sent[2]["tools"] == example.tools()
+
+
+class _Answering:
+    """Answers every example right; ``asked`` is set once it is first asked."""
+
+    def __init__(self, beside_training: bool, fail: bool = False) -> None:
+        self.beside_training = beside_training
+        self.fail = fail
+        self.asked = threading.Event()
+
+    def generate(self, model: str, examples: Sequence[ChatExample]) -> list[str]:
+        self.asked.set()
+        if self.fail:
+            raise EvaluationError(f"generation with {model} failed: 503")
+        return [e.completion for e in examples]
+
+    def load_lora(self, name: str, path: Path) -> None: ...
+
+    def unload_lora(self, name: str) -> None: ...
+
+
+_SPLIT = [ChatExample(prompt=f"ticket {i}", completion="Q-BIL") for i in range(3)]
+
+
+def test_an_engine_scores_the_serving_version_before_the_gate_asks() -> None:
+    engine = _Answering(beside_training=True)
+    scores = evaluate_ahead(engine, "support@1", _SPLIT, _SPLIT[:1], exact_match)
+    assert engine.asked.wait(10.0)  # started without waiting for the call
+    report, answers = scores()
+    assert report.heldout.task == 1.0 and report.golden is not None and report.golden.n == 1
+    assert answers["heldout"] == ["Q-BIL"] * 3
+
+
+def test_a_generator_over_the_trained_model_scores_only_when_asked() -> None:
+    local = _Answering(beside_training=False)
+    scores = evaluate_ahead(local, "support@1", _SPLIT, [], exact_match)
+    assert not local.asked.wait(0.2)
+    assert scores()[0].heldout.n == 3 and local.asked.is_set()
+
+
+def test_a_failure_while_scoring_ahead_is_raised_when_the_scores_are_wanted() -> None:
+    scores = evaluate_ahead(_Answering(True, fail=True), "support@1", _SPLIT, [], exact_match)
+    with pytest.raises(EvaluationError, match="503"):
+        scores()

@@ -155,6 +155,8 @@ class ScriptedEngine:
     so a candidate that wins on the held-out split is what they need; it also records
     which examples each model was asked."""
 
+    beside_training = True
+
     def __init__(self) -> None:
         self.loaded: set[str] = set()
         self.asked: list[tuple[str, list[ChatExample]]] = []
