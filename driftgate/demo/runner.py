@@ -67,7 +67,7 @@ def set_up_v1(
     second key for the tenant, v1 kept, the route reset to v1, the opt-in set again)."""
     adapter = settings.adapter
     tenant, api_key = tenant_key(gateway_url, admin_key, DEMO_TENANT, [adapter])
-    timeline.mark("phase", "adapter v1: train on the original tickets (cached after the first run)")
+    timeline.mark("phase", "adapter v1: registered, routed 100% of the adapter's traffic")
     v1_dir, v1_info = _ensure_v1(settings)
     timeline.facts["v1_training"] = v1_info
     timeline.mark("v1 ready", f"{v1_dir} ({'cached' if v1_info.get('cached') else 'trained'})")
